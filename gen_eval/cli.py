@@ -1,0 +1,264 @@
+"""The ``gen-eval`` command line: a thin layer over the public functions.
+
+Heavy libraries (torch, numpy, PIL) are imported inside the commands, so ``--help``
+answers without loading them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from gen_eval.errors import GenEvalError
+
+app = typer.Typer(
+    name="gen-eval",
+    help="Score and explain generative models: FID and friends, on your samples, offline.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False}
+T = TypeVar("T")
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a command body; a GenEvalError becomes one line on stderr and exit status 2."""
+    try:
+        return action()
+    except GenEvalError as exc:
+        if _state["debug"]:
+            raise
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: nothing was written", fg=typer.colors.RED, err=True)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        from gen_eval import __version__
+
+        typer.echo(f"gen-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+EVALUATE_EXAMPLES = """
+[bold]Examples[/bold]
+
+  gen-eval evaluate digits:train --reference digits:test
+  gen-eval evaluate samples.npz --reference real_images/ --features inception --inception-weights pt_inception.pth
+  gen-eval evaluate my_gan.py:make_model --trust-code --num-samples 2000 --reference digits:test
+  gen-eval evaluate ring8:test --reference ring8 --json
+"""
+
+
+@app.command(epilog=EVALUATE_EXAMPLES)
+def evaluate(
+    source: Annotated[
+        str, typer.Argument(help="Samples: folder, .npz/.npy, file.py:factory, or dataset[:split].")
+    ],
+    reference: Annotated[
+        str, typer.Option("--reference", "-r", help="Reference set (same forms).")
+    ] = "digits:test",
+    features: Annotated[
+        str, typer.Option(help="Feature extractor (see `gen-eval features`) or auto.")
+    ] = "auto",
+    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = "fid",
+    num_samples: Annotated[int | None, typer.Option(help="Use the first N samples (or draw N).")] = None,
+    num_reference: Annotated[int | None, typer.Option(help="Use the first N reference samples.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Samples per forward pass (auto by default).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed for generators.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<time>-<source>].")] = None,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Print results without writing a run.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Feature cache [default: $GEN_EVAL_CACHE or ~/.cache/gen-eval].")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write cached features.")
+    ] = False,
+    trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
+    inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
+    resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
+    key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
+    value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Score SOURCE against a reference and write a run directory."""
+
+    def body() -> None:
+        from gen_eval.evaluation import default_run_dir
+        from gen_eval.evaluation import evaluate as run_evaluate
+        from gen_eval.report_text import print_evaluation
+
+        target = None if no_save else (out or default_run_dir(source))
+        result = run_evaluate(
+            source,
+            reference,
+            features=features,
+            metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+            num_samples=num_samples,
+            num_reference=num_reference,
+            batch_size=batch_size,
+            device=device,
+            seed=seed,
+            out=target,
+            overwrite=overwrite,
+            cache_dir=None if no_cache else (cache_dir or True),
+            trust_code=trust_code,
+            inception_weights=inception_weights,
+            resize=resize,
+            key=key,
+            value_range=value_range,
+            show_progress=not quiet and not as_json,
+        )
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            print_evaluation(result)
+
+    _guard(body)
+
+
+@app.command(epilog="[bold]Example[/bold]\n\n  gen-eval datasets")
+def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the embedded datasets and their splits (nothing is downloaded)."""
+
+    def body() -> None:
+        from gen_eval.datasets import dataset_names, get_dataset
+
+        rows = []
+        for name in dataset_names():
+            info = get_dataset(name)
+            sizes = {split: info.size(split) for split in info.splits}
+            rows.append(
+                {
+                    "name": name,
+                    "kind": info.data_kind,
+                    "splits": sizes,
+                    "default": info.default_split,
+                    "description": info.description,
+                }
+            )
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        _print_table(
+            "Embedded datasets",
+            ["name", "kind", "splits (size)", "description"],
+            [
+                [
+                    r["name"],
+                    r["kind"],
+                    ", ".join(
+                        f"{s}{'*' if s == r['default'] else ''} ({n:,})" for s, n in r["splits"].items()
+                    ),
+                    r["description"],
+                ]
+                for r in rows
+            ],
+            caption="* default split; use NAME:SPLIT, e.g. digits:test",
+        )
+
+    _guard(body)
+
+
+@app.command(
+    epilog="[bold]Example[/bold]\n\n  gen-eval features --inception-weights ~/weights/pt_inception.pth"
+)
+def features(
+    inception_weights: Annotated[Path | None, typer.Option(help="Check this Inception weights file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the feature extractors and whether their weights are available here."""
+
+    def body() -> None:
+        from gen_eval.features import extractor_status
+
+        rows = extractor_status(weights_path=inception_weights)
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        _print_table(
+            "Feature extractors",
+            ["name", "input", "available", "description", "weights"],
+            [
+                [
+                    r["name"],
+                    r["input"],
+                    "yes" if r["available"] else "[red]no[/red]",
+                    r["description"],
+                    r["detail"],
+                ]
+                for r in rows
+            ],
+        )
+
+    _guard(body)
+
+
+@app.command("train-features", epilog="[bold]Example[/bold]\n\n  gen-eval train-features digits --seed 0")
+def train_features(
+    name: Annotated[str, typer.Argument(help="Which extractor to retrain (digits).")] = "digits",
+    epochs: Annotated[int | None, typer.Option(help="Training epochs [default: the shipped recipe].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Weights file [default: the shipped file].")] = None,
+) -> None:
+    """Retrain a bundled feature network reproducibly and write its safetensors weights."""
+
+    def body() -> None:
+        if name != "digits":
+            raise GenEvalError(f"train-features {name!r}: only the digits network is trained by gen-eval")
+        from gen_eval.features.digits import DEFAULT_WEIGHTS, retrain_digits_weights
+
+        options: dict[str, Any] = {"seed": seed}
+        if epochs is not None:
+            options["epochs"] = epochs
+        info = retrain_digits_weights(out or DEFAULT_WEIGHTS, **options)
+        typer.echo(json.dumps(info, indent=2, default=str))
+
+    _guard(body)
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, caption=caption)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[str(cell) for cell in row])
+    Console().print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="gen-eval")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(0)

@@ -1,0 +1,109 @@
+"""Embedded datasets: nothing is downloaded; each comes from a package or is generated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """An embedded dataset and how to read any slice of one of its splits.
+
+    ``read(split, start, stop)`` returns (data, labels) for items [start, stop): uint8 NCHW
+    images or float32 (N, D) vectors, and int64 labels (class, mode, or factor indices).
+    ``version`` changes whenever the generated content changes (it is part of cache keys).
+    """
+
+    name: str
+    data_kind: str
+    description: str
+    splits: tuple[str, ...]
+    default_split: str
+    size: Callable[[str], int]
+    read: Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
+    version: str
+    label_name: str
+
+
+def _digits() -> DatasetInfo:
+    from gen_eval.datasets import digits
+
+    def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = digits.load_digits_split(split)
+        return images[start:stop], labels[start:stop]
+
+    return DatasetInfo(
+        name="digits",
+        data_kind="image",
+        description="scikit-learn's 8x8 handwritten digits, 17 grey levels scaled to uint8; 1,437 train / 360 test",
+        splits=digits.SPLITS,
+        default_split="all",
+        size=lambda split: len(digits.split_indices(split)),
+        read=read,
+        version="digits-v1",
+        label_name="class",
+    )
+
+
+def _shapes() -> DatasetInfo:
+    from gen_eval.datasets import shapes
+
+    return DatasetInfo(
+        name="shapes",
+        data_kind="image",
+        description="procedural re-creation of dSprites: 64x64 square/ellipse/heart with 5 known factors",
+        splits=("train", "test", "all"),
+        default_split="train",
+        size=shapes.shapes_split_size,
+        read=shapes.shapes_batch,
+        version="shapes-v1",
+        label_name="factors",
+    )
+
+
+def _mixture(name: str) -> Callable[[], DatasetInfo]:
+    def build() -> DatasetInfo:
+        from gen_eval.datasets import mixtures
+
+        spec = mixtures.MIXTURES[name]
+
+        def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            points, labels = mixtures.load_mixture(name, split)
+            return points[start:stop], labels[start:stop]
+
+        return DatasetInfo(
+            name=name,
+            data_kind="vector",
+            description=f"2-D mixture of {len(spec.centres)} Gaussians, std {spec.std} ({spec.citation})",
+            splits=("train", "test"),
+            default_split="train",
+            size=lambda split: mixtures.mixture_split_size(name, split),
+            read=read,
+            version=f"{name}-v1",
+            label_name="mode",
+        )
+
+    return build
+
+
+_BUILDERS: dict[str, Callable[[], DatasetInfo]] = {
+    "digits": _digits,
+    "shapes": _shapes,
+    "ring8": _mixture("ring8"),
+    "grid25": _mixture("grid25"),
+}
+
+
+def dataset_names() -> list[str]:
+    """Names of the embedded datasets."""
+    return list(_BUILDERS)
+
+
+def get_dataset(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of embedded dataset ``name``."""
+    if name not in _BUILDERS:
+        raise KeyError(name)
+    return _BUILDERS[name]()

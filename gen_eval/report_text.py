@@ -1,0 +1,49 @@
+"""Terminal rendering of results (rich tables)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gen_eval.evaluation import Evaluation
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
+def print_evaluation(evaluation: Evaluation) -> None:
+    """Print the metrics table, conversion notes, warnings, and where the run was written."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    manifest = evaluation.manifest
+    title = f"{manifest['generated']['spec']} vs {manifest['reference']['spec']} ({manifest['extractor']['name']} features)"
+    table = Table(title=title)
+    with_intervals = any(result.interval for result in evaluation.metrics.values())
+    columns = [("metric", "left"), ("value", "right")]
+    columns += [("95% interval", "right")] if with_intervals else []
+    columns += [("better", "center"), ("n generated", "right"), ("n reference", "right")]
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    warnings = []
+    for name, result in evaluation.metrics.items():
+        cells = [name.upper(), _fmt(result.value)]
+        if with_intervals:
+            cells.append(
+                f"[{_fmt(result.interval[0])}, {_fmt(result.interval[1])}]" if result.interval else "-"
+            )
+        cells += [f"{result.direction} is better", f"{result.num_generated:,}", f"{result.num_reference:,}"]
+        table.add_row(*cells)
+        warnings += [f"{name}: {w}" for w in result.warnings]
+    console.print(table)
+    for note in evaluation.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    for warning in warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]")
+    cached = [role for role in ("reference", "generated") if manifest[role].get("features_from_cache")]
+    if cached:
+        console.print(f"[dim]features from cache: {', '.join(cached)}[/dim]")
+    if evaluation.run_dir is not None:
+        console.print(f"run written to [bold]{evaluation.run_dir}[/bold]")

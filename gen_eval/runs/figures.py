@@ -1,0 +1,59 @@
+"""Pictures saved with a run: a grid of sample images, or a scatter for 2-D data (PNG bytes)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+
+def _png(image) -> bytes:  # PIL.Image.Image
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_grid_png(images: np.ndarray, columns: int = 8, min_cell: int = 64, padding: int = 2) -> bytes:
+    """A grid of uint8 NCHW ``images``, upscaled (nearest) so tiny images stay visible."""
+    from PIL import Image
+
+    count, channels, height, width = images.shape
+    scale = max(1, math.ceil(min_cell / max(height, width)))
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    cell_h, cell_w = height * scale, width * scale
+    canvas = np.full(
+        (rows * (cell_h + padding) + padding, columns * (cell_w + padding) + padding, 3), 255, dtype=np.uint8
+    )
+    for index, image in enumerate(images):
+        tile = np.repeat(np.repeat(image.transpose(1, 2, 0), scale, axis=0), scale, axis=1)
+        if channels == 1:
+            tile = np.repeat(tile, 3, axis=2)
+        top = padding + (index // columns) * (cell_h + padding)
+        left = padding + (index % columns) * (cell_w + padding)
+        canvas[top : top + cell_h, left : left + cell_w] = tile
+    return _png(Image.fromarray(canvas))
+
+
+def scatter_png(generated: np.ndarray, reference: np.ndarray | None = None, size: int = 512) -> bytes:
+    """2-D points: reference in grey under generated in blue, on shared, padded axes."""
+    from PIL import Image, ImageDraw
+
+    sets = [p for p in (reference, generated) if p is not None]
+    everything = np.concatenate(sets)[:, :2]
+    low, high = everything.min(axis=0), everything.max(axis=0)
+    span = float(max(high - low)) or 1.0
+    centre = (low + high) / 2
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+
+    def to_pixels(points: np.ndarray) -> np.ndarray:
+        return ((points[:, :2] - centre) / (span * 1.1) + 0.5) * size
+
+    for points, colour in ((reference, (170, 170, 170)), (generated, (31, 119, 180))):
+        if points is None:
+            continue
+        for x, y in to_pixels(points[:5000]):
+            draw.ellipse((x - 1.5, size - y - 1.5, x + 1.5, size - y + 1.5), fill=colour)
+    return _png(image)

@@ -1,0 +1,147 @@
+"""Run directories: written atomically, checksummed, loadable by every later command.
+
+Layout::
+
+    RUN/
+      manifest.json        versions, sources and hashes, extractor and weights hash, options,
+                           and the SHA-256 of every other file (verified by load_run)
+      metrics.json         {"metrics": {name: Result.to_dict()}}
+      features.safetensors generated-set features (+ labels), checksummed
+      samples.png          a grid of generated samples (or a scatter for 2-D data)
+
+The whole directory is assembled under a temporary sibling name and renamed into place
+in one step, so a killed process leaves either no run or a complete one, never a
+half-written file that a later command would read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gen_eval.errors import GenEvalError
+from gen_eval.metrics.result import Result
+
+if TYPE_CHECKING:
+    import torch
+
+RUN_FORMAT = "gen-eval-run-v1"
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+FEATURES = "features.safetensors"
+SAMPLES = "samples.png"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_run(
+    out: Path,
+    manifest: dict[str, Any],
+    metrics: dict[str, Result],
+    features: dict[str, torch.Tensor],
+    samples_png: bytes,
+    overwrite: bool = False,
+) -> Path:
+    """Write a complete run to ``out`` atomically and return its path.
+
+    Raises
+    ------
+    GenEvalError
+        If ``out`` exists and ``overwrite`` is false, or the folder cannot be written.
+    """
+    from gen_eval.features.cache import write_tensors
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise GenEvalError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a run is meant to be shared
+    except OSError as exc:
+        raise GenEvalError(
+            f"{out.parent}: cannot create the run folder there ({exc.strerror}); choose --out"
+        ) from exc
+    try:
+        write_tensors(staging / FEATURES, features, {"kind": "generated-features"})
+        _write_bytes(staging / SAMPLES, samples_png)
+        metrics_doc = {"format": RUN_FORMAT, "metrics": {name: r.to_dict() for name, r in metrics.items()}}
+        _write_bytes(staging / METRICS, json.dumps(metrics_doc, indent=2).encode())
+        files = {name: _sha256(staging / name) for name in (FEATURES, SAMPLES, METRICS)}
+        full_manifest = {"format": RUN_FORMAT, **manifest, "files": files}
+        _write_bytes(staging / MANIFEST, json.dumps(full_manifest, indent=2).encode())
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, retired / "run")
+            os.replace(staging, out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as exc:
+        raise GenEvalError(f"{out}: writing the run failed ({exc.strerror}); nothing was written") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+@dataclass
+class Run:
+    """A run loaded from disk (checksums verified)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    metrics: dict[str, Result]
+
+    def features(self) -> dict[str, torch.Tensor]:
+        """The generated-set features saved with the run (verified against their checksum)."""
+        from gen_eval.features.cache import read_tensors
+
+        try:
+            tensors, _ = read_tensors(self.path / FEATURES)
+        except ValueError as exc:
+            raise GenEvalError(f"{self.path / FEATURES}: {exc}; re-run the evaluation") from exc
+        return tensors
+
+
+def load_run(path: str | Path) -> Run:
+    """Load and verify a run directory written by :func:`write_run`."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise GenEvalError(
+            f"{path}: not a gen-eval run (no {MANIFEST}); point at a folder written by evaluate"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GenEvalError(f"{manifest_path}: unreadable JSON ({exc}); re-run the evaluation") from exc
+    if manifest.get("format") != RUN_FORMAT:
+        raise GenEvalError(f"{path}: run format {manifest.get('format')!r} is not {RUN_FORMAT!r}; re-run it")
+    for name, expected in manifest.get("files", {}).items():
+        if not (path / name).is_file() or _sha256(path / name) != expected:
+            raise GenEvalError(f"{path / name}: missing or fails its checksum; re-run the evaluation")
+    metrics_doc = json.loads((path / METRICS).read_text())
+    metrics = {name: Result.from_dict(data) for name, data in metrics_doc["metrics"].items()}
+    return Run(path, manifest, metrics)

@@ -1,0 +1,203 @@
+"""``.npy`` and ``.npz`` sample files, streamed in chunks and never unpickled.
+
+The OpenAI evaluator convention: the images are array ``arr_0`` of an ``.npz``, NHWC
+uint8. ``key`` picks another array. Arrays are read straight from the file (for
+``.npz``, through the zip member's stream, compressed or not), so a 50,000 x 256 x 256
+x 3 file never sits in memory whole. A first pass hashes the bytes, checks for NaN/inf
+and measures the value range; the second pass converts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.base import Batch, Source
+from gen_eval.sources.convert import (
+    Layout,
+    ValueRule,
+    check_finite,
+    choose_value_rule,
+    infer_layout,
+    to_canonical,
+)
+
+_SCAN_CHUNK_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class _ArrayHeader:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+
+
+def _read_header(stream: IO[bytes], name: str) -> _ArrayHeader:
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except ValueError as exc:
+        raise GenEvalError(f"{name}: not a valid .npy array ({exc}); re-save it with numpy.save") from exc
+    if dtype.hasobject:
+        raise GenEvalError(
+            f"{name}: holds an object array (pickled Python objects), which gen-eval never unpickles; "
+            "save a numeric array (uint8 images or float vectors)"
+        )
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or np.issubdtype(dtype, np.complexfloating):
+        raise GenEvalError(f"{name}: dtype {dtype} is not a real numeric type; save uint8 or float samples")
+    return _ArrayHeader(tuple(shape), dtype, fortran)
+
+
+@dataclass
+class ArraySource(Source):
+    """Samples stored as one array in a ``.npy`` or ``.npz`` file."""
+
+    path: Path = field(default=Path())
+    key: str | None = None
+    limit: int | None = None
+    value_range: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.path.suffix.lower() == ".npz":
+            self.key = self._pick_key()
+        self.label = f"{self.path}" + (f"[{self.key}]" if self.key else "")
+        with self._open() as (_stream, header):
+            self._header = header
+        if len(header.shape) < 2 or header.shape[0] == 0:
+            raise GenEvalError(
+                f"{self.label}: array of shape {header.shape} holds no samples; expected (N, ...)"
+            )
+        self._layout: Layout = infer_layout(header.shape, header.dtype, self.label)
+        self.data_kind = self._layout.data_kind  # type: ignore[assignment]
+        self.sample_shape = self._layout.sample_shape
+        self._count = header.shape[0] if self.limit is None else min(self.limit, header.shape[0])
+        self._rule: ValueRule | None = None
+        self._scan()
+        if self._layout.note:
+            self.notes.insert(0, self._layout.note)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _pick_key(self) -> str:
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise GenEvalError(
+                f"{self.path}: not a readable .npz archive ({exc}); re-save it with numpy.savez"
+            ) from exc
+        if self.key is not None:
+            if self.key not in names:
+                raise GenEvalError(
+                    f"{self.path}: no array {self.key!r}; it holds {', '.join(names) or 'nothing'}"
+                )
+            return self.key
+        if "arr_0" in names:
+            return "arr_0"
+        if len(names) == 1:
+            return names[0]
+        raise GenEvalError(f"{self.path}: holds arrays {', '.join(names)}; pick one with --key")
+
+    @contextmanager
+    def _open(self) -> Iterator[tuple[IO[bytes], _ArrayHeader]]:
+        try:
+            if self.key is None:
+                stream: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 (closed below)
+            else:
+                archive = zipfile.ZipFile(self.path)
+                stream = archive.open(f"{self.key}.npy")
+        except (OSError, zipfile.BadZipFile, KeyError) as exc:
+            raise GenEvalError(f"{self.path}: cannot open ({exc})") from exc
+        try:
+            yield stream, _read_header(stream, self.label)
+        finally:
+            stream.close()
+
+    def _chunks(self, rows_per_chunk: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Raw rows in file order, ``rows_per_chunk`` at a time, with their starting index."""
+        header = self._header
+        if header.fortran_order:
+            # Fortran order interleaves samples; such files are rare (np.save writes C order for
+            # transposed 4-D arrays), so read the whole array rather than seek around.
+            whole = np.load(self.path, allow_pickle=False, mmap_mode=None if self.key else "r")
+            whole = whole[self.key] if self.key else whole
+            for start in range(0, self._count, rows_per_chunk):
+                yield start, np.ascontiguousarray(whole[start : start + rows_per_chunk])
+            return
+        row_shape = header.shape[1:]
+        row_bytes = int(np.prod(row_shape)) * header.dtype.itemsize
+        with self._open() as (stream, _):
+            for start in range(0, self._count, rows_per_chunk):
+                rows = min(rows_per_chunk, self._count - start)
+                buffer = stream.read(rows * row_bytes)
+                if len(buffer) != rows * row_bytes:
+                    raise GenEvalError(
+                        f"{self.label}: file ends after sample {start + len(buffer) // max(row_bytes, 1)} of "
+                        f"{header.shape[0]} (truncated); re-save it"
+                    )
+                yield start, np.frombuffer(buffer, dtype=header.dtype).reshape((rows, *row_shape))
+
+    def _rows_per_chunk(self, target_bytes: int) -> int:
+        row_bytes = int(np.prod(self._header.shape[1:])) * self._header.dtype.itemsize
+        return max(1, target_bytes // max(row_bytes, 1))
+
+    # -- first pass: hash, finiteness, value range ----------------------------------------
+    def _scan(self) -> None:
+        digest = hashlib.sha256()
+        digest.update(repr((self._header.shape[1:], self._header.dtype.str, self._count)).encode())
+        low, high = np.inf, -np.inf
+        for start, chunk in self._chunks(self._rows_per_chunk(_SCAN_CHUNK_BYTES)):
+            digest.update(np.ascontiguousarray(chunk).tobytes())
+            check_finite(chunk, self.label, offset=start)
+            if chunk.size:
+                low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
+        self._fingerprint = digest.hexdigest()
+        if self.data_kind == "image":
+            self._rule = choose_value_rule(self._header.dtype, low, high, self.label, self.value_range)
+            self.notes.append(self._rule.note)
+        elif np.abs([low, high]).max() > 1e6:
+            raise GenEvalError(
+                f"{self.label}: vector values reach {max(abs(low), abs(high)):.3g}; this is outside any sane "
+                "range for features or 2-D samples: check the array"
+            )
+
+    # -- Source interface -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        import torch
+
+        for _, chunk in self._chunks(batch_size):
+            yield Batch(torch.from_numpy(to_canonical(chunk, self._layout, self._rule)))
+
+
+def open_array_source(
+    path: Path, spec: str, key: str | None, limit: int | None, value_range: str
+) -> ArraySource:
+    """An :class:`ArraySource` for ``path`` (``.npy`` or ``.npz``)."""
+    return ArraySource(
+        spec=spec,
+        kind="array",
+        data_kind="image",
+        sample_shape=(),
+        path=path,
+        key=key,
+        limit=limit,
+        value_range=value_range,
+    )

@@ -1,0 +1,90 @@
+"""The one interface every sample source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+DataKind = Literal["image", "vector"]
+
+
+@dataclass
+class Batch:
+    """One chunk of samples: uint8 NCHW images or float32 (N, D) vectors, plus labels when known."""
+
+    data: torch.Tensor
+    labels: np.ndarray | None = None
+
+
+@dataclass
+class Source(ABC):
+    """A finite, ordered stream of samples.
+
+    Attributes
+    ----------
+    spec : str
+        What the user typed (``digits:test``, ``samples/``, ``gen.py:make``).
+    kind : str
+        ``"dataset"``, ``"folder"``, ``"array"`` or ``"python"``.
+    data_kind : {"image", "vector"}
+        Images are uint8 NCHW at every boundary; vectors are float32 (N, D).
+    sample_shape : tuple of int
+        (C, H, W) for images, (D,) for vectors.
+    notes : list of str
+        Every conversion the source applied (recorded in the manifest).
+    """
+
+    spec: str
+    kind: str
+    data_kind: DataKind
+    sample_shape: tuple[int, ...]
+    notes: list[str] = field(default_factory=list)
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of samples this source yields."""
+
+    @abstractmethod
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """Yield the samples in order, ``batch_size`` at a time (the last batch may be smaller)."""
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str | None:
+        """Content hash of exactly what this source yields, or None when it cannot be known in advance
+        (code that samples), in which case its features are never cached."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a run's manifest records about this source."""
+        return {
+            "spec": self.spec,
+            "kind": self.kind,
+            "data_kind": self.data_kind,
+            "count": len(self),
+            "sample_shape": list(self.sample_shape),
+            "fingerprint": self.fingerprint,
+            "conversions": list(self.notes),
+        }
+
+    def head(self, n: int) -> Batch:
+        """The first ``n`` samples (for sample grids)."""
+        import torch
+
+        parts, labels = [], []
+        taken = 0
+        for batch in self.batches(min(n, 256)):
+            parts.append(batch.data[: n - taken])
+            if batch.labels is not None:
+                labels.append(batch.labels[: n - taken])
+            taken += len(parts[-1])
+            if taken >= n:
+                break
+        import numpy as np
+
+        return Batch(torch.cat(parts), np.concatenate(labels) if labels else None)

@@ -1,0 +1,175 @@
+"""A folder of images (png, jpg, webp, bmp), searched recursively, in sorted order.
+
+A first pass reads every file once: it hashes the bytes (the cache key), reads each
+header for size and colour mode, refuses files that are not images, image bombs and
+links leaving the folder, and decides one conversion for the whole set (grey images
+stay one channel only when every image is grey). The second pass decodes in a small
+thread pool, batch by batch, so memory holds one batch at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.base import Batch, Source
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# Larger than any image a generative model is evaluated at (8192 x 8192), far below what
+# would exhaust memory; PIL's own default only warns below twice its limit.
+MAX_IMAGE_PIXELS = 8192 * 8192
+_GREY_MODES = {"1", "L", "LA"}
+_COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "RGBX"}
+
+
+def _open_image(data: bytes, path: Path):  # -> PIL.Image.Image
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise GenEvalError(
+                f"{path}: declared size is too large to be a sample (image bomb?); remove it"
+            ) from exc
+        except Exception as exc:  # PIL raises many types for bad files
+            raise GenEvalError(
+                f"{path}: not a readable image ({type(exc).__name__}); remove or re-export it"
+            ) from exc
+    if width * height > MAX_IMAGE_PIXELS:
+        raise GenEvalError(
+            f"{path}: declared size {width}x{height} exceeds {MAX_IMAGE_PIXELS} pixels (image bomb?); remove it"
+        )
+    return image
+
+
+@dataclass
+class FolderSource(Source):
+    """Images found under a folder."""
+
+    root: Path = field(default=Path())
+    limit: int | None = None
+    resize: int | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.files = self._list_files()
+        if self.limit is not None:
+            self.files = self.files[: self.limit]
+        self._scan()
+
+    def _list_files(self) -> list[Path]:
+        if not self.root.is_dir():
+            raise GenEvalError(f"{self.root}: not a folder")
+        root = self.root.resolve()
+        files = []
+        for path in sorted(self.root.rglob("*"), key=lambda p: p.relative_to(self.root).as_posix()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(root):
+                raise GenEvalError(f"{path}: a link pointing outside {self.root}; remove it")
+            files.append(path)
+        if not files:
+            raise GenEvalError(
+                f"{self.root}: no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) found; "
+                "point at the folder that holds the samples"
+            )
+        return files
+
+    def _scan(self) -> None:
+        digest = hashlib.sha256(repr(("folder-v1", self.resize)).encode())
+        modes: Counter[str] = Counter()
+        first_size: tuple[int, int] | None = None
+        for path in self.files:
+            data = path.read_bytes()
+            if not data:
+                raise GenEvalError(f"{path}: empty file (0 bytes); remove it or re-export the sample")
+            digest.update(path.relative_to(self.root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(data).digest())
+            image = _open_image(data, path)
+            if image.mode not in _GREY_MODES | _COLOUR_MODES:
+                raise GenEvalError(
+                    f"{path}: colour mode {image.mode} is not supported; save 8-bit grey or RGB"
+                )
+            modes[image.mode] += 1
+            if first_size is None:
+                first_size = image.size
+            elif image.size != first_size and self.resize is None:
+                raise GenEvalError(
+                    f"{path}: is {image.size[0]}x{image.size[1]} but {self.files[0]} is "
+                    f"{first_size[0]}x{first_size[1]}; pass --resize SIZE to resize all images (bicubic)"
+                )
+        self._fingerprint = digest.hexdigest()
+        grey = all(mode in _GREY_MODES for mode in modes)
+        self._target_mode = "L" if grey else "RGB"
+        assert first_size is not None
+        width, height = (self.resize, self.resize) if self.resize else first_size
+        self.sample_shape = (1 if grey else 3, height, width)
+        for mode, count in sorted(modes.items()):
+            if mode not in (self._target_mode,):
+                self.notes.append(f"{count} {mode} image(s) converted to {self._target_mode} ({_how(mode)})")
+        if self.resize:
+            self.notes.append(f"resized to {self.resize}x{self.resize} with PIL bicubic")
+
+    def _decode(self, path: Path) -> np.ndarray:
+        from PIL import Image
+
+        image = _open_image(path.read_bytes(), path)
+        try:
+            image = image.convert(self._target_mode)
+            if self.resize and image.size != (self.resize, self.resize):
+                image = image.resize((self.resize, self.resize), Image.BICUBIC)
+            array = np.asarray(image, dtype=np.uint8)
+        except Exception as exc:
+            raise GenEvalError(f"{path}: cannot decode ({exc}); the file is truncated or corrupt") from exc
+        if array.shape[:2] != self.sample_shape[1:]:
+            raise GenEvalError(
+                f"{path}: decoded size {array.shape[:2]} differs from its header; re-export it"
+            )
+        return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        import torch
+
+        # PIL releases the GIL while decoding, so threads overlap decoding with the model.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for start in range(0, len(self.files), batch_size):
+                arrays = list(pool.map(self._decode, self.files[start : start + batch_size]))
+                yield Batch(torch.from_numpy(np.stack(arrays)))
+
+
+def _how(mode: str) -> str:
+    return {
+        "RGBA": "alpha dropped",
+        "PA": "palette expanded, alpha dropped",
+        "P": "palette expanded",
+        "L": "grey channel repeated",
+        "1": "1-bit expanded to 0/255",
+        "LA": "alpha dropped",
+        "CMYK": "PIL's CMYK conversion",
+    }.get(mode, "PIL conversion")
+
+
+def open_folder_source(path: Path, spec: str, limit: int | None, resize: int | None) -> FolderSource:
+    """A :class:`FolderSource` over ``path``."""
+    return FolderSource(
+        spec=spec, kind="folder", data_kind="image", sample_shape=(), root=path, limit=limit, resize=resize
+    )

@@ -1,0 +1,158 @@
+"""A generator written in Python: ``path/to/file.py:factory``.
+
+``factory()`` returns an object with ``sample(n, generator=None)`` that gives a tensor
+(or array) of n samples: NCHW images as floats in [0, 1] or uint8, or (n, D) float
+vectors. Loading the file runs its code, so it is allowed only with ``trust_code=True``
+(the CLI's ``--trust-code``). A sampler's output is not known in advance, so its
+features are never cached; a seeded ``torch.Generator`` makes reruns agree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.base import Batch, Source
+
+
+def load_factory(path: Path, factory: str) -> Any:
+    """Import ``path`` as a module and call ``factory()``; errors name the file."""
+    module_name = f"gen_eval_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise GenEvalError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise GenEvalError(f"{path}: importing it raised {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(module, factory, None)):
+        raise GenEvalError(f"{path}: has no callable {factory!r}; name the function that builds the model")
+    try:
+        model = getattr(module, factory)()
+    except Exception as exc:
+        raise GenEvalError(f"{path}:{factory}() raised {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(model, "sample", None)):
+        raise GenEvalError(
+            f"{path}:{factory}() returned {type(model).__name__}, which has no sample(n, generator)"
+        )
+    return model
+
+
+def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, str]:
+    """Check one batch a sampler returned and bring it to uint8 NCHW or float32 (N, D)."""
+    import torch
+
+    if isinstance(raw, torch.Tensor):
+        raw = raw.detach().to("cpu").numpy()
+    if not isinstance(raw, np.ndarray):
+        raise GenEvalError(
+            f"{name}: sample() returned {type(raw).__name__}; return a torch.Tensor or numpy array"
+        )
+    if len(raw) != requested:
+        raise GenEvalError(f"{name}: sample({requested}) returned {len(raw)} samples")
+    if raw.ndim == 2:
+        if not np.issubdtype(raw.dtype, np.floating):
+            raise GenEvalError(f"{name}: (N, D) samples must be floats, got {raw.dtype}")
+        if not np.isfinite(raw).all():
+            raise GenEvalError(f"{name}: sample() returned NaN or inf; fix the model")
+        return raw.astype(np.float32), "vector"
+    if raw.ndim != 4 or raw.shape[1] not in (1, 3):
+        raise GenEvalError(
+            f"{name}: sample() returned shape {raw.shape}; expected (N, C, H, W) with C in 1 or 3"
+        )
+    if raw.dtype == np.uint8:
+        return raw, "image"
+    if not np.issubdtype(raw.dtype, np.floating):
+        raise GenEvalError(f"{name}: sample() returned {raw.dtype}; return floats in [0, 1] or uint8")
+    if not np.isfinite(raw).all():
+        raise GenEvalError(f"{name}: sample() returned NaN or inf; fix the model")
+    low, high = float(raw.min()), float(raw.max())
+    if low < 0 or high > 1:
+        raise GenEvalError(
+            f"{name}: sample() returned values in [{low:.3g}, {high:.3g}]; the protocol asks for [0, 1] "
+            "floats or uint8 (for [-1, 1] outputs return (x + 1) / 2)"
+        )
+    return np.clip(np.rint(raw.astype(np.float64) * 255), 0, 255).astype(np.uint8), "image"
+
+
+@dataclass
+class GeneratorSource(Source):
+    """``count`` samples drawn from a model implementing ``sample(n, generator)``."""
+
+    model: Any = None
+    count: int = 0
+    seed: int = 0
+    content_hash: str | None = None
+    _first: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise GenEvalError(
+                f"{self.spec}: asked for {self.count} samples; pass --num-samples N with N >= 1"
+            )
+        # Draw one small batch now: a shape or range problem should fail before any work.
+        probe, self.data_kind = canonical_samples(self._draw(1, self._generator()), self.spec, 1)  # type: ignore[assignment]
+        self.sample_shape = tuple(probe.shape[1:])
+        if self.data_kind == "image" and getattr(self.model, "sample_dtype", None) != "uint8":
+            self.notes.append("float [0,1] -> uint8 via round(x * 255) (uint8 outputs used as is)")
+
+    def _generator(self) -> Any:
+        import torch
+
+        return torch.Generator().manual_seed(self.seed)
+
+    def _draw(self, n: int, generator: Any) -> Any:
+        try:
+            return self.model.sample(n, generator=generator)
+        except GenEvalError:
+            raise
+        except Exception as exc:
+            raise GenEvalError(f"{self.spec}: sample({n}) raised {type(exc).__name__}: {exc}") from exc
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.content_hash
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        import torch
+
+        generator = self._generator()
+        for start in range(0, self.count, batch_size):
+            n = min(batch_size, self.count - start)
+            samples, kind = canonical_samples(self._draw(n, generator), self.spec, n)
+            if kind != self.data_kind or tuple(samples.shape[1:]) != self.sample_shape:
+                raise GenEvalError(
+                    f"{self.spec}: batch at sample {start} has shape {samples.shape[1:]}, "
+                    f"earlier batches {self.sample_shape}; every batch must have one shape"
+                )
+            yield Batch(torch.from_numpy(samples))
+
+
+def open_python_source(spec: str, count: int, seed: int, trust_code: bool) -> GeneratorSource:
+    """Load ``file.py:factory`` (only when ``trust_code``) and wrap it as a source."""
+    file_part, _, factory = spec.rpartition(":")
+    if not file_part.endswith(".py"):
+        file_part, factory = spec, "make_model"
+    path = Path(file_part)
+    if not trust_code:
+        raise GenEvalError(
+            f"{spec}: is Python code, which runs with your permissions; pass --trust-code if you trust it"
+        )
+    if not path.is_file():
+        raise GenEvalError(f"{path}: no such Python file")
+    model = load_factory(path, factory)
+    return GeneratorSource(
+        spec=spec, kind="python", data_kind="image", sample_shape=(), model=model, count=count, seed=seed
+    )

@@ -1,0 +1,92 @@
+"""The gen-eval command line as a user meets it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gen_eval.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gen_eval", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from gen_eval.cli import app; print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    done = _cli("--help")
+    assert done.returncode == 0
+    for command in ("evaluate", "datasets", "features", "train-features"):
+        assert command in done.stdout
+
+
+@pytest.mark.parametrize("command", ["evaluate", "datasets", "features", "train-features"])
+def test_every_command_has_help_with_examples(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output and "gen-eval " in result.output
+
+
+def test_user_errors_are_one_line_with_exit_status_2(tmp_path):
+    done = _cli("evaluate", str(tmp_path / "nothing-here"), "--no-save")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: ")
+    assert "nothing-here" in done.stderr and "Traceback" not in done.stderr
+    debug = _cli("--debug", "evaluate", str(tmp_path / "nothing-here"), "--no-save")
+    assert "Traceback" in debug.stderr
+
+
+def test_evaluate_json_and_table(tmp_path):
+    env = {"GEN_EVAL_CACHE": str(tmp_path / "cache")}
+    done = _cli(
+        "evaluate", "ring8:test", "--reference", "ring8", "--json", "--out", str(tmp_path / "run"), env=env
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["manifest"]["extractor"]["name"] == "identity"
+    assert 0 <= payload["metrics"]["fid"]["value"] < 0.01
+    assert (tmp_path / "run" / "manifest.json").exists()
+    table = runner.invoke(app, ["evaluate", "ring8:test", "-r", "ring8", "--no-save", "-q"], env=env)
+    assert table.exit_code == 0 and "FID" in table.output and "10,000" in table.output
+
+
+def test_datasets_and_features_listings(tmp_path):
+    datasets = json.loads(runner.invoke(app, ["datasets", "--json"]).output)
+    assert {row["name"] for row in datasets} == {"digits", "shapes", "ring8", "grid25"}
+    digits = next(row for row in datasets if row["name"] == "digits")
+    assert digits["splits"] == {"all": 1797, "train": 1437, "test": 360}
+    env = {"GEN_EVAL_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)}
+    features = json.loads(runner.invoke(app, ["features", "--json"], env=env).output)
+    by_name = {row["name"]: row for row in features}
+    assert set(by_name) == {"inception", "digits", "identity"}
+    assert by_name["identity"]["available"] and by_name["digits"]["available"]
+    assert not by_name["inception"]["available"]
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^\s*(make \w[\w-]*)\s*$", quick_start, flags=re.M)
+    assert commands[:2] == ["make demo", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, flags=re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
+    assert "pytest" in makefile
