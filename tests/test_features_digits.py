@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from gen_eval.datasets.digits import load_digits_split
 from gen_eval.errors import GenEvalError
 from gen_eval.features import create_extractor
-from gen_eval.features.base import file_sha256
+from gen_eval.features.cache import tensors_checksum
 from gen_eval.features.digits import (
     DEFAULT_WEIGHTS,
     DigitsExtractor,
@@ -87,7 +87,7 @@ def test_extract_shapes_dtypes_and_determinism(extractor: DigitsExtractor) -> No
     assert torch.equal(first["logits"], second["logits"])
     # Rows do not depend on what else is in the batch (no batch statistics in eval mode).
     assert torch.allclose(extractor(images[10:11])["features"], first["features"][10:11], atol=1e-5)
-    assert extractor.weights_fingerprint == file_sha256(DEFAULT_WEIGHTS)
+    assert extractor.weights_fingerprint == tensors_checksum(load_digits_net(DEFAULT_WEIGHTS).state_dict())
     assert extractor.describe()["preprocessing"] == DigitsExtractor.preprocessing
 
 
@@ -101,6 +101,17 @@ def test_three_channel_and_larger_images(extractor: DigitsExtractor) -> None:
     assert big.shape[1:] == (3, 16, 16)
     agreement = np.mean(_predict(extractor, big) == grey["logits"].argmax(1).numpy())
     assert agreement >= 0.95
+
+
+def test_preprocessing_is_luma_then_antialiased_bilinear(extractor: DigitsExtractor) -> None:
+    # Pins the documented maths: BT.601 luma on 0..255, antialiased bilinear resize, then /255.
+    rgb = torch.randint(0, 256, (4, 3, 12, 12), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    weights = torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]
+    grey = (rgb.float() * weights).sum(1, keepdim=True)
+    small = torch.nn.functional.interpolate(grey, size=(8, 8), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        expected = extractor.net(small / 255.0)[0]
+    assert torch.allclose(extractor(rgb)["features"], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -162,11 +173,14 @@ def test_one_epoch_training_smoke_and_reproducible(tmp_path: Path) -> None:
     with safe_open(str(out), framework="pt") as handle:
         assert float(handle.metadata()["test_accuracy"]) == info["test_accuracy"]
     loaded = DigitsExtractor(weights_path=out)
-    assert loaded.weights_fingerprint == file_sha256(out) != file_sha256(DEFAULT_WEIGHTS)
-    # Same seed, same weights, bit for bit.
-    again, _ = train_digits_net(epochs=1, seed=3)
-    for key, value in again.state_dict().items():
+    assert loaded.weights_fingerprint != DigitsExtractor().weights_fingerprint
+    # Same seed, same weights, bit for bit; the fingerprint ignores the metadata (wall time).
+    again_path = tmp_path / "again.safetensors"
+    retrain_digits_weights(again_path, epochs=1, seed=3)
+    again = DigitsExtractor(weights_path=again_path)
+    for key, value in again.net.state_dict().items():
         assert torch.equal(value, loaded.net.state_dict()[key]), key
+    assert again.weights_fingerprint == loaded.weights_fingerprint
 
 
 def test_training_rejects_zero_epochs() -> None:

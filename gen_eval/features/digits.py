@@ -20,7 +20,8 @@ from torch import nn
 
 from gen_eval.datasets.digits import load_digits_split
 from gen_eval.errors import GenEvalError
-from gen_eval.features.base import FeatureExtractor, file_sha256
+from gen_eval.features.base import FeatureExtractor
+from gen_eval.features.cache import tensors_checksum
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits.safetensors"
 RETRAIN_HINT = "run `gen-eval train-features digits`"
@@ -71,18 +72,22 @@ class DigitsNet(nn.Module):
 
 @contextlib.contextmanager
 def _reproducible(seed: int) -> Iterator[None]:
-    """Seed torch and numpy and force deterministic kernels, restoring all global state afterwards."""
+    """Seed torch and numpy, force deterministic kernels and one thread; restore all of it afterwards."""
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    numpy_state = np.random.get_state()
+    threads, numpy_state = torch.get_num_threads(), np.random.get_state()
     # fork_rng restores torch's global RNG, so training does not perturb the caller's random stream.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         np.random.seed(seed)
         torch.use_deterministic_algorithms(True)
+        # One thread: CPU reductions then split the same way on every machine, so the weights do not
+        # depend on the core count; and this tiny net trains faster than with threads fighting a busy CPU.
+        torch.set_num_threads(1)
         try:
             yield
         finally:
+            torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
             np.random.set_state(numpy_state)
 
@@ -190,6 +195,7 @@ def train_digits_net(
                 "batch_size": BATCH_SIZE,
                 "optimiser": f"AdamW(lr={LEARNING_RATE}, weight_decay={WEIGHT_DECAY}), cosine schedule",
                 "augmentation": "random shift by -1/0/+1 pixel per axis, zero fill",
+                "threads": 1,
                 "torch": torch.__version__,
             },
         }
@@ -294,11 +300,13 @@ class DigitsExtractor(FeatureExtractor):
         super().__init__(device)
         self.weights_path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
         self.net = load_digits_net(self.weights_path).to(self.device)
-        self._fingerprint = file_sha256(self.weights_path)
+        # Hash the tensors, not the file: the metadata records wall time, so a bit-identical
+        # retrain would otherwise change the fingerprint and invalidate every cached feature.
+        self._fingerprint = tensors_checksum(self.net.state_dict())
 
     @property
     def weights_fingerprint(self) -> str:
-        """SHA-256 of the weights file."""
+        """SHA-256 of the weight tensors (names, shapes, dtypes and bytes)."""
         return self._fingerprint
 
     def extract(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
