@@ -71,6 +71,7 @@ def test_folder_npz_npy_and_generator_round_trip_to_the_same_tensor(tmp_path, rg
     source = open_source(f"{generator_file}:make", num_samples=12, trust_code=True)
     source.model.i = 0
     assert torch.equal(_all(source), expected)
+    assert source.notes == ["float [0,1] samples -> uint8 via round(x * 255)"]
 
 
 def test_conversions_are_recorded(tmp_path, rgb_images):

@@ -100,10 +100,11 @@ class GeneratorSource(Source):
                 f"{self.spec}: asked for {self.count} samples; pass --num-samples N with N >= 1"
             )
         # Draw one small batch now: a shape or range problem should fail before any work.
-        probe, self.data_kind = canonical_samples(self._draw(1, self._generator()), self.spec, 1)  # type: ignore[assignment]
+        raw = self._draw(1, self._generator())
+        probe, self.data_kind = canonical_samples(raw, self.spec, 1)  # type: ignore[assignment]
         self.sample_shape = tuple(probe.shape[1:])
-        if self.data_kind == "image" and getattr(self.model, "sample_dtype", None) != "uint8":
-            self.notes.append("float [0,1] -> uint8 via round(x * 255) (uint8 outputs used as is)")
+        if self.data_kind == "image" and str(getattr(raw, "dtype", "")).split(".")[-1] != "uint8":
+            self.notes.append("float [0,1] samples -> uint8 via round(x * 255)")
 
     def _generator(self) -> Any:
         import torch
