@@ -67,14 +67,14 @@ def open_source(
             raise GenEvalError(f"{text}: a generator needs --num-samples N (how many samples to draw)")
         return open_python_source(text, num_samples, seed, trust_code)
     if path.is_dir():
-        from gen_eval.sources.folder import open_folder_source
+        from gen_eval.sources.folder import FolderSource
 
-        return open_folder_source(path, text, num_samples, resize)
+        return FolderSource(spec=text, root=path, limit=num_samples, resize=resize)
     if path.is_file():
         if path.suffix.lower() in (".npz", ".npy"):
-            from gen_eval.sources.arrays import open_array_source
+            from gen_eval.sources.arrays import ArraySource
 
-            return open_array_source(path, text, key, num_samples, value_range)
+            return ArraySource(spec=text, path=path, key=key, limit=num_samples, value_range=value_range)
         raise GenEvalError(
             f"{text}: a single {path.suffix or 'extensionless'} file is not a sample set; "
             "use a folder of images, an .npz/.npy array, or a generator file.py:factory"
@@ -98,12 +98,4 @@ def _open_dataset(text: str, num_samples: int | None) -> Source:
     split = split or info.default_split
     if split not in info.splits:
         raise GenEvalError(f"{text}: dataset {name} has splits {', '.join(info.splits)}, not {split!r}")
-    return DatasetSource(
-        spec=text,
-        kind="dataset",
-        data_kind="image",
-        sample_shape=(),
-        dataset=info,
-        split=split,
-        limit=num_samples,
-    )
+    return DatasetSource(spec=text, dataset=info, split=split, limit=num_samples)

@@ -63,6 +63,7 @@ def _read_header(stream: IO[bytes], name: str) -> _ArrayHeader:
 class ArraySource(Source):
     """Samples stored as one array in a ``.npy`` or ``.npz`` file."""
 
+    kind = "array"
     path: Path = field(default=Path())
     key: str | None = None
     limit: int | None = None
@@ -173,31 +174,8 @@ class ArraySource(Source):
             )
 
     # -- Source interface -----------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def fingerprint(self) -> str | None:
-        return self._fingerprint
-
     def batches(self, batch_size: int) -> Iterator[Batch]:
         import torch
 
         for _, chunk in self._chunks(batch_size):
             yield Batch(torch.from_numpy(to_canonical(chunk, self._layout, self._rule)))
-
-
-def open_array_source(
-    path: Path, spec: str, key: str | None, limit: int | None, value_range: str
-) -> ArraySource:
-    """An :class:`ArraySource` for ``path`` (``.npy`` or ``.npz``)."""
-    return ArraySource(
-        spec=spec,
-        kind="array",
-        data_kind="image",
-        sample_shape=(),
-        path=path,
-        key=key,
-        limit=limit,
-        value_range=value_range,
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,12 +26,15 @@ class Batch:
 class Source(ABC):
     """A finite, ordered stream of samples.
 
+    Subclasses take their own options as dataclass fields and, when constructed, set
+    ``data_kind``, ``sample_shape``, ``_count`` and ``_fingerprint`` (and append to ``notes``).
+
     Attributes
     ----------
     spec : str
         What the user typed (``digits:test``, ``samples/``, ``gen.py:make``).
     kind : str
-        ``"dataset"``, ``"folder"``, ``"array"`` or ``"python"``.
+        ``"dataset"``, ``"folder"``, ``"array"`` or ``"python"`` (a class attribute).
     data_kind : {"image", "vector"}
         Images are uint8 NCHW at every boundary; vectors are float32 (N, D).
     sample_shape : tuple of int
@@ -40,25 +43,27 @@ class Source(ABC):
         Every conversion the source applied (recorded in the manifest).
     """
 
+    kind: ClassVar[str]
     spec: str
-    kind: str
-    data_kind: DataKind
-    sample_shape: tuple[int, ...]
-    notes: list[str] = field(default_factory=list)
+    data_kind: DataKind = field(default="image", init=False)
+    sample_shape: tuple[int, ...] = field(default=(), init=False)
+    notes: list[str] = field(default_factory=list, init=False)
+    _count: int = field(default=0, init=False, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
-    @abstractmethod
     def __len__(self) -> int:
         """Number of samples this source yields."""
+        return self._count
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Content hash of exactly what this source yields, or None when it cannot be known in advance
+        (code that samples), in which case its features are never cached."""
+        return self._fingerprint
 
     @abstractmethod
     def batches(self, batch_size: int) -> Iterator[Batch]:
         """Yield the samples in order, ``batch_size`` at a time (the last batch may be smaller)."""
-
-    @property
-    @abstractmethod
-    def fingerprint(self) -> str | None:
-        """Content hash of exactly what this source yields, or None when it cannot be known in advance
-        (code that samples), in which case its features are never cached."""
 
     def describe(self) -> dict[str, Any]:
         """What a run's manifest records about this source."""

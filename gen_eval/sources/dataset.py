@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,10 +16,10 @@ from gen_eval.sources.base import Batch, Source
 class DatasetSource(Source):
     """Items [0, limit) of one split of an embedded dataset, with labels."""
 
+    kind = "dataset"
     dataset: DatasetInfo | None = None
     split: str = ""
     limit: int | None = None
-    _count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         assert self.dataset is not None
@@ -34,13 +34,6 @@ class DatasetSource(Source):
         digest = hashlib.sha256(f"{self.dataset.version}:{self.split}:{self._count}".encode())
         digest.update(np.ascontiguousarray(prefix).tobytes())
         self._fingerprint = digest.hexdigest()
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def fingerprint(self) -> str | None:
-        return self._fingerprint
 
     def batches(self, batch_size: int) -> Iterator[Batch]:
         import torch

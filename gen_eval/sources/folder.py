@@ -58,6 +58,7 @@ def _open_image(data: bytes, path: Path):  # -> PIL.Image.Image
 class FolderSource(Source):
     """Images found under a folder."""
 
+    kind = "folder"
     root: Path = field(default=Path())
     limit: int | None = None
     resize: int | None = None
@@ -67,6 +68,7 @@ class FolderSource(Source):
         self.files = self._list_files()
         if self.limit is not None:
             self.files = self.files[: self.limit]
+        self._count = len(self.files)
         self._scan()
 
     def _list_files(self) -> list[Path]:
@@ -139,13 +141,6 @@ class FolderSource(Source):
             )
         return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    @property
-    def fingerprint(self) -> str | None:
-        return self._fingerprint
-
     def batches(self, batch_size: int) -> Iterator[Batch]:
         import torch
 
@@ -166,10 +161,3 @@ def _how(mode: str) -> str:
         "LA": "alpha dropped",
         "CMYK": "PIL's CMYK conversion",
     }.get(mode, "PIL conversion")
-
-
-def open_folder_source(path: Path, spec: str, limit: int | None, resize: int | None) -> FolderSource:
-    """A :class:`FolderSource` over ``path``."""
-    return FolderSource(
-        spec=spec, kind="folder", data_kind="image", sample_shape=(), root=path, limit=limit, resize=resize
-    )

@@ -88,6 +88,7 @@ def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, 
 class GeneratorSource(Source):
     """``count`` samples drawn from a model implementing ``sample(n, generator)``."""
 
+    kind = "python"
     model: Any = None
     count: int = 0
     seed: int = 0
@@ -95,6 +96,7 @@ class GeneratorSource(Source):
     _first: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._count, self._fingerprint = self.count, self.content_hash
         if self.count < 1:
             raise GenEvalError(
                 f"{self.spec}: asked for {self.count} samples; pass --num-samples N with N >= 1"
@@ -119,13 +121,6 @@ class GeneratorSource(Source):
         except Exception as exc:
             raise GenEvalError(f"{self.spec}: sample({n}) raised {type(exc).__name__}: {exc}") from exc
 
-    def __len__(self) -> int:
-        return self.count
-
-    @property
-    def fingerprint(self) -> str | None:
-        return self.content_hash
-
     def batches(self, batch_size: int) -> Iterator[Batch]:
         import torch
 
@@ -149,11 +144,9 @@ def open_python_source(spec: str, count: int, seed: int, trust_code: bool) -> Ge
     path = Path(file_part)
     if not trust_code:
         raise GenEvalError(
-            f"{spec}: is Python code, which runs with your permissions; pass --trust-code if you trust it"
+            f"{spec} is Python code, which runs with your permissions; pass --trust-code if you trust it"
         )
     if not path.is_file():
         raise GenEvalError(f"{path}: no such Python file")
     model = load_factory(path, factory)
-    return GeneratorSource(
-        spec=spec, kind="python", data_kind="image", sample_shape=(), model=model, count=count, seed=seed
-    )
+    return GeneratorSource(spec=spec, model=model, count=count, seed=seed)
