@@ -67,6 +67,7 @@ EVALUATE_EXAMPLES = """
   gen-eval evaluate samples.npz --reference real_images/ --features inception --inception-weights pt_inception.pth
   gen-eval evaluate my_gan.py:make_model --trust-code --num-samples 2000 --reference digits:test
   gen-eval evaluate ring8:test --reference ring8 --json
+  gen-eval evaluate samples/ -r digits:test --metrics fid,kid,fd_inf -o kid_subset_size=500 --num-resamples 200
 """
 
 
@@ -81,14 +82,23 @@ def evaluate(
     features: Annotated[
         str, typer.Option(help="Feature extractor (see `gen-eval features`) or auto.")
     ] = "auto",
-    metrics: Annotated[str, typer.Option(help="Comma-separated metric names.")] = "fid",
+    metrics: Annotated[
+        str, typer.Option(help="Comma-separated metric names (see `gen-eval metrics`), or auto.")
+    ] = "auto",
     num_samples: Annotated[int | None, typer.Option(help="Use the first N samples (or draw N).")] = None,
     num_reference: Annotated[int | None, typer.Option(help="Use the first N reference samples.")] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Samples per forward pass (auto by default).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed for generators.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed for generators, subsets and bootstrap resamples.")] = 0,
+    num_resamples: Annotated[
+        int, typer.Option(help="Bootstrap resamples for 95% intervals (0: none).")
+    ] = 100,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Metric option KEY=VALUE, e.g. kid_subset_size=500."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<time>-<source>].")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Print results without writing a run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
@@ -118,12 +128,14 @@ def evaluate(
             source,
             reference,
             features=features,
-            metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+            metrics="auto" if metrics == "auto" else [m.strip() for m in metrics.split(",") if m.strip()],
             num_samples=num_samples,
             num_reference=num_reference,
             batch_size=batch_size,
             device=device,
             seed=seed,
+            num_resamples=num_resamples,
+            metric_options=_parse_options(option or []),
             out=target,
             overwrite=overwrite,
             cache_dir=None if no_cache else (cache_dir or True),
@@ -240,6 +252,94 @@ def train_features(
         typer.echo(json.dumps(info, indent=2, default=str))
 
     _guard(body)
+
+
+@app.command(epilog="[bold]Example[/bold]\n\n  gen-eval metrics")
+def metrics(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the metrics, what each needs, and which are computed by default."""
+
+    def body() -> None:
+        from gen_eval.metrics import metric_table
+
+        rows = metric_table()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        _print_table(
+            "Metrics",
+            ["name", "needs", "default", "what"],
+            [[r["name"], r["requires"], "yes" if r["default"] else "no", r["summary"]] for r in rows],
+            caption="defaults run when their needs are met; pick others with --metrics a,b,c",
+        )
+
+    _guard(body)
+
+
+bench_app = typer.Typer(help="Benchmarks and parity reports, written under reports/.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("metrics", epilog="[bold]Example[/bold]\n\n  gen-eval bench metrics --num-images 200")
+def bench_metrics(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/benchmarks.md"),
+    num_images: Annotated[int, typer.Option(help="Images per set for the end-to-end timing.")] = 200,
+    repeats: Annotated[int, typer.Option(help="Take the best of this many runs.")] = 1,
+    max_prc: Annotated[int, typer.Option(help="Largest precision/recall size (N x N, 2048-d).")] = 50_000,
+) -> None:
+    """Time our metrics against torch-fidelity, pytorch-fid, scipy and prdc on the same inputs."""
+
+    def body() -> None:
+        from gen_eval.bench.metrics_bench import run_metrics_benchmark
+
+        sizes = tuple(n for n in (10_000, 50_000) if n <= max_prc) or (max_prc,)
+        typer.echo(run_metrics_benchmark(out, num_images=num_images, repeats=repeats, prc_sizes=sizes))
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
+@bench_app.command("parity", epilog="[bold]Example[/bold]\n\n  gen-eval bench parity --num-images 100")
+def bench_parity(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/parity.md"),
+    num_images: Annotated[int, typer.Option(help="Images per set.")] = 100,
+) -> None:
+    """Compare every metric with torch-fidelity (and prdc) on the same images and weights."""
+
+    def body() -> None:
+        from gen_eval.bench.parity import TOLERANCE, write_parity_report
+
+        rows = write_parity_report(out, num_images=num_images)
+        for row in rows:
+            typer.echo(
+                f"{row['metric']:>10}: ours {row['ours']:.8g}  {row['tool']} {row['theirs']:.8g}  "
+                f"rel. diff {row['relative_difference']:.1e}"
+            )
+        typer.echo(f"written to {out}")
+        if any(row["relative_difference"] > TOLERANCE for row in rows):
+            raise GenEvalError(f"parity outside {TOLERANCE:g}: see {out}")
+
+    _guard(body)
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["kid_subset_size=500", "is_shuffle=false"]`` -> typed dict (int, float, bool or str)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise GenEvalError(f"--option {pair!r}: expected KEY=VALUE, e.g. kid_subset_size=500")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    continue
+        options[key.strip()] = value
+    return options
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption: str | None = None) -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from gen_eval.errors import GenEvalError
+from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
+from gen_eval.progress import progress_task
 from gen_eval.sources import Source, open_source
 
-DEFAULT_METRICS = ("fid",)
 # Samples per forward pass by extractor and device. Inception on CPU is fastest at small
 # batches (about 2x the throughput of batch 64 on 2 cores, with channels_last).
 _BATCH_SIZES = {("inception", "cpu"): 8, ("inception", "cuda"): 128, ("digits", "cpu"): 512}
@@ -89,12 +90,14 @@ def evaluate(
     reference: str | Path | Source = "digits:test",
     *,
     features: str = "auto",
-    metrics: tuple[str, ...] | list[str] = DEFAULT_METRICS,
+    metrics: str | tuple[str, ...] | list[str] = "auto",
     num_samples: int | None = None,
     num_reference: int | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     seed: int = 0,
+    num_resamples: int = 100,
+    metric_options: dict[str, Any] | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     cache_dir: str | Path | bool | None = True,
@@ -117,8 +120,9 @@ def evaluate(
     features : str
         Extractor name (``gen-eval features``) or ``"auto"`` (identity for 2-D/vector data,
         ``digits`` against the embedded digits, ``inception`` otherwise).
-    metrics : sequence of str
-        Metric names (``fid``).
+    metrics : "auto" or sequence of str
+        Metric names (``gen-eval metrics``); ``"auto"`` computes every default metric whose
+        needs are met (IS only with class logits, bits/dim only for models with ``log_prob``).
     num_samples : int, optional
         Generated samples to use (the first N; the number drawn from a generator, which
         defaults to the reference's size).
@@ -129,7 +133,11 @@ def evaluate(
     device : {"auto", "cpu", "cuda"}
         ``auto`` uses CUDA when present.
     seed : int
-        Seed for sampling from generators.
+        Seed for sampling from generators and for every random choice in the metrics.
+    num_resamples : int
+        Bootstrap resamples for the 95% intervals (0: no intervals).
+    metric_options : dict, optional
+        Per-metric overrides such as ``{"kid_subset_size": 500, "is_splits": 10}``.
     out : str or Path, optional
         Run directory to write; nothing is written when None.
     overwrite : bool
@@ -153,11 +161,11 @@ def evaluate(
     from gen_eval.features import create_extractor
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
-    from gen_eval.metrics import get_metric
+    from gen_eval.metrics import get_metric, resolve_metric_name
 
-    metrics = tuple(metrics)
-    for name in metrics:
-        get_metric(name)  # unknown names fail before any work
+    requested = None if metrics == "auto" else [resolve_metric_name(m) for m in metrics]  # fail before work
+    if num_resamples < 0:
+        raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
     source_options: dict[str, Any] = {"trust_code": trust_code, "resize": resize, "value_range": value_range}
     ref = open_source(reference, num_samples=num_reference, seed=seed, **source_options)
@@ -176,6 +184,7 @@ def evaluate(
     size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
+    chosen = _choose_metrics(requested, gen, extractor.feature_names)
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
 
@@ -189,14 +198,25 @@ def evaluate(
     )
     gen_seconds = time.perf_counter() - started - ref_seconds
 
+    context = MetricContext(
+        device=device,
+        random_state=seed,
+        num_resamples=num_resamples,
+        options=dict(metric_options or {}),
+        generated_source=gen,
+        reference_source=ref,
+    )
     results: dict[str, Result] = {}
-    for metric in metrics:
-        result = get_metric(metric)(gen_features.tensors, ref_features.tensors, device=device)
-        if name == "inception" and not getattr(extractor, "is_official_weights", True):
+    with progress_task("metrics", len(chosen), show_progress) as bar:
+        for metric in chosen:
+            results.update(get_metric(metric)(gen_features.tensors, ref_features.tensors, context))
+            bar.advance(1)
+    if name == "inception" and not getattr(extractor, "is_official_weights", True):
+        for result in results.values():
             result.warnings.append(
-                "Inception weights are not the official ones: not comparable with published FIDs"
+                "Inception weights are not the official ones: not comparable with published numbers"
             )
-        results[metric] = result
+    metrics = chosen
 
     notes = [f"{gen.spec}: {note}" for note in gen.notes] + [f"{ref.spec}: {note}" for note in ref.notes]
     manifest = {
@@ -215,6 +235,8 @@ def evaluate(
         "extractor": extractor.describe(),
         "options": {
             "metrics": list(metrics),
+            "num_resamples": num_resamples,
+            "metric_options": dict(metric_options or {}),
             "num_samples": num_samples,
             "num_reference": num_reference,
             "batch_size": size,
@@ -233,6 +255,31 @@ def evaluate(
     if out is not None:
         evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite)
     return evaluation
+
+
+def _choose_metrics(requested: list[str] | None, gen: Source, feature_names: tuple[str, ...]) -> list[str]:
+    """The metrics to compute: the requested ones (checked) or the defaults whose needs are met."""
+    from gen_eval.metrics import default_metrics, metric_requirement
+
+    available = {"features"}
+    if "logits" in feature_names:
+        available.add("logits")
+    if gen.data_kind == "image":
+        available.add("images")
+    if callable(getattr(getattr(gen, "model", None), "log_prob", None)):
+        available.add("log_prob")
+    if requested is None:
+        return default_metrics(available)
+    needs = {
+        "logits": "class logits: use --features inception or digits",
+        "images": "images, but the samples are vectors",
+        "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME)",
+    }
+    for metric in requested:
+        requirement = metric_requirement(metric)
+        if requirement not in available:
+            raise GenEvalError(f"metric {metric} needs {needs[requirement]}")
+    return requested
 
 
 def _write(

@@ -24,17 +24,21 @@ def print_evaluation(evaluation: Evaluation) -> None:
     with_intervals = any(result.interval for result in evaluation.metrics.values())
     columns = [("metric", "left"), ("value", "right")]
     columns += [("95% interval", "right")] if with_intervals else []
-    columns += [("better", "center"), ("n generated", "right"), ("n reference", "right")]
+    columns += [("better", "center"), ("n gen", "right"), ("n ref", "right")]
     for column, justify in columns:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     warnings = []
     for name, result in evaluation.metrics.items():
-        cells = [name.upper(), _fmt(result.value)]
+        label = name.upper() if len(name) <= 3 else name.replace("_", " ")
+        if result.kind == "bound":
+            label += " (bound)"
+        cells = [label, _fmt(result.value)]
         if with_intervals:
             cells.append(
-                f"[{_fmt(result.interval[0])}, {_fmt(result.interval[1])}]" if result.interval else "-"
+                f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}" if result.interval else "-"
             )
-        cells += [f"{result.direction} is better", f"{result.num_generated:,}", f"{result.num_reference:,}"]
+        arrow = "↓ lower" if result.direction == "lower" else "↑ higher"
+        cells += [arrow, f"{result.num_generated:,}", f"{result.num_reference:,}"]
         table.add_row(*cells)
         warnings += [f"{name}: {w}" for w in result.warnings]
     console.print(table)

@@ -28,9 +28,8 @@ def counted_calls(monkeypatch):
 
 
 def _evaluate(cache_dir, **kwargs):
-    return gen_eval.evaluate(
-        "digits:train", "digits:test", features="identity", cache_dir=cache_dir, **kwargs
-    )
+    options = {"features": "identity", "metrics": ["fid"], "num_resamples": 0, "cache_dir": cache_dir}
+    return gen_eval.evaluate("digits:train", "digits:test", **options, **kwargs)
 
 
 def test_second_evaluation_extracts_nothing(tmp_path, counted_calls):

@@ -33,13 +33,16 @@ def test_help_does_not_import_torch():
     assert out.strip() == "[]"
     done = _cli("--help")
     assert done.returncode == 0
-    for command in ("evaluate", "datasets", "features", "train-features"):
+    for command in ("evaluate", "datasets", "features", "metrics", "train-features", "bench"):
         assert command in done.stdout
 
 
-@pytest.mark.parametrize("command", ["evaluate", "datasets", "features", "train-features"])
+@pytest.mark.parametrize(
+    "command",
+    ["evaluate", "datasets", "features", "metrics", "train-features", "bench metrics", "bench parity"],
+)
 def test_every_command_has_help_with_examples(command):
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output and "gen-eval " in result.output
 
@@ -55,16 +58,26 @@ def test_user_errors_are_one_line_with_exit_status_2(tmp_path):
 
 def test_evaluate_json_and_table(tmp_path):
     env = {"GEN_EVAL_CACHE": str(tmp_path / "cache")}
+    sizes = ("--num-samples", "2000", "--num-reference", "2000")
     done = _cli(
-        "evaluate", "ring8:test", "--reference", "ring8", "--json", "--out", str(tmp_path / "run"), env=env
+        "evaluate", "ring8:test", "-r", "ring8", *sizes, "--json", "--out", str(tmp_path / "run"), env=env
     )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["manifest"]["extractor"]["name"] == "identity"
-    assert 0 <= payload["metrics"]["fid"]["value"] < 0.01
+    metrics = payload["metrics"]
+    assert 0 <= metrics["fid"]["value"] < 0.01
+    assert metrics["fid"]["interval"][0] <= metrics["fid"]["value"] <= metrics["fid"]["interval"][1]
+    assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(metrics)
+    assert "is" not in metrics  # identity features have no logits
     assert (tmp_path / "run" / "manifest.json").exists()
-    table = runner.invoke(app, ["evaluate", "ring8:test", "-r", "ring8", "--no-save", "-q"], env=env)
-    assert table.exit_code == 0 and "FID" in table.output and "10,000" in table.output
+    table = runner.invoke(app, ["evaluate", "ring8:test", "-r", "ring8", *sizes, "--no-save", "-q"], env=env)
+    assert (
+        table.exit_code == 0
+        and "FID" in table.output
+        and "2,000" in table.output
+        and "95% interval" in table.output
+    )
 
 
 def test_datasets_and_features_listings(tmp_path):

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
-from inception_weights import make_informative_inception_weights, varied_images
 
 import gen_eval.features.inception as inception_module
+from gen_eval.bench.inception_weights import make_informative_inception_weights, varied_images
 from gen_eval.errors import GenEvalError
 from gen_eval.features import extractor_class
 from gen_eval.features.inception import (

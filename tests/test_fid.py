@@ -43,11 +43,11 @@ def test_fid_of_general_gaussians_matches_scipy_sqrtm_reference():
 def test_fid_of_a_set_with_itself_is_zero_and_symmetric():
     x = torch.randn(400, 24, generator=torch.Generator().manual_seed(0))
     y = torch.randn(300, 24, generator=torch.Generator().manual_seed(1)) * 1.5 + 0.2
-    assert abs(fid({"features": x}, {"features": x}).value) < 1e-8
-    assert fid({"features": x}, {"features": y}).value == pytest.approx(
-        fid({"features": y}, {"features": x}).value
+    assert abs(fid({"features": x}, {"features": x})["fid"].value) < 1e-8
+    assert fid({"features": x}, {"features": y})["fid"].value == pytest.approx(
+        fid({"features": y}, {"features": x})["fid"].value
     )
-    assert fid({"features": x}, {"features": y}).value > 1.0
+    assert fid({"features": x}, {"features": y})["fid"].value > 1.0
 
 
 def test_lowrank_trace_equals_eigen_path_when_samples_are_fewer_than_dimensions():
@@ -55,7 +55,7 @@ def test_lowrank_trace_equals_eigen_path_when_samples_are_fewer_than_dimensions(
     x, y = torch.randn(40, 100, generator=gen), torch.randn(50, 100, generator=gen) + 0.1
     eig = trace_sqrt_product(Moments.from_features(x).cov, Moments.from_features(y).cov)
     assert trace_sqrt_product_lowrank(x, y) == pytest.approx(eig, rel=1e-6)
-    result = fid({"features": x}, {"features": y})
+    result = fid({"features": x}, {"features": y})["fid"]
     assert result.details["method"] == "lowrank"
     assert any("fewer samples" in warning for warning in result.warnings)
     assert np.isfinite(result.value)
@@ -86,6 +86,61 @@ def test_fid_matches_sample_statistics_formula():
         + np.trace(c2)
         - 2 * np.trace(scipy.linalg.sqrtm(c1 @ c2)).real
     )
-    result = fid({"features": x}, {"features": y})
+    result = fid({"features": x}, {"features": y})["fid"]
     assert result.details["method"] == "eigh" and not result.warnings
     assert result.value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "dim", "method"), [(300, 8, "eigh"), (30, 50, "lowrank")])
+def test_bootstrap_replicates_equal_fid_of_explicit_resamples(n, dim, method):
+    from gen_eval.metrics.base import MetricContext
+    from gen_eval.metrics.bootstrap import resample_indices
+    from gen_eval.metrics.fid import _bootstrap_fid
+
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    y = torch.randn(n + 20, dim, generator=gen, dtype=torch.float64) + 0.3
+    context = MetricContext(num_resamples=5, random_state=11)
+    replicates = _bootstrap_fid(x, y, method == "lowrank", context)
+    for b, indices in enumerate(resample_indices(n, 5, 11)):
+        explicit = fid({"features": x[indices]}, {"features": y})["fid"]
+        assert replicates[b].item() == pytest.approx(explicit.value, rel=1e-8, abs=1e-10)
+    result = fid({"features": x}, {"features": y}, context)["fid"]
+    assert result.details["method"] == method
+    low, high = result.interval
+    assert low < high
+    assert result.interval == fid({"features": x}, {"features": y}, context)["fid"].interval  # seeded
+
+
+def test_bootstrap_interval_covers_the_point_and_narrows_with_n():
+    from gen_eval.metrics.base import MetricContext
+
+    gen = torch.Generator().manual_seed(7)
+    widths = []
+    for n in (200, 2000):
+        x = torch.randn(n, 4, generator=gen) + 0.5
+        y = torch.randn(4000, 4, generator=gen)
+        result = fid({"features": x}, {"features": y}, MetricContext(num_resamples=200))["fid"]
+        assert result.interval[0] <= result.value <= result.interval[1]
+        widths.append(result.interval[1] - result.interval[0])
+    assert widths[1] < widths[0] / 2
+
+
+def test_fd_infinity_extrapolates_a_planted_one_over_n_bias():
+    from gen_eval.metrics.base import MetricContext
+    from gen_eval.metrics.fd_infinity import fd_infinity
+
+    # Same distribution: true FD is 0 and FID_N is pure finite-sample bias ~ c/N, so the
+    # intercept is far closer to 0 than the plain FID at full N.
+    gen = torch.Generator().manual_seed(8)
+    x = torch.randn(4000, 16, generator=gen)
+    y = torch.randn(20000, 16, generator=gen)
+    context = MetricContext(num_resamples=0, options={"fd_inf_min": 400})
+    result = fd_infinity({"features": x}, {"features": y}, context)["fd_inf"]
+    plain = fid({"features": x}, {"features": y})["fid"].value
+    assert abs(result.value) < plain / 4
+    assert result.interval[0] <= 0 <= result.interval[1] or abs(result.value) < 2e-3
+    assert result.details["slope"] > 0 and len(result.details["sizes"]) == 15
+    # A real shift survives extrapolation: mean offset 0.5 in each of 16 dims gives FD = 4.
+    shifted = fd_infinity({"features": x + 0.5}, {"features": y}, context)["fd_inf"]
+    assert shifted.value == pytest.approx(4.0, abs=0.1)

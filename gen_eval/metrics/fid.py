@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import torch
 
+from gen_eval.errors import GenEvalError
+from gen_eval.metrics.base import MetricContext
+from gen_eval.metrics.bootstrap import basic_interval, resample_counts
 from gen_eval.metrics.result import Result
 from gen_eval.metrics.stats import Moments
 
@@ -82,49 +85,93 @@ def fid_from_moments(generated: Moments, reference: Moments) -> float:
     return frechet_distance(generated.mean, generated.cov, reference.mean, reference.cov)
 
 
+def _weighted_moments(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance of x with each row repeated ``weights[i]`` times."""
+    n = weights.sum()
+    mean = weights @ x / n
+    centred = x - mean
+    cov = (centred.T * weights) @ centred / (n - 1)
+    return mean, cov
+
+
+def _bootstrap_fid(
+    x: torch.Tensor, y: torch.Tensor, lowrank: bool, context: MetricContext, chunk: int = 16
+) -> torch.Tensor:
+    """FID of ``num_resamples`` resamples of the generated set (the reference fixed)."""
+    counts = resample_counts(len(x), context.num_resamples, context.random_state, x.device)
+    mean_y = y.mean(dim=0)
+    cov_y = torch.cov(y.T)
+    root_y = None if lowrank else sqrtm_psd(cov_y)  # computed once, shared by every replicate
+    b = (y - mean_y) / (len(y) - 1) ** 0.5
+    values = []
+    for weights in counts.split(chunk):
+        for w in weights:
+            mean_x, cov_x = _weighted_moments(x, w)
+            if lowrank:
+                # Repeated rows: scaling each centred row by sqrt(count) gives the same scatter matrix.
+                a = (x - mean_x) * (w.sqrt() / (len(x) - 1) ** 0.5)[:, None]
+                trace_sqrt = float(torch.linalg.svdvals(a @ b.T).sum())
+            else:
+                trace_sqrt = trace_sqrt_product(cov_y, cov_x, sqrt_cov1=root_y)
+            values.append(frechet_distance(mean_x, cov_x, mean_y, cov_y, trace_sqrt))
+    return torch.tensor(values, dtype=torch.float64)
+
+
 def fid(
     generated: dict[str, torch.Tensor],
     reference: dict[str, torch.Tensor],
-    *,
-    device: str | torch.device = "cpu",
-) -> Result:
-    """FID between the ``"features"`` of two feature dicts.
+    context: MetricContext | None = None,
+) -> dict[str, Result]:
+    """FID between the ``"features"`` of two feature dicts, with a bootstrap interval.
 
     Parameters
     ----------
     generated, reference : dict of str to torch.Tensor
         Feature dicts as returned by an extractor; ``"features"`` (N, D) is used.
-    device : str or torch.device
-        Where the float64 linear algebra runs.
+    context : MetricContext, optional
+        Device, seed and number of bootstrap resamples (0: no interval).
 
     Returns
     -------
-    Result
-        ``details["method"]`` says which trace path ran ("lowrank" or "eigh").
+    dict
+        ``{"fid": Result}``; ``details["method"]`` says which trace path ran ("lowrank" or "eigh").
     """
-    x = generated["features"].to(device)
-    y = reference["features"].to(device)
+    context = context or MetricContext(num_resamples=0)
+    x = generated["features"].to(context.device, torch.float64)
+    y = reference["features"].to(context.device, torch.float64)
     n1, n2, dim = len(x), len(y), x.shape[1]
-    warnings = []
     if min(n1, n2) < 2:
-        raise ValueError("FID needs at least 2 samples in each set")
-    if min(n1, n2) <= dim:
+        raise GenEvalError(f"FID needs at least 2 samples in each set; got {n1} generated and {n2} reference")
+    warnings = []
+    lowrank = min(n1, n2) <= dim
+    if lowrank:
         warnings.append(
             f"fewer samples ({min(n1, n2)}) than feature dimensions ({dim}): covariances are rank-deficient "
             "and FID is strongly biased upward at this N; compare only runs with the same N"
         )
     moments_x, moments_y = Moments.from_features(x), Moments.from_features(y)
-    if min(n1, n2) <= dim:
-        method, trace_sqrt = "lowrank", trace_sqrt_product_lowrank(x, y)
+    if lowrank:
+        trace_sqrt = trace_sqrt_product_lowrank(x, y)
     else:
-        method, trace_sqrt = "eigh", trace_sqrt_product(moments_y.cov, moments_x.cov)
+        trace_sqrt = trace_sqrt_product(moments_y.cov, moments_x.cov)
     value = frechet_distance(moments_x.mean, moments_x.cov, moments_y.mean, moments_y.cov, trace_sqrt)
-    return Result(
+    interval = None
+    if context.num_resamples > 0:
+        replicates = _bootstrap_fid(x, y, lowrank, context)
+        interval = basic_interval(replicates, value, context.confidence, lower_bound=0.0)
+    result = Result(
         name="fid",
         value=value,
         direction="lower",
         num_generated=n1,
         num_reference=n2,
+        interval=interval,
         warnings=warnings,
-        details={"method": method, "feature_dim": dim},
+        details={
+            "method": "lowrank" if lowrank else "eigh",
+            "feature_dim": dim,
+            "num_resamples": context.num_resamples,
+            "interval_method": "basic bootstrap (reverse percentile) over generated resamples, reference fixed",
+        },
     )
+    return {"fid": result}

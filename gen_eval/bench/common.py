@@ -1,0 +1,75 @@
+"""Shared pieces of the benchmark and parity commands: fixtures on disk, timing, markdown."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def write_png_folder(images: np.ndarray, folder: Path) -> Path:
+    """Write uint8 NCHW ``images`` as numbered PNGs into ``folder``."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        Image.fromarray(image.transpose(1, 2, 0).squeeze()).save(folder / f"{index:05d}.png")
+    return folder
+
+
+@contextmanager
+def timed() -> Iterator[dict[str, float]]:
+    """``with timed() as t: ...`` then ``t["seconds"]``."""
+    record: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        yield record
+    finally:
+        record["seconds"] = time.perf_counter() - start
+
+
+def best_of(repeats: int, action: Callable[[], Any]) -> float:
+    """Fastest wall time of ``repeats`` runs of ``action`` (noise on shared machines only adds time)."""
+    times = []
+    for _ in range(repeats):
+        with timed() as t:
+            action()
+        times.append(t["seconds"])
+    return min(times)
+
+
+def environment_lines() -> list[str]:
+    """Markdown bullet lines describing where the numbers were measured."""
+    import torch
+
+    versions = []
+    for package in ("gen-eval", "torch", "torch-fidelity", "pytorch-fid", "prdc", "scipy", "numpy"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return [
+        f"- measured {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} on {platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, {device}",
+        f"- {', '.join(versions)}, Python {platform.python_version()}",
+    ]
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def relative_difference(ours: float, theirs: float) -> float:
+    """|ours - theirs| / max(|theirs|, 1e-12)."""
+    return abs(ours - theirs) / max(abs(theirs), 1e-12)

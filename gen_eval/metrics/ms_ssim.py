@@ -1,0 +1,232 @@
+"""MS-SSIM diversity (Odena et al. 2017, AC-GAN): mean MS-SSIM of random pairs within a set.
+
+MS-SSIM (Wang et al. 2003) is 1 for identical images and near 0 for unrelated ones, so the
+mean over random pairs of *distinct* samples measures how alike a set's samples are: a
+collapsed generator repeats itself and scores high. Lower is **not** always better: pure
+noise scores a few hundredths, as low as or lower than real data. What matters is the
+comparison with the reference computed the same way: far above it means collapse (too
+little diversity), far below it means noise or artefacts rather than genuine variety. Both
+values are reported ("ms_ssim" and "ms_ssim_reference") for that reason.
+
+Small images. The standard settings (5 scales, 11-px Gaussian window, sigma 1.5) need at
+least 161 px (torchmetrics asks 176). For smaller images :func:`msssim_settings` keeps as
+many scales as leave the coarsest at >= 8 px, drops the coarsest betas (renormalising the
+rest to sum to 1) and uses the largest odd window <= 11 that fits every scale (and
+torchmetrics' own size check):
+
+====== ====== ====== ======================================= ===============
+size   scales kernel betas                                   sigma
+====== ====== ====== ======================================= ===============
+8      1      7      (1.0,) -- plain SSIM                    0.955
+16     2      7      (0.1356, 0.8644)                        0.955
+32     3      7      (0.0711, 0.4530, 0.4760)                0.955
+64     4      7      (0.0517, 0.3295, 0.3462, 0.2726)        0.955
+128    5      7      Wang's five                             0.955
+256    5      11     Wang's five (0.0448 ... 0.1333)         1.5 (standard)
+====== ====== ====== ======================================= ===============
+
+The Gaussian's sigma is ``1.5 * kernel / 11`` so that torchmetrics' window (``2 *
+int(3.5 sigma + 0.5) + 1``) is exactly ``kernel`` px. Values at different sizes are not
+comparable; compare generated and reference at the same size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gen_eval.errors import GenEvalError
+from gen_eval.metrics.base import MetricContext
+from gen_eval.metrics.bootstrap import mean_interval
+from gen_eval.metrics.result import Result
+
+WANG_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MIN_COARSEST = 8  # coarsest scale kept at >= 8 px: below that a window sees almost the whole image
+
+
+def msssim_settings(height: int, width: int) -> tuple[int, tuple[float, ...]]:
+    """Gaussian window size and per-scale betas for images of ``height`` x ``width``.
+
+    Parameters
+    ----------
+    height, width : int
+        Image size in pixels.
+
+    Returns
+    -------
+    kernel_size : int
+        Odd window size (3 to 11); the Gaussian's sigma is ``1.5 * kernel_size / 11``.
+    betas : tuple of float
+        One exponent per scale: Wang's five for >= 128 px, else the finest ones renormalised.
+
+    Raises
+    ------
+    GenEvalError
+        Below 3 px, too small for even one scale with a 3-px window.
+    """
+    size = min(height, width)
+    if size < 3:
+        raise GenEvalError(f"MS-SSIM needs images of at least 3x3 pixels; got {height}x{width}")
+    scales = 1
+    while scales < len(WANG_BETAS) and size >> scales >= MIN_COARSEST:
+        scales += 1
+    # Every scale must be at least as large as the window; torchmetrics also insists on
+    # size // (scales - 1)**2 >= kernel, which is stricter at 4 scales.
+    limit = min(11, size >> (scales - 1), size // max(1, scales - 1) ** 2)
+    kernel = limit if limit % 2 else limit - 1
+    if scales == len(WANG_BETAS):
+        return kernel, WANG_BETAS
+    kept = WANG_BETAS[:scales]
+    return kernel, tuple(float(b / sum(kept)) for b in kept)
+
+
+def pair_msssim(first: torch.Tensor, second: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """MS-SSIM of each pair (first[i], second[i]) of uint8 NCHW images, with :func:`msssim_settings`.
+
+    Parameters
+    ----------
+    first, second : torch.Tensor
+        uint8 (P, C, H, W) images of the same shape (one call: chunk large sets yourself).
+    device : str
+        Where the maths runs.
+
+    Returns
+    -------
+    torch.Tensor
+        (P,) float64 values in [0, 1] (torchmetrics clips negative per-scale terms at 0).
+    """
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+
+    kernel, betas = msssim_settings(*first.shape[-2:])
+    a, b = (images.to(device).float() / 255 for images in (first, second))
+    values = msssim(
+        a, b, kernel_size=kernel, sigma=1.5 * kernel / 11, betas=betas, data_range=1.0, reduction="none"
+    )
+    return values.to("cpu", torch.float64)
+
+
+def draw_pairs(n: int, num_pairs: int, random_state: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Indices of ``num_pairs`` random pairs of distinct items among ``n``.
+
+    Disjoint pairs (independent values) when ``n >= 2 * num_pairs``; otherwise each pair is
+    drawn at random (two distinct items), so pairs share items.
+
+    Returns
+    -------
+    first, second : numpy.ndarray
+    disjoint : bool
+    """
+    rng = np.random.default_rng(random_state)
+    if n >= 2 * num_pairs:
+        order = rng.permutation(n)[: 2 * num_pairs]
+        return order[0::2], order[1::2], True
+    first = rng.integers(0, n, num_pairs)
+    second = (first + rng.integers(1, n, num_pairs)) % n  # offset in [1, n): never the same item
+    return first, second, False
+
+
+def _indexed_msssim(images: torch.Tensor, first: np.ndarray, second: np.ndarray, device: str) -> torch.Tensor:
+    """MS-SSIM of pairs (images[first[i]], images[second[i]]), gathering a chunk at a time."""
+    step = max(1, 2**22 // images[0].numel())  # ~4M pixels per side: bounded memory for 256x256 sets
+    parts = [
+        pair_msssim(images[first[i : i + step]], images[second[i : i + step]], device)
+        for i in range(0, len(first), step)
+    ]
+    return torch.cat(parts)
+
+
+def _set_msssim(source, role: str, context: MetricContext) -> tuple[torch.Tensor, int, dict, list[str]]:
+    """Per-pair values of one source, the number of images read, per-class means and warnings."""
+    if source is None:
+        raise GenEvalError(f"MS-SSIM needs the {role} source itself, not only its features")
+    if source.data_kind != "image":
+        raise GenEvalError(f"MS-SSIM needs images; the {role} source {source.spec} holds vectors")
+    pairs = int(context.option("ms_ssim_pairs", 1000))
+    if pairs < 1:
+        raise GenEvalError(f"ms_ssim_pairs must be at least 1, got {pairs}")
+    n = min(len(source), 2 * pairs)  # never more than 2 x pairs images: large sets stay on disk
+    if n < 2:
+        raise GenEvalError(f"MS-SSIM needs at least 2 {role} images; {source.spec} has {len(source)}")
+    batch = source.head(n)
+    images = batch.data
+    first, second, disjoint = draw_pairs(n, pairs, context.random_state)
+    values = _indexed_msssim(images, first, second, context.device)
+    warnings = (
+        [] if disjoint else [f"{role}: {pairs} pairs from {n} images share images; interval optimistic"]
+    )
+    per_class: dict[str, float] = {}
+    labels = batch.labels
+    if context.option("ms_ssim_per_class", False) and labels is not None:
+        if labels.ndim != 1:
+            warnings.append(f"{role}: labels are not class indices; no per-class MS-SSIM")
+        else:
+            class_pairs = int(context.option("ms_ssim_class_pairs", 100))
+            for label in np.unique(labels):
+                members = np.flatnonzero(labels == label)
+                if len(members) >= 2:
+                    a, b, _ = draw_pairs(len(members), class_pairs, context.random_state)
+                    values_c = _indexed_msssim(images, members[a], members[b], context.device)
+                    per_class[str(label.item())] = float(values_c.mean())
+    if labels is not None and labels.ndim == 1 and len(np.unique(labels)) == 1 and len(source) > n:
+        # Only the first n images are read: a source sorted by class would be judged on one class.
+        warnings.append(
+            f"{role}: the first {n} images all have one label; if sorted by class, MS-SSIM is inflated"
+        )
+    return values, n, per_class, warnings
+
+
+def ms_ssim(
+    generated: dict[str, torch.Tensor], reference: dict[str, torch.Tensor], context: MetricContext
+) -> dict[str, Result]:
+    """Mean MS-SSIM of random pairs of generated images, and of reference images.
+
+    Parameters
+    ----------
+    generated, reference : dict of str to torch.Tensor
+        Unused: the images are read from ``context.generated_source`` / ``reference_source``.
+    context : MetricContext
+        Options ``ms_ssim_pairs`` (1000), ``ms_ssim_per_class`` (False), ``ms_ssim_class_pairs``
+        (100); seed and bootstrap settings.
+
+    Returns
+    -------
+    dict
+        ``{"ms_ssim": Result, "ms_ssim_reference": Result}``, direction "lower" (more diverse), but
+        read the generated value against the reference's (see the module docstring).
+    """
+    gen_values, n_gen, gen_classes, warnings = _set_msssim(context.generated_source, "generated", context)
+    ref_values, n_ref, ref_classes, ref_warnings = _set_msssim(context.reference_source, "reference", context)
+    gen_shape, ref_shape = context.generated_source.sample_shape, context.reference_source.sample_shape
+    if gen_shape != ref_shape:
+        warnings.append(
+            f"image shapes differ ({gen_shape} vs {ref_shape}): the two values are not comparable"
+        )
+    results = {}
+    for name, values, classes, shape, notes in (
+        ("ms_ssim", gen_values, gen_classes, gen_shape, warnings),
+        ("ms_ssim_reference", ref_values, ref_classes, ref_shape, ref_warnings),
+    ):
+        kernel, betas = msssim_settings(*shape[-2:])
+        interval = None
+        if context.num_resamples > 0:
+            interval = mean_interval(values, context.num_resamples, context.random_state, context.confidence)
+        details = {
+            "pairs": len(values),
+            "kernel_size": kernel,
+            "sigma": 1.5 * kernel / 11,
+            "betas": list(betas),
+        }
+        if classes:
+            details["per_class"] = classes
+        results[name] = Result(
+            name=name,
+            value=float(values.mean()),
+            direction="lower",
+            num_generated=n_gen,
+            num_reference=n_ref,
+            interval=interval,
+            warnings=notes,
+            details=details,
+        )
+    results["ms_ssim"].details["difference_from_reference"] = float(gen_values.mean() - ref_values.mean())
+    return results
