@@ -99,17 +99,25 @@ def evaluate(
         list[str] | None,
         typer.Option("--option", "-o", help="Metric option KEY=VALUE, e.g. kid_subset_size=500."),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Run directory [default: runs/<time>-<source>].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<time>-<source>).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Print results without writing a run.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
     cache_dir: Annotated[
-        Path | None, typer.Option(help="Feature cache [default: $GEN_EVAL_CACHE or ~/.cache/gen-eval].")
+        Path | None, typer.Option(help="Feature cache (default: $GEN_EVAL_CACHE or ~/.cache/gen-eval).")
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write cached features.")
     ] = False,
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Inception in channels-last layout (default: on for CPU, ~1.6x faster, features within 2e-6).",
+            show_default=False,
+        ),
+    ] = None,
     resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
@@ -141,6 +149,7 @@ def evaluate(
             cache_dir=None if no_cache else (cache_dir or True),
             trust_code=trust_code,
             inception_weights=inception_weights,
+            channels_last=channels_last,
             resize=resize,
             key=key,
             value_range=value_range,
@@ -234,9 +243,9 @@ def features(
 @app.command("train-features", epilog="[bold]Example[/bold]\n\n  gen-eval train-features digits --seed 0")
 def train_features(
     name: Annotated[str, typer.Argument(help="Which extractor to retrain (digits).")] = "digits",
-    epochs: Annotated[int | None, typer.Option(help="Training epochs [default: the shipped recipe].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the shipped recipe).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Weights file [default: the shipped file].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped file).")] = None,
 ) -> None:
     """Retrain a bundled feature network reproducibly and write its safetensors weights."""
 
@@ -306,7 +315,7 @@ def bench_parity(
     """Compare every metric with torch-fidelity (and prdc) on the same images and weights."""
 
     def body() -> None:
-        from gen_eval.bench.parity import TOLERANCE, write_parity_report
+        from gen_eval.bench.parity import tolerance, write_parity_report
 
         rows = write_parity_report(out, num_images=num_images)
         for row in rows:
@@ -315,8 +324,8 @@ def bench_parity(
                 f"rel. diff {row['relative_difference']:.1e}"
             )
         typer.echo(f"written to {out}")
-        if any(row["relative_difference"] > TOLERANCE for row in rows):
-            raise GenEvalError(f"parity outside {TOLERANCE:g}: see {out}")
+        if any(row["relative_difference"] > tolerance(row) for row in rows):
+            raise GenEvalError(f"parity outside its bound: see {out}")
 
     _guard(body)
 

@@ -18,7 +18,8 @@ from gen_eval.progress import progress_task
 from gen_eval.sources import Source, open_source
 
 # Samples per forward pass by extractor and device. Inception on CPU is fastest at small
-# batches (about 2x the throughput of batch 64 on 2 cores, with channels_last).
+# batches in channels_last layout: 9.9 img/s at batch 8 against 6.0 in the default layout and
+# 4.7 at batch 48 (32x32 inputs, 2 cores).
 _BATCH_SIZES = {("inception", "cpu"): 8, ("inception", "cuda"): 128, ("digits", "cpu"): 512}
 _DEFAULT_BATCH = 1024
 
@@ -103,6 +104,7 @@ def evaluate(
     cache_dir: str | Path | bool | None = True,
     trust_code: bool = False,
     inception_weights: str | Path | None = None,
+    channels_last: bool | None = None,
     resize: int | None = None,
     key: str | None = None,
     value_range: str = "auto",
@@ -149,6 +151,10 @@ def evaluate(
         Allow running a Python generator file.
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
+    channels_last : bool, optional
+        Run Inception in channels-last memory layout. None (default): on for the CPU, where it is
+        about 1.6x faster on 2 cores with features within 2e-6 relative of the default layout
+        (measured; torch-fidelity runs the default layout); off on CUDA.
     resize, key, value_range
         Source options (see :func:`gen_eval.sources.open_source`).
     show_progress : bool
@@ -179,7 +185,11 @@ def evaluate(
         )
 
     name = choose_features(gen, ref) if features == "auto" else features
-    options = {"weights_path": inception_weights} if name == "inception" else {}
+    if channels_last is None:
+        channels_last = device == "cpu"
+    options = (
+        {"weights_path": inception_weights, "channels_last": channels_last} if name == "inception" else {}
+    )
     extractor = create_extractor(name, device=device, **options)
     size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
     if size < 1:
@@ -205,6 +215,8 @@ def evaluate(
         options=dict(metric_options or {}),
         generated_source=gen,
         reference_source=ref,
+        cache=cache,
+        reference_key=ref_features.cache_key,
     )
     results: dict[str, Result] = {}
     with progress_task("metrics", len(chosen), show_progress) as bar:
@@ -240,6 +252,7 @@ def evaluate(
             "num_samples": num_samples,
             "num_reference": num_reference,
             "batch_size": size,
+            "channels_last": channels_last,
             "device": device,
             "seed": seed,
             "resize": resize,

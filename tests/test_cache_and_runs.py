@@ -109,3 +109,25 @@ def test_a_run_that_fails_midway_leaves_nothing(tmp_path, monkeypatch):
 def test_load_run_rejects_non_runs(tmp_path):
     with pytest.raises(GenEvalError, match="not a gen-eval run"):
         gen_eval.load_run(tmp_path)
+
+
+def test_reference_covariance_root_is_computed_once_per_reference(tmp_path, monkeypatch):
+    import gen_eval.metrics.fid as fid_module
+
+    calls = {"n": 0}
+    original = fid_module.covariance_factor
+
+    def counting(matrix):
+        calls["n"] += 1
+        return original(matrix)
+
+    monkeypatch.setattr(fid_module, "covariance_factor", counting)
+    options = {"features": "digits", "metrics": ["fid"], "num_resamples": 3, "cache_dir": tmp_path}
+    first = gen_eval.evaluate("digits:train", "digits:test", **options)
+    assert (
+        first.metrics["fid"].details["method"] == "eigh" and calls["n"] == 1
+    )  # point and bootstrap share it
+    second = gen_eval.evaluate("digits:train", "digits:test", **options)
+    assert calls["n"] == 1  # loaded from the cache beside the reference's features
+    assert second.metrics["fid"].value == pytest.approx(first.metrics["fid"].value, rel=1e-12)
+    assert second.metrics["fid"].interval == pytest.approx(first.metrics["fid"].interval, rel=1e-12)

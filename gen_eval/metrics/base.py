@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+    from gen_eval.features.cache import FeatureCache
     from gen_eval.metrics.result import Result
     from gen_eval.sources import Source
 
@@ -32,6 +33,9 @@ class MetricContext:
     generated_source, reference_source : Source, optional
         The sources themselves, for metrics that need images or a model rather than features
         (MS-SSIM, bits/dim).
+    cache, reference_key : FeatureCache and str, optional
+        Where the reference's features are cached and under which key, so that a metric can
+        cache what it derives from the reference alone (FID's sqrt of the reference covariance).
     """
 
     device: str = "cpu"
@@ -41,6 +45,24 @@ class MetricContext:
     options: dict[str, Any] = field(default_factory=dict)
     generated_source: Source | None = None
     reference_source: Source | None = None
+    cache: FeatureCache | None = None
+    reference_key: str | None = None
+
+    def cached_reference_tensor(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()`` once per reference: stored beside the reference's cached features."""
+        if self.cache is None or self.cache.root is None or self.reference_key is None:
+            return compute()
+        import hashlib
+
+        key = hashlib.sha256(f"{self.reference_key}:{name}".encode()).hexdigest()
+        stored = self.cache.load(key)
+        if stored is not None and name in stored:
+            return stored[name].to(self.device)
+        value = compute()
+        self.cache.store(
+            key, {name: value.detach().cpu()}, {"derived_from": self.reference_key, "name": name}
+        )
+        return value
 
     def option(self, name: str, default: Any) -> Any:
         """``options[name]`` if given, else ``default``."""

@@ -68,3 +68,30 @@ def mean_interval(
     counts = resample_counts(len(per_sample), context_resamples, random_state, per_sample.device)
     replicates = counts @ per_sample.to(torch.float64) / len(per_sample)
     return percentile_interval(replicates, confidence)
+
+
+def recentred_interval(replicates: torch.Tensor, point: float, confidence: float) -> tuple[float, float]:
+    """Percentile interval of ``replicates`` shifted by their bias (mean - ``point``), within [0, 1].
+
+    Recall and coverage of a resample can only drop: its distinct generated samples are a subset
+    (about 63%) of the original ones and the radii are fixed, so the replicates lie below the point
+    value and the plain percentile interval would exclude it. The spread is kept, the location
+    corrected (the usual bootstrap bias correction applied to both ends).
+
+    Parameters
+    ----------
+    replicates : torch.Tensor
+        (R,) bootstrap replicates of a fraction.
+    point : float
+        The value on the original sets.
+    confidence : float
+        Interval coverage (0.95).
+
+    Returns
+    -------
+    tuple of float
+        (low, high), clipped to [0, 1].
+    """
+    low, high = percentile_interval(replicates, confidence)
+    bias = float(replicates.mean()) - point
+    return max(0.0, low - bias), min(1.0, high - bias)

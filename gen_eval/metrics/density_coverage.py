@@ -15,7 +15,7 @@ they measure the variability due to which generated samples were drawn. Density 
 per-generated-sample counts / k; coverage per replicate counts the reference balls holding at
 least one generated sample present in that replicate; a resample holds only ~63% distinct
 samples, so coverage replicates are biased low and their percentile interval is shifted by that
-bias (:func:`gen_eval.metrics.precision_recall.recentred_interval`).
+bias (:func:`gen_eval.metrics.bootstrap.recentred_interval`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 
 from gen_eval.metrics.base import MetricContext
-from gen_eval.metrics.bootstrap import mean_interval, resample_counts
+from gen_eval.metrics.bootstrap import mean_interval, recentred_interval, resample_counts
 from gen_eval.metrics.knn import ball_scan, knn_radii
-from gen_eval.metrics.precision_recall import check_knn_inputs, knn_options, recentred_interval
+from gen_eval.metrics.precision_recall import check_knn_inputs, knn_options
 from gen_eval.metrics.result import Result
 
 

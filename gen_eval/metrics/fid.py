@@ -2,10 +2,12 @@
 
 FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr sqrt(S1 S2).
 
-The trace of the square root is computed in float64 with symmetric eigendecompositions
-(never ``scipy.linalg.sqrtm``): tr sqrt(S1 S2) = sum sqrt(eig(R S2 R)) with R = S1^(1/2),
-a symmetric positive semi-definite matrix whose eigenvalues are real and, clamped at 0,
-free of the small negative or complex values that eig(S1 S2) produces.
+The trace of the square root is computed in float64 with a symmetric eigenproblem (never
+``scipy.linalg.sqrtm``): with F F^T = S1 (the Cholesky factor, or the symmetric root when S1
+is singular), tr sqrt(S1 S2) = sum sqrt(eigvalsh(F^T S2 F)). F^T S2 F is symmetric positive
+semi-definite and similar to S2 S1, so its eigenvalues are those of S1 S2 but real and,
+clamped at 0, free of the small negative or complex values that eig(S1 S2) produces. The
+reference's factor is computed once and cached beside the reference's features.
 
 When either set has no more samples than feature dimensions (the usual case when
 grading: a few thousand samples at 2048-d), the covariances have rank < D and the exact
@@ -33,13 +35,25 @@ def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     return (eigenvectors * roots) @ eigenvectors.T
 
 
-def trace_sqrt_product(
-    cov1: torch.Tensor, cov2: torch.Tensor, sqrt_cov1: torch.Tensor | None = None
-) -> float:
-    """tr sqrt(cov1 cov2) via the symmetric form; pass ``sqrt_cov1`` to reuse a cached root."""
-    root = sqrtm_psd(cov1) if sqrt_cov1 is None else sqrt_cov1.to(torch.float64)
-    middle = root @ cov2.to(torch.float64) @ root
-    middle = (middle + middle.T) / 2  # symmetric up to rounding; make it exactly so for eigh
+def covariance_factor(cov: torch.Tensor) -> torch.Tensor:
+    """F with F F^T = cov: the Cholesky factor when cov is positive definite, else the symmetric root.
+
+    Cholesky costs about a tenth of a symmetric eigendecomposition with vectors; a singular
+    covariance (dead feature dimensions) falls back to :func:`sqrtm_psd`.
+    """
+    factor, info = torch.linalg.cholesky_ex(cov.to(torch.float64))
+    return factor if int(info) == 0 else sqrtm_psd(cov)
+
+
+def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor, factor1: torch.Tensor | None = None) -> float:
+    """tr sqrt(cov1 cov2) as the sum of sqrt(eigvalsh(F^T cov2 F)) with F F^T = cov1.
+
+    F^T cov2 F is symmetric positive semi-definite and similar to cov2 cov1, so its real,
+    non-negative eigenvalues are those of cov1 cov2. Pass ``factor1`` to reuse a cached factor.
+    """
+    factor = covariance_factor(cov1) if factor1 is None else factor1.to(torch.float64)
+    middle = factor.T @ cov2.to(torch.float64) @ factor
+    middle = (middle + middle.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
     return float(torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
 
 
@@ -95,13 +109,19 @@ def _weighted_moments(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Ten
 
 
 def _bootstrap_fid(
-    x: torch.Tensor, y: torch.Tensor, lowrank: bool, context: MetricContext, chunk: int = 16
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lowrank: bool,
+    context: MetricContext,
+    chunk: int = 16,
+    factor_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """FID of ``num_resamples`` resamples of the generated set (the reference fixed)."""
     counts = resample_counts(len(x), context.num_resamples, context.random_state, x.device)
     mean_y = y.mean(dim=0)
     cov_y = torch.cov(y.T)
-    root_y = None if lowrank else sqrtm_psd(cov_y)  # computed once, shared by every replicate
+    if factor_y is None and not lowrank:
+        factor_y = covariance_factor(cov_y)  # computed once, shared by every replicate
     b = (y - mean_y) / (len(y) - 1) ** 0.5
     values = []
     for weights in counts.split(chunk):
@@ -112,7 +132,7 @@ def _bootstrap_fid(
                 a = (x - mean_x) * (w.sqrt() / (len(x) - 1) ** 0.5)[:, None]
                 trace_sqrt = float(torch.linalg.svdvals(a @ b.T).sum())
             else:
-                trace_sqrt = trace_sqrt_product(cov_y, cov_x, sqrt_cov1=root_y)
+                trace_sqrt = trace_sqrt_product(cov_y, cov_x, factor1=factor_y)
             values.append(frechet_distance(mean_x, cov_x, mean_y, cov_y, trace_sqrt))
     return torch.tensor(values, dtype=torch.float64)
 
@@ -153,11 +173,13 @@ def fid(
     if lowrank:
         trace_sqrt = trace_sqrt_product_lowrank(x, y)
     else:
-        trace_sqrt = trace_sqrt_product(moments_y.cov, moments_x.cov)
+        # Factor of the reference covariance: computed once per reference, cached beside its features.
+        factor_y = context.cached_reference_tensor("fid_cov_factor", lambda: covariance_factor(moments_y.cov))
+        trace_sqrt = trace_sqrt_product(moments_y.cov, moments_x.cov, factor1=factor_y)
     value = frechet_distance(moments_x.mean, moments_x.cov, moments_y.mean, moments_y.cov, trace_sqrt)
     interval = None
     if context.num_resamples > 0:
-        replicates = _bootstrap_fid(x, y, lowrank, context)
+        replicates = _bootstrap_fid(x, y, lowrank, context, factor_y=None if lowrank else factor_y)
         interval = basic_interval(replicates, value, context.confidence, lower_bound=0.0)
     result = Result(
         name="fid",

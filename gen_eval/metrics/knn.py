@@ -2,7 +2,7 @@
 
 Every function walks the rows x columns distance matrix block by block (``torch.cdist`` on
 float32, as torch-fidelity does) and keeps only per-sample summaries, so the full N x M matrix
-never exists: 50,000 x 50,000 samples at 2048-d stay within ``memory_budget`` (256 MB by
+never exists: 50,000 x 50,000 samples at 2048-d stay within ``memory_budget`` (128 MB by
 default) plus the inputs themselves. Ball radii follow torch-fidelity and prdc: the distance to
 the k-th nearest neighbour other than the point itself, i.e. the (k+1)-th smallest distance to
 its own set, the point included.
@@ -17,7 +17,9 @@ from typing import Literal, NamedTuple
 
 import torch
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of temporaries per block
+# Bytes of temporaries per block. At 10,000 x 10,000 x 2048 a process peaks at 0.98 GB in all
+# (0.70 GB of it torch and the two feature sets); 256 MB peaked at 1.16 GB and was no faster.
+DEFAULT_MEMORY_BUDGET = 128 * 2**20
 # A block's membership goes through a sparse CSR product when at most this fraction of its
 # entries are set (the usual case: a ball holds about k samples); denser blocks use a dense matmul.
 SPARSE_MAX_DENSITY = 1 / 16

@@ -13,7 +13,7 @@ shrink them to 0. Precision is a mean of per-sample indicators (weighted by the 
 counts); recall per replicate counts the reference samples inside the ball of at least one
 generated sample present in that replicate (see :func:`gen_eval.metrics.knn.ball_scans`). A
 resample holds only ~63% distinct samples, so recall replicates are biased low; its percentile
-interval is shifted by that bias (:func:`recentred_interval`).
+interval is shifted by that bias (:func:`gen_eval.metrics.bootstrap.recentred_interval`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
-from gen_eval.metrics.bootstrap import mean_interval, percentile_interval, resample_counts
+from gen_eval.metrics.bootstrap import mean_interval, recentred_interval, resample_counts
 from gen_eval.metrics.knn import DEFAULT_MEMORY_BUDGET, Balls, ball_scans, knn_radii
 from gen_eval.metrics.result import Result
 
@@ -40,35 +40,8 @@ def check_knn_inputs(x: torch.Tensor, y: torch.Tensor, k: int, metric: str) -> N
         )
 
 
-def recentred_interval(replicates: torch.Tensor, point: float, confidence: float) -> tuple[float, float]:
-    """Percentile interval of ``replicates`` shifted by their bias (mean - ``point``), within [0, 1].
-
-    Recall and coverage of a resample can only drop: its distinct generated samples are a subset
-    (about 63%) of the original ones and the radii are fixed, so the replicates lie below the point
-    value and the plain percentile interval would exclude it. The spread is kept, the location
-    corrected (the usual bootstrap bias correction applied to both ends).
-
-    Parameters
-    ----------
-    replicates : torch.Tensor
-        (R,) bootstrap replicates of a fraction.
-    point : float
-        The value on the original sets.
-    confidence : float
-        Interval coverage (0.95).
-
-    Returns
-    -------
-    tuple of float
-        (low, high), clipped to [0, 1].
-    """
-    low, high = percentile_interval(replicates, confidence)
-    bias = float(replicates.mean()) - point
-    return max(0.0, low - bias), min(1.0, high - bias)
-
-
 def knn_options(context: MetricContext, prefix: str) -> dict:
-    """Chunking options ``<prefix>_chunk_size`` and ``<prefix>_memory_mb`` (default 256 MB)."""
+    """Chunking options ``<prefix>_chunk_size`` and ``<prefix>_memory_mb`` (default 128 MB)."""
     memory_mb = context.option(f"{prefix}_memory_mb", DEFAULT_MEMORY_BUDGET / 2**20)
     return {
         "chunk_size": context.option(f"{prefix}_chunk_size", None),
