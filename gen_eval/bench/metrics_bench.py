@@ -8,10 +8,10 @@ size, Inception features for precision/recall). Times are the best of ``repeats`
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
+import json
+import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,24 +106,35 @@ def _prdc_precision_recall(n: int, dim: int) -> dict[str, float]:
     return {"precision": float(out["precision"]), "recall": float(out["recall"])}
 
 
-def _child(task: Callable[..., dict[str, float]], args: tuple, queue: Any) -> None:
-    start = time.perf_counter()
-    values = task(*args)
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"seconds": seconds, "peak_mb": peak_mb, "values": values})
+_RUNNER = (
+    "import importlib, json, resource, sys, time\n"
+    "module, name, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])\n"
+    "task = getattr(importlib.import_module(module), name)\n"
+    "start = time.perf_counter()\n"
+    "values = task(*args)\n"
+    "seconds = time.perf_counter() - start\n"
+    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "print(json.dumps({'seconds': seconds, 'peak_mb': peak, 'values': values}))\n"
+)
 
 
 def measure(task: Callable[..., dict[str, float]], *args: Any, repeats: int = 1) -> dict[str, Any]:
-    """Run ``task(*args)`` in ``repeats`` fresh processes; fastest time, its peak RSS and values."""
-    context = multiprocessing.get_context("spawn")
+    """Run ``task(*args)`` in ``repeats`` fresh interpreters; the fastest time, its peak RSS and values.
+
+    A new ``python`` process per run, not a fork or spawn of this one, so the peak memory is the
+    task's own whatever process runs the benchmark.
+    """
     best: dict[str, Any] | None = None
     for _ in range(repeats):
-        queue = context.Queue()
-        process = context.Process(target=_child, args=(task, args, queue))
-        process.start()
-        record = queue.get()
-        process.join()
+        done = subprocess.run(
+            [sys.executable, "-c", _RUNNER, task.__module__, task.__name__, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"benchmark task {task.__name__} failed:\n{done.stderr[-2000:]}")
+        record = json.loads(done.stdout.strip().splitlines()[-1])  # peers print progress to stdout
         if best is None or record["seconds"] < best["seconds"]:
             best = record
     assert best is not None
