@@ -13,7 +13,7 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/gen-eval evaluate digits:train --reference digits:test --features digits --out runs/demo --overwrite
+	$(BIN)/gen-eval demo --out runs/demo
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

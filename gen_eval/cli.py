@@ -363,6 +363,9 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption:
     Console().print(table)
 
 
+from gen_eval import cli_models  # noqa: E402, F401  (registers models, train, demo, scorecard)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="gen-eval")

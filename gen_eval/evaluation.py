@@ -32,6 +32,9 @@ class Evaluation:
     manifest: dict[str, Any]
     run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    # The feature tensors of both sets ({"generated": {...}, "reference": {...}}), for analyses
+    # that follow (class histograms, collapse checks); not part of the printed or JSON output.
+    features: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +69,7 @@ def choose_features(generated: Source, reference: Source) -> str:
 
 def _is_code(spec: object) -> bool:
     text = str(spec)
-    return text.endswith(".py") or ".py:" in text
+    return text.endswith(".py") or ".py:" in text or text.startswith("ref:")
 
 
 def _versions() -> dict[str, str]:
@@ -264,7 +267,8 @@ def evaluate(
             "generated_features": round(gen_seconds, 3),
         },
     }
-    evaluation = Evaluation(results, manifest, None, notes)
+    features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}
+    evaluation = Evaluation(results, manifest, None, notes, features_by_role)
     if out is not None:
         evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite)
     return evaluation

@@ -79,7 +79,7 @@ def bits_per_dim(
     generated, reference : dict of str to torch.Tensor
         Unused: the model is ``context.generated_source.model``, the data ``context.reference_source``.
     context : MetricContext
-        Options ``bpd_levels`` (256) and ``bpd_batch_size`` (256); seed, device, bootstrap settings.
+        Options ``bpd_levels`` (default: the model's ``levels`` attribute, else 256) and ``bpd_batch_size`` (256); seed, device, bootstrap settings.
 
     Returns
     -------
@@ -98,7 +98,8 @@ def bits_per_dim(
         )
     if data is None or data.data_kind != "image":
         raise GenEvalError("bits/dim needs a reference source of uint8 images (the held-out test data)")
-    levels = int(context.option("bpd_levels", 256))
+    # The option wins; else the number of levels the model says it models (17 for digits models).
+    levels = int(context.option("bpd_levels", getattr(model, "levels", None) or 256))
     if not 2 <= levels <= 256:
         raise GenEvalError(f"bpd_levels must be between 2 and 256, got {levels}")
     dims = math.prod(data.sample_shape)

@@ -7,7 +7,8 @@ Accepted specs, tried in this order:
 - an existing folder: images found recursively;
 - an existing ``.npz`` / ``.npy`` file: an array of samples;
 - ``NAME`` or ``NAME:SPLIT`` for an embedded dataset (see ``gen-eval datasets``);
-- ``ref:NAME`` for a bundled reference model (none ship yet).
+- ``ref:NAME`` for a bundled reference model (``gen-eval models``; 1,000 samples unless
+  ``num_samples`` says otherwise).
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def open_source(
             "use a folder of images, an .npz/.npy array, or a generator file.py:factory"
         )
     if text.startswith("ref:"):
-        raise GenEvalError(f"{text}: no bundled reference models ship in this version yet")
+        from gen_eval.sources.reference import open_reference_source
+
+        return open_reference_source(text, num_samples or 1000, seed)
     return _open_dataset(text, num_samples)
 
 

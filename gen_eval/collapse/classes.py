@@ -1,0 +1,69 @@
+"""Class-histogram coverage: which classes a classifier reads in generated vs reference images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ClassCoverage:
+    """Predicted-class histograms and what they say.
+
+    A class counts as covered when its generated share is at least ``min_relative_share`` (10%)
+    of its reference share: a few misclassified samples do not make a class present.
+    """
+
+    generated_counts: list[int]
+    reference_counts: list[int]
+    covered: list[int]
+    kl_to_reference: float  # KL(generated histogram || reference histogram), nats, smoothed
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.reference_counts)
+
+    @property
+    def classes_covered(self) -> int:
+        return len(self.covered)
+
+    @property
+    def missing(self) -> list[int]:
+        return [k for k in range(self.num_classes) if k not in self.covered]
+
+
+def class_coverage(
+    generated_logits: torch.Tensor | np.ndarray,
+    reference_logits: torch.Tensor | np.ndarray,
+    min_relative_share: float = 0.1,
+) -> ClassCoverage:
+    """Compare predicted-class histograms of generated and reference samples.
+
+    Parameters
+    ----------
+    generated_logits, reference_logits : (N, K) class scores from the same classifier.
+    min_relative_share : a class is covered when its generated share >= this times its reference share.
+
+    Returns
+    -------
+    ClassCoverage
+    """
+    gen = np.asarray(torch.as_tensor(generated_logits).argmax(1))
+    ref = np.asarray(torch.as_tensor(reference_logits).argmax(1))
+    k = torch.as_tensor(reference_logits).shape[1]
+    gen_counts, ref_counts = np.bincount(gen, minlength=k), np.bincount(ref, minlength=k)
+    gen_share, ref_share = gen_counts / gen_counts.sum(), ref_counts / ref_counts.sum()
+    covered = [
+        int(c) for c in range(k) if ref_counts[c] > 0 and gen_share[c] >= min_relative_share * ref_share[c]
+    ]
+    # Add-half smoothing keeps the KL finite when a class is missing from either set.
+    p = (gen_counts + 0.5) / (gen_counts.sum() + 0.5 * k)
+    q = (ref_counts + 0.5) / (ref_counts.sum() + 0.5 * k)
+    return ClassCoverage(
+        generated_counts=[int(c) for c in gen_counts],
+        reference_counts=[int(c) for c in ref_counts],
+        covered=covered,
+        kl_to_reference=float((p * np.log(p / q)).sum()),
+    )

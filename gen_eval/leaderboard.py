@@ -1,0 +1,237 @@
+"""Score the bundled reference models against held-out data: the main job and the scorecard.
+
+``score_models()`` evaluates each model (``ref:NAME``) against the test split of its dataset, one
+run directory per model, and adds what a leaderboard needs beyond the metrics: classes covered
+(digits, read by the digits classifier) or known modes covered (2-D mixtures).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gen_eval.errors import GenEvalError
+from gen_eval.evaluation import Evaluation, evaluate
+
+IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
+VECTOR_METRICS = ["fid", "precision_recall", "density_coverage"]
+FLOOR = "train split"
+
+
+@dataclass
+class ModelScore:
+    """One leaderboard row: a model (or the train-split floor) scored against a test split."""
+
+    name: str
+    family: str
+    dataset: str
+    faulty: str | None
+    metrics: dict[str, dict[str, Any]]
+    run_dir: str | None
+    coverage: dict[str, Any] = field(default_factory=dict)  # classes or known modes covered
+
+    def value(self, metric: str) -> float | None:
+        entry = self.metrics.get(metric)
+        return None if entry is None else entry["value"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coverage(evaluation: Evaluation, dataset: str) -> dict[str, Any]:
+    generated, reference = evaluation.features["generated"], evaluation.features["reference"]
+    if dataset in ("ring8", "grid25"):
+        from gen_eval.collapse.known_modes import mode_coverage
+        from gen_eval.datasets.mixtures import get_mixture
+
+        spec = get_mixture(dataset)
+        modes = mode_coverage(generated["features"].numpy(), spec.centres, spec.std)
+        return {
+            "kind": "modes",
+            "covered": modes.modes_covered,
+            "total": modes.num_modes,
+            "missing": modes.missing,
+            "hq_share": modes.hq_share,
+            "reverse_kl": modes.reverse_kl,
+        }
+    if "logits" in generated:
+        from gen_eval.collapse.classes import class_coverage
+
+        classes = class_coverage(generated["logits"], reference["logits"])
+        return {
+            "kind": "classes",
+            "covered": classes.classes_covered,
+            "total": classes.num_classes,
+            "missing": classes.missing,
+            "histogram": classes.generated_counts,
+            "kl_to_reference": classes.kl_to_reference,
+        }
+    return {}
+
+
+def score_models(
+    names: list[str] | None = None,
+    *,
+    datasets: tuple[str, ...] = ("digits",),
+    out_dir: str | Path | None = "runs/models",
+    num_samples: int = 1000,
+    num_resamples: int = 100,
+    seed: int = 0,
+    include_floor: bool = True,
+    show_progress: bool = True,
+) -> list[ModelScore]:
+    """Evaluate bundled models against the test split of their dataset.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Registry names (default: every model whose dataset is in ``datasets``).
+    datasets : tuple of str
+        Which datasets' models to score when ``names`` is None.
+    out_dir : path, optional
+        One run directory per model, ``out_dir/NAME`` (replaced if present); None writes nothing.
+    num_samples : int
+        Samples drawn from each model.
+    num_resamples : int
+        Bootstrap resamples for the 95% intervals.
+    seed : int
+        Seeds sampling and resampling.
+    include_floor : bool
+        Also score the train split against the test split (the best a model can hope for).
+    show_progress : bool
+        Progress bars.
+
+    Returns
+    -------
+    list of ModelScore, in registry order (the floor first for each dataset).
+    """
+    from reference_models import MODELS, load_model
+
+    if names is None:
+        names = [name for name, entry in MODELS.items() if entry.dataset in datasets]
+    # shapes models are for the latent-space analysers; image metrics here use 8x8 digits features.
+    names = [name for name in names if MODELS[name].dataset != "shapes"]
+    untrained = [name for name in names if not MODELS[name].checkpoint.is_file()]
+    if untrained:
+        raise GenEvalError(f"no shipped checkpoint for {', '.join(untrained)}; train with gen-eval train NAME")
+    jobs: list[tuple[str, str, str, str | None, str]] = []
+    for dataset in dict.fromkeys(MODELS[name].dataset for name in names):
+        if include_floor and dataset != "shapes":
+            jobs.append((FLOOR, "data", dataset, None, f"{dataset}:train"))
+        for name in names:
+            entry = MODELS[name]
+            if entry.dataset == dataset:
+                jobs.append((name, entry.family, dataset, entry.faulty, f"ref:{name}"))
+    scores = []
+    for name, family, dataset, faulty, spec in jobs:
+        vector = dataset in ("ring8", "grid25")
+        reference = f"{dataset}:test"
+        metrics = list(VECTOR_METRICS if vector else IMAGE_METRICS)
+        features = "identity" if vector else "digits"
+        if spec.startswith("ref:") and callable(getattr(load_model(name), "log_prob", None)):
+            metrics.append("bpd")
+        target = None
+        if out_dir is not None:
+            target = Path(out_dir) / (f"{dataset}-train-floor" if name == FLOOR else name)
+        evaluation = evaluate(
+            spec,
+            reference,
+            features=features,
+            metrics=metrics,
+            num_samples=num_samples if spec.startswith("ref:") else None,
+            num_resamples=num_resamples,
+            seed=seed,
+            out=target,
+            overwrite=True,
+            show_progress=show_progress,
+        )
+        scores.append(
+            ModelScore(
+                name=name,
+                family=family,
+                dataset=dataset,
+                faulty=faulty,
+                metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
+                run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
+                coverage=_coverage(evaluation, dataset),
+            )
+        )
+    return scores
+
+
+def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
+    """Write ``leaderboard.json`` and ``leaderboard.csv`` into ``out_dir``."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.json").write_text(json.dumps([s.to_dict() for s in scores], indent=2) + "\n")
+    rows = []
+    for score in scores:
+        row: dict[str, Any] = {"model": score.name, "family": score.family, "dataset": score.dataset}
+        for metric, entry in score.metrics.items():
+            row[metric] = entry["value"]
+            if entry.get("interval"):
+                row[f"{metric}_low"], row[f"{metric}_high"] = entry["interval"]
+        if score.coverage:
+            row[f"{score.coverage['kind']}_covered"] = score.coverage["covered"]
+        row["faulty"] = score.faulty or ""
+        rows.append(row)
+    pd.DataFrame(rows).to_csv(out / "leaderboard.csv", index=False)
+    return out / "leaderboard.json"
+
+
+def print_leaderboard(scores: list[ModelScore]) -> None:
+    """A rich table per dataset, sorted by FID (the floor first)."""
+    import sys
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output (CI logs, files) gets a width that fits every column; a terminal keeps its own.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    for dataset in dict.fromkeys(s.dataset for s in scores):
+        rows = sorted(
+            (s for s in scores if s.dataset == dataset),
+            key=lambda s: (s.name != FLOOR, s.value("fid") if s.value("fid") is not None else 1e9),
+        )
+        vector = dataset in ("ring8", "grid25")
+        features = "identity" if vector else "digits"
+        table = Table(title=f"{dataset}: models vs {dataset}:test ({features} features)", box=box.SIMPLE_HEAD)
+        columns = ["model", "family", "FID", "95% CI"] + ([] if vector else ["IS"])
+        columns += ["prec", "recall", "dens", "cover"] + (
+            ["modes", "HQ"] if vector else ["bits/dim", "classes"]
+        )
+        for column in columns:
+            justify = "left" if column in ("model", "family") else "right"
+            table.add_column(column, justify=justify, no_wrap=column == "model")  # type: ignore[arg-type]
+        keys = ([] if vector else ["is"]) + ["precision", "recall", "density", "coverage"]
+        for score in rows:
+            fid = score.metrics["fid"]
+            interval = fid.get("interval")
+            cells = [
+                score.name + (" [red](faulty)[/red]" if score.faulty else ""),
+                score.family,
+                f"{fid['value']:.2f}",
+                f"{interval[0]:.1f}-{interval[1]:.1f}" if interval else "-",
+            ]
+            cells += [f"{score.value(k):.2f}" if score.value(k) is not None else "-" for k in keys]
+            cov = score.coverage
+            if vector:
+                cells += [f"{cov['covered']}/{cov['total']}", f"{cov['hq_share']:.0%}"]
+            else:
+                bpd = score.metrics.get("bits_per_dim")
+                cells.append(
+                    "-" if bpd is None else ("≤" if bpd["kind"] == "bound" else "") + f"{bpd['value']:.3f}"
+                )
+                style = "" if not cov or cov["covered"] == cov["total"] else "[red]"
+                cells.append(f"{style}{cov['covered']}/{cov['total']}" if cov else "-")
+            table.add_row(*cells)
+        console.print(table)
+    console.print(
+        "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); classes: digit classes the "
+        "classifier reads in the samples; prec/recall/dens/cover: precision, recall, density, coverage[/dim]"
+    )

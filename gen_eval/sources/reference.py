@@ -1,0 +1,39 @@
+"""A bundled reference model as a source: ``ref:NAME`` (see ``gen-eval models``).
+
+The shipped weights are data (safetensors) and the model code is part of this package, so no
+``--trust-code`` is needed. Sampling is seeded, so the samples are known from the checkpoint's
+hash, the seed and the count: their features are cached like a dataset's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.python import GeneratorSource
+
+
+@dataclass
+class ReferenceModelSource(GeneratorSource):
+    kind = "reference"
+    name: str = ""
+
+
+def open_reference_source(spec: str, count: int, seed: int) -> ReferenceModelSource:
+    """Load the model named after ``ref:`` and wrap it as a source of ``count`` samples."""
+    from reference_models import checkpoint_hash, get_entry, load_model
+
+    name = spec.partition(":")[2]
+    try:
+        get_entry(name)
+        model = load_model(name)
+    except (KeyError, FileNotFoundError) as exc:
+        raise GenEvalError(f"{spec}: {exc.args[0]} (see gen-eval models)") from None
+    digest = hashlib.sha256(f"ref:{name}:{checkpoint_hash(name)}:{seed}:{count}".encode()).hexdigest()
+    source = ReferenceModelSource(
+        spec=spec, model=model, count=count, seed=seed, content_hash=digest, name=name
+    )
+    if model.faulty:
+        source.notes.append(f"deliberately faulty model: {model.faulty}")
+    return source

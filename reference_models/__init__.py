@@ -1,0 +1,121 @@
+"""Bundled reference generators, one short file per model family, with shipped checkpoints.
+
+``load_model("vae")`` returns a trained model from ``checkpoints/``; ``gen-eval evaluate ref:vae``
+scores one; ``gen-eval models`` lists them; ``gen-eval train NAME`` retrains one reproducibly.
+Every model follows the protocol in :mod:`reference_models.protocol`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from reference_models.common import CHECKPOINT_DIR
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One bundled model: which file builds it, on which data, with which settings.
+
+    ``faulty`` is None for a working model, or says what was deliberately broken (the
+    mode-collapse detectors are tested on these).
+    """
+
+    name: str
+    module: str
+    dataset: str
+    family: str
+    description: str
+    config: dict[str, Any] = field(default_factory=dict)
+    faulty: str | None = None
+
+    @property
+    def checkpoint(self) -> Path:
+        return CHECKPOINT_DIR / f"{self.name}.safetensors"
+
+
+_ENTRIES = [
+    ModelEntry("baseline", "reference_models.baseline", "digits", "baseline",
+               "independent per-pixel categorical: the trivial baseline every model must beat"),
+    ModelEntry("gmm", "reference_models.gmm", "digits", "classic",
+               "Gaussian mixture (scikit-learn) on logit-transformed dequantised pixels"),
+    ModelEntry("pixelcnn", "reference_models.pixelcnn", "digits", "autoregressive",
+               "gated PixelCNN over the 17 grey levels"),
+    ModelEntry("vae", "reference_models.vae", "digits", "vae", "convolutional VAE", {"beta": 1.0}),
+    ModelEntry("beta_vae", "reference_models.vae", "digits", "vae", "beta-VAE (beta = 4)", {"beta": 4.0}),
+    ModelEntry("beta_vae_shapes", "reference_models.vae", "shapes", "vae",
+               "beta-VAE on the shapes data, for disentanglement", {"beta": 4.0}),
+    ModelEntry("realnvp", "reference_models.realnvp", "digits", "flow",
+               "RealNVP: affine couplings with uniform dequantisation"),
+    ModelEntry("dcgan", "reference_models.gan", "digits", "gan", "DCGAN, non-saturating loss",
+               {"loss": "nonsaturating"}),
+    ModelEntry("wgan_gp", "reference_models.gan", "digits", "gan", "WGAN with gradient penalty",
+               {"loss": "wgan_gp"}),
+    ModelEntry("dcgan_ring8", "reference_models.gan", "ring8", "gan", "MLP GAN, non-saturating loss",
+               {"loss": "nonsaturating"}),
+    ModelEntry("wgan_gp_ring8", "reference_models.gan", "ring8", "gan", "MLP WGAN-GP", {"loss": "wgan_gp"}),
+    ModelEntry("dcgan_grid25", "reference_models.gan", "grid25", "gan", "MLP GAN, non-saturating loss",
+               {"loss": "nonsaturating"}),
+    ModelEntry("wgan_gp_grid25", "reference_models.gan", "grid25", "gan", "MLP WGAN-GP", {"loss": "wgan_gp"}),
+    ModelEntry("ddpm", "reference_models.ddpm", "digits", "diffusion", "DDPM with a small U-Net"),
+    ModelEntry("collapsed_ring8", "reference_models.gan", "ring8", "gan",
+               "FAULTY: GAN trained on only 5 of the 8 modes", {"loss": "nonsaturating",
+               "keep_labels": [0, 1, 2, 3, 4]}, faulty="covers only 5 of the 8 ring modes (0-4)"),
+    ModelEntry("collapsed_digits", "reference_models.gan", "digits", "gan",
+               "FAULTY: GAN trained on only 3 of the 10 classes", {"loss": "nonsaturating",
+               "keep_labels": [0, 1, 7]}, faulty="produces only digits 0, 1 and 7"),
+]  # fmt: skip
+MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
+
+
+def model_names() -> list[str]:
+    """Names of the bundled models, in registry order."""
+    return list(MODELS)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``; ``KeyError`` with the known names if there is none."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"no reference model {name!r}; bundled: {', '.join(MODELS)}") from None
+
+
+def full_config(entry: ModelEntry) -> dict[str, Any]:
+    """The module's defaults updated with the entry's overrides."""
+    module = importlib.import_module(entry.module)
+    config = dict(module.DEFAULTS)
+    config.update(entry.config)
+    return config
+
+
+@lru_cache(maxsize=None)
+def checkpoint_hash(name: str) -> str:
+    """SHA-256 of the shipped weights file (part of the feature cache key of ``ref:NAME``)."""
+    return hashlib.sha256(get_entry(name).checkpoint.read_bytes()).hexdigest()
+
+
+def load_model(name: str, directory: Path | None = None) -> Any:
+    """Build model ``name`` and load its shipped (or retrained, from ``directory``) weights.
+
+    Returns the model in eval mode with ``name``, ``family``, ``dataset`` and ``faulty`` set.
+    """
+    from reference_models.common import load_state, read_config
+
+    entry = get_entry(name)
+    directory = directory or CHECKPOINT_DIR
+    if not (directory / f"{name}.safetensors").is_file():
+        raise FileNotFoundError(
+            f"no checkpoint for reference model {name!r} in {directory}; train it with gen-eval train {name}"
+        )
+    saved = read_config(name, directory)
+    module = importlib.import_module(entry.module)
+    model = module.build(saved["hyperparameters"], saved["dataset"])
+    model.load_state_dict(load_state(name, directory), strict=True)
+    model.eval()
+    model.name, model.family, model.dataset, model.faulty = name, entry.family, entry.dataset, entry.faulty
+    return model

@@ -1,0 +1,69 @@
+"""The generator protocol: what a model exposes to get every analysis gen-eval offers.
+
+The bundled reference models implement it, and so can a student's model: any object with these
+attributes works with ``gen-eval evaluate model.py:factory --trust-code`` and the Python API.
+
+Required
+--------
+``sample(n, generator=None)``
+    ``n`` samples as a tensor: images (N, C, H, W) as floats in [0, 1] or uint8, or float
+    vectors (N, D) for 2-D/vector data. ``generator`` is a CPU ``torch.Generator``; drawing all
+    randomness from it makes samples reproducible.
+``family``, ``dataset``
+    Strings: the model family ("gan", "vae", "flow", ...) and the data it was trained on.
+
+Optional
+--------
+``log_prob(x, generator=None)``
+    ``x`` is a uint8 batch of real images, (N, C, H, W). Returns one value per example in nats.
+    What the value means is declared by ``likelihood`` (see ``gen_eval.metrics.likelihood``):
+    ``"discrete"`` — log P(x) of the grey levels themselves (exact);
+    ``"dequantized"`` — log p(y) of a density on [0, 1)^D at y = (k + u) / L with level index k
+    and u ~ U[0, 1)^D drawn from ``generator``; then log P(x) >= E_u log p(y) - D log L;
+    ``"elbo"`` / ``"iwae"`` — a lower bound on the discrete log P(x).
+``levels``
+    Number of grey levels the model's likelihood is over (17 for ``digits``; 256 for 8-bit data).
+``encode(x)`` / ``decode(z)`` and ``latent_dim``
+    ``encode`` maps a uint8 batch to latents (N, latent_dim) (a VAE returns the posterior mean);
+    ``decode`` maps latents to samples in the same format as ``sample``. The prior over z is a
+    standard normal unless the model says otherwise.
+
+A 15-line example (a per-pixel Bernoulli model) is in the README.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class GenerativeModel(Protocol):
+    """The required part of the protocol (see the module docstring for the optional methods)."""
+
+    family: str
+    dataset: str
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasLogProb(Protocol):
+    likelihood: str
+    levels: int
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasLatent(Protocol):
+    latent_dim: int
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+def capabilities(model: object) -> list[str]:
+    """Which optional parts of the protocol ``model`` provides, e.g. ``["log_prob", "decode"]``."""
+    names = ("log_prob", "encode", "decode")
+    return [name for name in names if callable(getattr(model, name, None))]
