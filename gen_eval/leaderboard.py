@@ -109,8 +109,8 @@ def score_models(
     """
     from reference_models import MODELS, load_model
 
-    if names is None:
-        names = [name for name, entry in MODELS.items() if entry.dataset in datasets]
+    if names is None:  # every shipped model of those datasets
+        names = [n for n, e in MODELS.items() if e.dataset in datasets and e.checkpoint.is_file()]
     # shapes models are for the latent-space analysers; image metrics here use 8x8 digits features.
     names = [name for name in names if MODELS[name].dataset != "shapes"]
     untrained = [name for name in names if not MODELS[name].checkpoint.is_file()]
