@@ -76,7 +76,11 @@ def knn_radii(
     """Distance from each sample to its k-th nearest neighbour in the same set, itself excluded.
 
     Computed as torch-fidelity does, the (k+1)-th smallest distance with the point's own
-    (near-)zero distance counted, keeping a running top-(k+1) across column blocks.
+    (near-)zero distance counted, keeping a running top-(k+1) per sample. Only the blocks on and
+    above the diagonal of the symmetric distance matrix are computed; an off-diagonal block
+    serves both its rows and (transposed) its columns. A distance then comes from the block
+    (i, j) or (j, i), which can differ from the other in the last bit; radii agree with
+    torch-fidelity's to float32 rounding.
 
     Parameters
     ----------
@@ -100,14 +104,25 @@ def knn_radii(
     if not 0 < k < len(x):
         raise ValueError(f"k must be in [1, N - 1] = [1, {len(x) - 1}]; got {k}")
     chunk_size = chunk_size or auto_chunk_size(x.shape[1], memory_budget)
-    radii = torch.empty(len(x), dtype=torch.float32, device=x.device)
-    best = None
-    for rows, cols, dist in _blocks(x, x, chunk_size):
-        merged = dist if cols.start == 0 else torch.cat([best, dist], dim=1)
-        best = merged.topk(min(k + 1, merged.shape[1]), dim=1, largest=False, sorted=True).values
-        if cols.stop == len(x):
-            radii[rows] = best[:, k]
-    return radii
+    keep = k + 1
+    best = torch.full((len(x), keep), math.inf, dtype=torch.float32, device=x.device)
+
+    def merge(rows: slice, dist: torch.Tensor) -> None:
+        merged = torch.cat([best[rows], dist], dim=1)
+        best[rows] = merged.topk(keep, dim=1, largest=False, sorted=True).values
+
+    # The distance matrix is symmetric: each off-diagonal block serves its rows and, transposed,
+    # its columns, so only blocks on or above the diagonal are computed (about half the work).
+    for r0 in range(0, len(x), chunk_size):
+        rows = slice(r0, min(r0 + chunk_size, len(x)))
+        for c0 in range(r0, len(x), chunk_size):
+            cols = slice(c0, min(c0 + chunk_size, len(x)))
+            # Default compute mode, as in torch-fidelity: the matmul form beyond 25 rows.
+            dist = torch.cdist(x[rows], x[cols])
+            merge(rows, dist)
+            if c0 != r0:
+                merge(cols, dist.T)
+    return best[:, k].contiguous()
 
 
 @dataclass
