@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def full_config(entry: ModelEntry) -> dict[str, Any]:
     return config
 
 
-@lru_cache(maxsize=None)
+@cache
 def checkpoint_hash(name: str) -> str:
     """SHA-256 of the shipped weights file (part of the feature cache key of ``ref:NAME``)."""
     return hashlib.sha256(get_entry(name).checkpoint.read_bytes()).hexdigest()

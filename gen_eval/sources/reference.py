@@ -2,13 +2,16 @@
 
 The shipped weights are data (safetensors) and the model code is part of this package, so no
 ``--trust-code`` is needed. Sampling is seeded, so the samples are known from the checkpoint's
-hash, the seed and the count: their features are cached like a dataset's.
+hash, the model file's source hash, the seed and the count: their features are cached like a
+dataset's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from dataclasses import dataclass
+from pathlib import Path
 
 from gen_eval.errors import GenEvalError
 from gen_eval.sources.python import GeneratorSource
@@ -30,7 +33,10 @@ def open_reference_source(spec: str, count: int, seed: int) -> ReferenceModelSou
         model = load_model(name)
     except (KeyError, FileNotFoundError) as exc:
         raise GenEvalError(f"{spec}: {exc.args[0]} (see gen-eval models)") from None
-    digest = hashlib.sha256(f"ref:{name}:{checkpoint_hash(name)}:{seed}:{count}".encode()).hexdigest()
+    # The model file's source is part of the key too: a change to sample() must not reuse old features.
+    code = Path(inspect.getfile(type(model))).read_bytes()
+    key = f"ref:{name}:{checkpoint_hash(name)}:{hashlib.sha256(code).hexdigest()}:{seed}:{count}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     source = ReferenceModelSource(
         spec=spec, model=model, count=count, seed=seed, content_hash=digest, name=name
     )
