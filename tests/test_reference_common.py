@@ -106,8 +106,8 @@ def test_known_mode_coverage_on_perfect_and_planted_samplers():
 
 
 def test_class_coverage_flags_missing_classes():
-    reference = torch.eye(10).repeat(30, 1)  # 30 of each class
-    generated = torch.eye(10)[torch.tensor([0, 1, 7] * 100 + [3])]  # one stray 3 does not count
+    reference = 10 * torch.eye(10).repeat(30, 1)  # 30 of each class, confident
+    generated = 10 * torch.eye(10)[torch.tensor([0, 1, 7] * 100 + [3] * 5)]  # a few stray 3s do not count
     coverage = class_coverage(generated, reference)
     assert coverage.covered == [0, 1, 7] and coverage.classes_covered == 3
     assert coverage.missing == [2, 3, 4, 5, 6, 8, 9]
@@ -168,3 +168,11 @@ def test_readme_protocol_example_runs_through_the_cli():
     metrics = json.loads(result.output)["metrics"]
     assert metrics["bits_per_dim"]["kind"] == "exact"
     assert 2.3 < metrics["bits_per_dim"]["value"] < 2.5  # what the shipped baseline scores
+
+
+def test_class_coverage_ignores_unconfident_predictions():
+    reference = 10 * torch.eye(10).repeat(30, 1)
+    blurry = torch.zeros(300, 10)  # uniform softmax: no class is read
+    blurry[:, 3] = 0.01
+    assert class_coverage(blurry, reference).classes_covered == 0
+    assert class_coverage(blurry, reference, min_confidence=0.0).covered == [3]
