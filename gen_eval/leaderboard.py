@@ -115,7 +115,9 @@ def score_models(
     names = [name for name in names if MODELS[name].dataset != "shapes"]
     untrained = [name for name in names if not MODELS[name].checkpoint.is_file()]
     if untrained:
-        raise GenEvalError(f"no shipped checkpoint for {', '.join(untrained)}; train with gen-eval train NAME")
+        raise GenEvalError(
+            f"no shipped checkpoint for {', '.join(untrained)}; train with gen-eval train NAME"
+        )
     jobs: list[tuple[str, str, str, str | None, str]] = []
     for dataset in dict.fromkeys(MODELS[name].dataset for name in names):
         if include_floor and dataset != "shapes":

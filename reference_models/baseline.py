@@ -23,7 +23,9 @@ class IndependentPixels(nn.Module):
     def __init__(self, shape: tuple[int, ...], levels: int):
         super().__init__()
         self.levels, self.latent_dim = levels, None
-        self.register_buffer("log_probs", torch.full((*shape, levels), -math.log(levels), dtype=torch.float64))
+        self.register_buffer(
+            "log_probs", torch.full((*shape, levels), -math.log(levels), dtype=torch.float64)
+        )
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         probs = self.log_probs.exp().reshape(-1, self.levels)

@@ -202,7 +202,11 @@ class EarlyStopping:
 
 # ----------------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(
-    model: nn.Module, name: str, config: dict[str, Any], log: TrainLog | None, directory: Path = CHECKPOINT_DIR
+    model: nn.Module,
+    name: str,
+    config: dict[str, Any],
+    log: TrainLog | None,
+    directory: Path = CHECKPOINT_DIR,
 ) -> Path:
     """Write ``NAME.safetensors`` (weights, no pickle), ``NAME.json`` (config) and the loss log."""
     from safetensors.torch import save_file
