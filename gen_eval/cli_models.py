@@ -52,7 +52,8 @@ TRAIN_EXAMPLES = """
 [bold]Examples[/bold]
 
   gen-eval train vae
-  gen-eval train dcgan_ring8 --steps 2000 --seed 1 --out my_checkpoints/
+  gen-eval train dcgan --dataset ring8 --steps 2000 --seed 1 --out my_checkpoints/
+  gen-eval train beta_vae --dataset shapes
   gen-eval evaluate ref:vae --reference digits:test
 """
 
@@ -60,6 +61,9 @@ TRAIN_EXAMPLES = """
 @app.command(epilog=TRAIN_EXAMPLES)
 def train(
     name: Annotated[str, typer.Argument(help="A bundled model (see `gen-eval models`).")],
+    dataset: Annotated[
+        str | None, typer.Option(help="Train the NAME model of this dataset (e.g. dcgan on ring8).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(help="Optimiser steps (models trained in steps).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (models trained in epochs).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, data order and noise.")] = 0,
@@ -71,13 +75,13 @@ def train(
     """Train a reference model reproducibly on the CPU; writes safetensors + JSON config + loss log."""
 
     def body() -> None:
-        from reference_models import get_entry
+        from reference_models import resolve_model
         from reference_models.train import train_model
 
         try:
-            get_entry(name)
+            chosen = resolve_model(name, dataset)
             _, config = train_model(
-                name, steps=steps, epochs=epochs, seed=seed, directory=out, show_progress=not quiet
+                chosen, steps=steps, epochs=epochs, seed=seed, directory=out, show_progress=not quiet
             )
         except (KeyError, ValueError) as exc:
             raise GenEvalError(str(exc.args[0])) from None

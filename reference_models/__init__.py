@@ -85,6 +85,17 @@ def get_entry(name: str) -> ModelEntry:
         raise KeyError(f"no reference model {name!r}; bundled: {', '.join(MODELS)}") from None
 
 
+def resolve_model(name: str, dataset: str | None = None) -> str:
+    """The registry name for model ``name`` trained on ``dataset`` (``dcgan`` + ``ring8`` -> ``dcgan_ring8``)."""
+    entry = get_entry(name)
+    if dataset is None or entry.dataset == dataset:
+        return name
+    if f"{name}_{dataset}" in MODELS:
+        return f"{name}_{dataset}"
+    trained_on = sorted({e.dataset for n, e in MODELS.items() if n == name or n.startswith(f"{name}_")})
+    raise KeyError(f"{name} is not bundled for dataset {dataset!r}; it is for {', '.join(trained_on)}")
+
+
 def full_config(entry: ModelEntry) -> dict[str, Any]:
     """The module's defaults updated with the entry's overrides."""
     module = importlib.import_module(entry.module)

@@ -176,3 +176,23 @@ def test_class_coverage_ignores_unconfident_predictions():
     blurry[:, 3] = 0.01
     assert class_coverage(blurry, reference).classes_covered == 0
     assert class_coverage(blurry, reference, min_confidence=0.0).covered == [3]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 EM iterations, on purpose
+def test_gmm_trains_in_one_small_step_and_train_picks_the_dataset(tmp_path):
+    tiny = {"components": [2], "reg_covar": [0.1], "dequantisation_copies": 1, "max_iter": 5}
+    model, config = train_model("gmm", directory=tmp_path, show_progress=False, overrides=tiny)
+    loaded = load_model("gmm", directory=tmp_path)
+    x = open_source("digits:test").head(20).data
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(loaded.log_prob(x, torch.Generator().manual_seed(0)), model.log_prob(x, g))
+    assert config["hyperparameters"]["chosen_components"] == 2
+    from reference_models import resolve_model
+
+    assert resolve_model("dcgan", "ring8") == "dcgan_ring8"
+    assert resolve_model("beta_vae", "shapes") == "beta_vae_shapes"
+    assert resolve_model("vae", "digits") == "vae"
+    with pytest.raises(KeyError, match="not bundled for dataset 'ring8'"):
+        resolve_model("vae", "ring8")
+    wrong = runner.invoke(app, ["train", "pixelcnn", "--dataset", "grid25"])
+    assert wrong.exit_code == 2 and "not bundled" in wrong.output
