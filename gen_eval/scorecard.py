@@ -52,7 +52,7 @@ def model_rows() -> list[dict[str, Any]]:
                 "dataset": entry.dataset,
                 "size": f"{entry.checkpoint.stat().st_size / 1e6:.2f} MB" if shipped else "not trained",
                 "exposes": exposes,
-                "fid": f"{headline['fid']:.2f}" if "fid" in headline else "-",
+                "fid": f"{headline['fid']:.4g}" if "fid" in headline else "-",
                 "bits_per_dim": "-"
                 if bpd is None
                 else f"{'≤ ' if headline.get('bpd_bound') else ''}{bpd:.3f}",
