@@ -194,7 +194,7 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
     from rich.table import Table
 
     # Piped output (CI logs, files) gets a width that fits every column; a terminal keeps its own.
-    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console = Console() if sys.stdout.isatty() else Console(width=140)
     for dataset in dict.fromkeys(s.dataset for s in scores):
         rows = sorted(
             (s for s in scores if s.dataset == dataset),

@@ -70,13 +70,17 @@ def mean_interval(
     return percentile_interval(replicates, confidence)
 
 
-def recentred_interval(replicates: torch.Tensor, point: float, confidence: float) -> tuple[float, float]:
-    """Percentile interval of ``replicates`` shifted by their bias (mean - ``point``), within [0, 1].
+def recentred_interval(
+    replicates: torch.Tensor, point: float, confidence: float, lower: float = 0.0, upper: float = 1.0
+) -> tuple[float, float]:
+    """Percentile interval of ``replicates`` shifted by their bias (mean - ``point``), within [lower, upper].
 
     Recall and coverage of a resample can only drop: its distinct generated samples are a subset
     (about 63%) of the original ones and the radii are fixed, so the replicates lie below the point
-    value and the plain percentile interval would exclude it. The spread is kept, the location
-    corrected (the usual bootstrap bias correction applied to both ends).
+    value and the plain percentile interval would exclude it. FID's replicates lie above it (a
+    resample's duplicates inflate the covariance mismatch). The spread is kept, the location
+    corrected (the usual bootstrap bias correction applied to both ends). Unlike the basic
+    (reflected) interval, it keeps the point inside when the bias exceeds the spread.
 
     Parameters
     ----------
@@ -86,12 +90,14 @@ def recentred_interval(replicates: torch.Tensor, point: float, confidence: float
         The value on the original sets.
     confidence : float
         Interval coverage (0.95).
+    lower, upper : float
+        The statistic's range (a fraction: [0, 1]; FID: [0, inf)).
 
     Returns
     -------
     tuple of float
-        (low, high), clipped to [0, 1].
+        (low, high), clipped to [lower, upper].
     """
     low, high = percentile_interval(replicates, confidence)
     bias = float(replicates.mean()) - point
-    return max(0.0, low - bias), min(1.0, high - bias)
+    return max(lower, low - bias), min(upper, high - bias)
