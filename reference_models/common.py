@@ -111,30 +111,6 @@ def minibatches(
         yield order[start : start + batch_size]
 
 
-# ------------------------------------------------------------------------------------ reproducibility
-@contextlib.contextmanager
-def reproducible(seed: int, threads: int = 1) -> Iterator[torch.Generator]:
-    """Seed everything, use deterministic kernels and a fixed thread count; restore afterwards.
-
-    Yields a CPU ``torch.Generator`` seeded with ``seed``: pass it to every random call
-    (initialisation excepted, which uses the seeded global RNG) so training repeats exactly.
-    One thread by default: CPU reductions then split the same way on every machine.
-    """
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    old_threads, numpy_state = torch.get_num_threads(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        torch.use_deterministic_algorithms(True)
-        torch.set_num_threads(threads)
-        try:
-            yield torch.Generator().manual_seed(seed)
-        finally:
-            torch.set_num_threads(old_threads)
-            torch.use_deterministic_algorithms(was_deterministic)
-            np.random.set_state(numpy_state)
-
-
 # -------------------------------------------------------------------------------------------- logging
 @dataclass
 class TrainLog:

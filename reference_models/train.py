@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
+from gen_eval.reproducible import reproducible
 from reference_models import CHECKPOINT_DIR, full_config, get_entry
-from reference_models.common import Timer, TrainLog, load_training_data, reproducible, save_checkpoint
+from reference_models.common import Timer, TrainLog, load_training_data, save_checkpoint
 
 
 def train_model(

@@ -7,10 +7,9 @@ data use the 64-d penultimate layer of this net instead. Its weights ship with t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from gen_eval.datasets.digits import load_digits_split
 from gen_eval.errors import GenEvalError
 from gen_eval.features.base import FeatureExtractor
 from gen_eval.features.cache import tensors_checksum
+from gen_eval.reproducible import reproducible
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits.safetensors"
 RETRAIN_HINT = "run `gen-eval train-features digits`"
@@ -68,28 +68,6 @@ class DigitsNet(nn.Module):
         """
         features = F.relu(self.fc(self.drop(self.conv(x).flatten(1))))
         return features, self.head(self.drop(features))
-
-
-@contextlib.contextmanager
-def _reproducible(seed: int) -> Iterator[None]:
-    """Seed torch and numpy, force deterministic kernels and one thread; restore all of it afterwards."""
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    threads, numpy_state = torch.get_num_threads(), np.random.get_state()
-    # fork_rng restores torch's global RNG, so training does not perturb the caller's random stream.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        torch.use_deterministic_algorithms(True)
-        # One thread: CPU reductions then split the same way on every machine, so the weights do not
-        # depend on the core count; and this tiny net trains faster than with threads fighting a busy CPU.
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-            torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
-            np.random.set_state(numpy_state)
 
 
 def _random_shift(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -147,7 +125,7 @@ def train_digits_net(
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
     val_idx, fit_idx = order[:NUM_VAL], order[NUM_VAL:]
     test_images, test_labels = load_digits_split("test")
-    with _reproducible(seed):
+    with reproducible(seed):
         generator = torch.Generator().manual_seed(seed)
         net = DigitsNet()
         optimiser = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
