@@ -81,7 +81,7 @@ def test_bits_per_dim_reads_the_models_levels():
 
     result = evaluate("ref:baseline", "digits:test", metrics=["bpd"], num_resamples=0, num_samples=10)
     model = load_model("baseline")
-    test, _ = open_source("digits:test").head(360).data, None
+    test = open_source("digits:test").head(360).data
     expected = float(-model.log_prob(test).mean() / (64 * math.log(2)))
     bpd = result.metrics["bits_per_dim"]
     assert bpd.details["levels"] == 17 and bpd.kind == "exact"

@@ -14,13 +14,7 @@ from reference_models.train import train_model
 TINY = {"channels": [8, 8, 8], "num_steps": 10, "eval_every": 1, "batch_size": 16}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny ops: a second thread adds nothing, and on a busy machine its spin-waits cost seconds.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ TINY = {
 QUALITY_BAR = {"pixelcnn": 2.0, "realnvp": 2.4}  # bits/dim on digits:test (exact / upper bound)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: these tiny networks run far slower when threads wait on each other."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def digits_test(n: int = 360) -> torch.Tensor:
