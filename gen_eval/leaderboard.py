@@ -107,7 +107,8 @@ def score_models(
     -------
     list of ModelScore, in registry order (the floor first for each dataset).
     """
-    from reference_models import MODELS, load_model
+    from gen_eval.sources import open_source
+    from reference_models import MODELS
 
     if names is None:  # every shipped model of those datasets
         names = [n for n, e in MODELS.items() if e.dataset in datasets and e.checkpoint.is_file()]
@@ -132,17 +133,20 @@ def score_models(
         reference = f"{dataset}:test"
         metrics = list(VECTOR_METRICS if vector else IMAGE_METRICS)
         features = "identity" if vector else "digits"
-        if spec.startswith("ref:") and callable(getattr(load_model(name), "log_prob", None)):
+        # Open the source here (loading the model once) to see whether it offers log_prob.
+        count = num_samples if spec.startswith("ref:") else None
+        source = open_source(spec, num_samples=count, seed=seed)
+        if callable(getattr(getattr(source, "model", None), "log_prob", None)):
             metrics.append("bpd")
         target = None
         if out_dir is not None:
             target = Path(out_dir) / (f"{dataset}-train-floor" if name == FLOOR else name)
         evaluation = evaluate(
-            spec,
+            source,
             reference,
             features=features,
             metrics=metrics,
-            num_samples=num_samples if spec.startswith("ref:") else None,
+            num_samples=count,  # recorded in the manifest; the source already holds it
             num_resamples=num_resamples,
             seed=seed,
             out=target,
