@@ -121,10 +121,17 @@ def evaluate(
     resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
+    no_collapse: Annotated[
+        bool, typer.Option("--no-collapse", help="Skip the mode-collapse detectors (on by default).")
+    ] = False,
+    train: Annotated[
+        str | None,
+        typer.Option(help="Training set for the memorisation check (default: the reference's train split)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """Score SOURCE against a reference and write a run directory."""
+    """Score SOURCE against a reference and write a run directory (with a mode-collapse verdict)."""
 
     def body() -> None:
         from gen_eval.evaluation import default_run_dir
@@ -153,6 +160,8 @@ def evaluate(
             resize=resize,
             key=key,
             value_range=value_range,
+            collapse=not no_collapse,
+            train=train or "auto",
             show_progress=not quiet and not as_json,
         )
         if as_json:
@@ -363,7 +372,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption:
     Console().print(table)
 
 
-from gen_eval import cli_models  # noqa: E402, F401  (registers models, train, demo, scorecard)
+from gen_eval import cli_collapse, cli_models  # noqa: E402, F401  (register their commands)
 
 
 def main() -> None:

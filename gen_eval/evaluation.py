@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from gen_eval.collapse.check import CollapseReport
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
@@ -35,11 +38,22 @@ class Evaluation:
     # The feature tensors of both sets ({"generated": {...}, "reference": {...}}), for analyses
     # that follow (class histograms, collapse checks); not part of the printed or JSON output.
     features: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # The mode-collapse verdict and its detectors (None when the check was turned off).
+    collapse: CollapseReport | None = None
+    # () -> (figures by name, evidence image grids): computed on first use, it reads sample images.
+    collapse_evidence: Callable[[], tuple[dict[str, Any], dict[str, Any]]] | None = field(
+        default=None, repr=False
+    )
+
+    def collapse_figures(self) -> dict[str, Any]:
+        """Plotly figures of the collapse verdict (data plots and evidence image grids)."""
+        return self.collapse_evidence()[0] if self.collapse_evidence is not None else {}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_dir": str(self.run_dir) if self.run_dir else None,
             "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
+            "collapse": self.collapse.to_dict() if self.collapse is not None else None,
             "notes": self.notes,
             "manifest": self.manifest,
         }
@@ -59,11 +73,14 @@ def resolve_device(device: str) -> str:
 
 
 def choose_features(generated: Source, reference: Source) -> str:
-    """The extractor ``--features auto`` picks: identity for vectors, digits for the digits data, else inception."""
+    """The extractor ``--features auto`` picks.
+
+    Identity for vectors, ``digits`` or ``stacked_digits`` against that embedded dataset, else inception.
+    """
     if generated.data_kind == "vector" or reference.data_kind == "vector":
         return "identity"
-    if reference.kind == "dataset" and reference.spec.split(":")[0] == "digits":
-        return "digits"
+    if reference.kind == "dataset" and reference.spec.split(":")[0] in ("digits", "stacked_digits"):
+        return reference.spec.split(":")[0]
     return "inception"
 
 
@@ -111,6 +128,8 @@ def evaluate(
     resize: int | None = None,
     key: str | None = None,
     value_range: str = "auto",
+    collapse: bool = True,
+    train: str | Path | Source | None = "auto",
     show_progress: bool = False,
 ) -> Evaluation:
     """Evaluate a sample set against a reference and optionally write a run directory.
@@ -125,9 +144,10 @@ def evaluate(
     features : str
         Extractor name (``gen-eval features``) or ``"auto"`` (identity for 2-D/vector data,
         ``digits`` against the embedded digits, ``inception`` otherwise).
-    metrics : "auto" or sequence of str
+    metrics : "auto", "collapse" or sequence of str
         Metric names (``gen-eval metrics``); ``"auto"`` computes every default metric whose
-        needs are met (IS only with class logits, bits/dim only for models with ``log_prob``).
+        needs are met (IS only with class logits, bits/dim only for models with ``log_prob``);
+        ``"collapse"`` only what the collapse verdict reads (coverage, and MS-SSIM for images).
     num_samples : int, optional
         Generated samples to use (the first N; the number drawn from a generator, which
         defaults to the reference's size).
@@ -160,6 +180,12 @@ def evaluate(
         (measured; torch-fidelity runs the default layout); off on CUDA.
     resize, key, value_range
         Source options (see :func:`gen_eval.sources.open_source`).
+    collapse : bool
+        Run the mode-collapse detectors (:mod:`gen_eval.collapse`) and give a verdict; their
+        options go in ``metric_options`` (``ndb_bins``, ``birthday_batch_sizes``...).
+    train : str, Path, Source, "auto" or None
+        Training set for the memorisation check; ``"auto"`` takes the train split of an embedded
+        reference dataset (``digits:test`` -> ``digits:train``); None skips the check.
     show_progress : bool
         Progress bars on stderr.
 
@@ -172,7 +198,8 @@ def evaluate(
     from gen_eval.features.extract import extract_features
     from gen_eval.metrics import get_metric, resolve_metric_name
 
-    requested = None if metrics == "auto" else [resolve_metric_name(m) for m in metrics]  # fail before work
+    # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
+    requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
     if num_resamples < 0:
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
@@ -198,17 +225,21 @@ def evaluate(
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
     chosen = _choose_metrics(requested, gen, extractor.feature_names)
+    if metrics == "collapse":
+        chosen = ["density_coverage"] + (["ms_ssim"] if gen.data_kind == "image" else [])
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
 
     started = time.perf_counter()
-    ref_features = extract_features(
-        ref, extractor, batch_size=size, cache=cache, show_progress=show_progress, label="reference"
-    )
+
+    def extract(source: Source, label: str) -> Any:
+        return extract_features(
+            source, extractor, batch_size=size, cache=cache, show_progress=show_progress, label=label
+        )
+
+    ref_features = extract(ref, "reference")
     ref_seconds = time.perf_counter() - started
-    gen_features = extract_features(
-        gen, extractor, batch_size=size, cache=cache, show_progress=show_progress, label="generated"
-    )
+    gen_features = extract(gen, "generated")
     gen_seconds = time.perf_counter() - started - ref_seconds
 
     context = MetricContext(
@@ -232,6 +263,14 @@ def evaluate(
                 "Inception weights are not the official ones: not comparable with published numbers"
             )
     metrics = chosen
+    report, train_source = None, None
+    collapse_started = time.perf_counter()
+    if collapse:
+        from gen_eval.collapse.from_sources import check_sources
+
+        report, train_source = check_sources(
+            gen, ref, gen_features, ref_features, results, context, train, extract
+        )
 
     notes = [f"{gen.spec}: {note}" for note in gen.notes] + [f"{ref.spec}: {note}" for note in ref.notes]
     manifest = {
@@ -265,12 +304,24 @@ def evaluate(
         "timings_s": {
             "reference_features": round(ref_seconds, 3),
             "generated_features": round(gen_seconds, 3),
+            "collapse_check": round(time.perf_counter() - collapse_started, 3) if collapse else None,
         },
+        "training_set": train_source.describe() if train_source is not None else None,
     }
     features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}
-    evaluation = Evaluation(results, manifest, None, notes, features_by_role)
+    evaluation = Evaluation(results, manifest, None, notes, features_by_role, report)
+    extra: dict[str, bytes] = {}
+    if report is not None:
+        from gen_eval.collapse.from_sources import evidence
+        from gen_eval.collapse.outputs import collapse_files
+
+        evaluation.collapse_evidence = functools.cache(
+            lambda: evidence(report, gen, ref, train_source, gen_features, size)
+        )
+        if out is not None:
+            extra = collapse_files(*evaluation.collapse_evidence())
     if out is not None:
-        evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite)
+        evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
     return evaluation
 
 
@@ -300,7 +351,13 @@ def _choose_metrics(requested: list[str] | None, gen: Source, feature_names: tup
 
 
 def _write(
-    out: Path, evaluation: Evaluation, gen: Source, ref: Source, gen_features: Any, overwrite: bool
+    out: Path,
+    evaluation: Evaluation,
+    gen: Source,
+    ref: Source,
+    gen_features: Any,
+    overwrite: bool,
+    extra_files: dict[str, bytes],
 ) -> Path:
     from gen_eval.runs.figures import image_grid_png, scatter_png
     from gen_eval.runs.run import write_run
@@ -314,4 +371,7 @@ def _write(
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels
-    return write_run(out, evaluation.manifest, evaluation.metrics, stored, picture, overwrite)
+    collapse = evaluation.collapse.to_dict() if evaluation.collapse is not None else None
+    return write_run(
+        out, evaluation.manifest, evaluation.metrics, stored, picture, overwrite, collapse, extra_files
+    )

@@ -31,6 +31,7 @@ class ModelScore:
     metrics: dict[str, dict[str, Any]]
     run_dir: str | None
     coverage: dict[str, Any] = field(default_factory=dict)  # classes or known modes covered
+    collapse: dict[str, str] = field(default_factory=dict)  # {"status", "verdict"} of the collapse check
 
     def value(self, metric: str) -> float | None:
         entry = self.metrics.get(metric)
@@ -40,14 +41,11 @@ class ModelScore:
         return asdict(self)
 
 
-def _coverage(evaluation: Evaluation, dataset: str) -> dict[str, Any]:
-    generated, reference = evaluation.features["generated"], evaluation.features["reference"]
-    if dataset in ("ring8", "grid25"):
-        from gen_eval.collapse.known_modes import mode_coverage
-        from gen_eval.datasets.mixtures import get_mixture
-
-        spec = get_mixture(dataset)
-        modes = mode_coverage(generated["features"].numpy(), spec.centres, spec.std)
+def _coverage(evaluation: Evaluation) -> dict[str, Any]:
+    """Known modes (2-D mixtures) or digit classes covered, from the evaluation's collapse check."""
+    found = evaluation.collapse.detectors if evaluation.collapse is not None else {}
+    if "modes" in found:
+        modes = found["modes"]
         return {
             "kind": "modes",
             "covered": modes.modes_covered,
@@ -56,10 +54,8 @@ def _coverage(evaluation: Evaluation, dataset: str) -> dict[str, Any]:
             "hq_share": modes.hq_share,
             "reverse_kl": modes.reverse_kl,
         }
-    if "logits" in generated:
-        from gen_eval.collapse.classes import class_coverage
-
-        classes = class_coverage(generated["logits"], reference["logits"])
+    if "classes" in found:
+        classes = found["classes"]
         return {
             "kind": "classes",
             "covered": classes.classes_covered,
@@ -151,8 +147,11 @@ def score_models(
             seed=seed,
             out=target,
             overwrite=True,
+            # The floor *is* the training split: the memorisation check would flag all of it.
+            train=None if name == FLOOR else "auto",
             show_progress=show_progress,
         )
+        report = evaluation.collapse
         scores.append(
             ModelScore(
                 name=name,
@@ -161,7 +160,8 @@ def score_models(
                 faulty=faulty,
                 metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
                 run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-                coverage=_coverage(evaluation, dataset),
+                coverage=_coverage(evaluation),
+                collapse={"status": report.status, "verdict": report.verdict} if report else {},
             )
         )
     return scores
@@ -183,10 +183,19 @@ def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
                 row[f"{metric}_low"], row[f"{metric}_high"] = entry["interval"]
         if score.coverage:
             row[f"{score.coverage['kind']}_covered"] = score.coverage["covered"]
+        row["collapse"] = score.collapse.get("verdict", "")
         row["faulty"] = score.faulty or ""
         rows.append(row)
     pd.DataFrame(rows).to_csv(out / "leaderboard.csv", index=False)
     return out / "leaderboard.json"
+
+
+_STATUS_CELLS = {
+    "ok": "[green]ok[/green]",
+    "warning": "[yellow]warning[/yellow]",
+    "collapse": "[bold red]COLLAPSE[/bold red]",
+    "memorisation": "[bold magenta]COPIES[/bold magenta]",
+}
 
 
 def print_leaderboard(scores: list[ModelScore]) -> None:
@@ -208,8 +217,10 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
         features = "identity" if vector else "digits"
         table = Table(title=f"{dataset}: models vs {dataset}:test ({features} features)", box=box.SIMPLE_HEAD)
         columns = ["model", "family", "FID", "95% CI"] + ([] if vector else ["IS"])
-        columns += ["prec", "recall", "dens", "cover"] + (
-            ["modes", "HQ"] if vector else ["bits/dim", "classes"]
+        columns += (
+            ["prec", "recall", "dens", "cover"]
+            + (["modes", "HQ"] if vector else ["bits/dim", "classes"])
+            + ["collapse"]
         )
         for column in columns:
             justify = "left" if column in ("model", "family") else "right"
@@ -235,9 +246,15 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
                 )
                 style = "" if not cov or cov["covered"] == cov["total"] else "[red]"
                 cells.append(f"{style}{cov['covered']}/{cov['total']}" if cov else "-")
+            status = score.collapse.get("status", "")
+            cells.append(_STATUS_CELLS.get(status, status or "-"))
             table.add_row(*cells)
         console.print(table)
     console.print(
         "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); classes: digit classes the "
-        "classifier reads in the samples; prec/recall/dens/cover: precision, recall, density, coverage[/dim]"
+        "classifier reads in the samples; prec/recall/dens/cover: precision, recall, density, coverage; "
+        "collapse: the verdict of the mode-collapse detectors (gen-eval collapse ref:NAME for the evidence)[/dim]"
     )
+    for score in scores:
+        if score.collapse.get("status") in ("collapse", "memorisation"):
+            console.print(f"[red]{score.name}[/red]: {score.collapse['verdict']}")

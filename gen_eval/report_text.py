@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gen_eval.collapse.check import CollapseReport
     from gen_eval.evaluation import Evaluation
 
 
@@ -42,6 +45,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
         table.add_row(*cells)
         warnings += [f"{name}: {w}" for w in result.warnings]
     console.print(table)
+    if evaluation.collapse is not None:
+        print_collapse(evaluation.collapse, console, detailed=False)
     for note in evaluation.notes:
         console.print(f"[dim]note: {note}[/dim]")
     for warning in warnings:
@@ -51,3 +56,35 @@ def print_evaluation(evaluation: Evaluation) -> None:
         console.print(f"[dim]features from cache: {', '.join(cached)}[/dim]")
     if evaluation.run_dir is not None:
         console.print(f"run written to [bold]{evaluation.run_dir}[/bold]")
+
+
+_SEVERITY_STYLES = {
+    "ok": "green",
+    "warning": "yellow",
+    "collapse": "bold red",
+    "memorisation": "bold magenta",
+}
+
+
+def print_collapse(report: CollapseReport, console: Console | None = None, detailed: bool = True) -> None:
+    """The collapse verdict; with ``detailed``, one row per finding (only the problems otherwise)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    style = _SEVERITY_STYLES.get(report.status, "")
+    console.print(f"mode collapse: [{style}]{report.verdict}[/{style}]")
+    shown = [f for f in report.findings if detailed or f.severity != "ok"]
+    if not detailed:
+        return
+    table = Table(title="Mode-collapse detectors", show_lines=False)
+    for column in ("detector", "verdict", "finding"):
+        table.add_column(column, overflow="fold")
+    for finding in shown:
+        severity_style = _SEVERITY_STYLES.get(finding.severity, "")
+        table.add_row(
+            finding.detector, f"[{severity_style}]{finding.severity}[/{severity_style}]", finding.message
+        )
+    console.print(table)
+    for name, why in report.skipped.items():
+        console.print(f"[dim]not run: {name} ({why})[/dim]")

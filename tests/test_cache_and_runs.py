@@ -73,8 +73,17 @@ def test_cache_key_depends_on_extractor_weights():
 def test_run_directory_is_complete_and_verified(tmp_path):
     out = tmp_path / "runs" / "one"
     result = _evaluate(tmp_path / "cache", out=out)
-    assert sorted(os.listdir(out)) == ["features.safetensors", "manifest.json", "metrics.json", "samples.png"]
+    assert sorted(os.listdir(out)) == [
+        "collapse",
+        "features.safetensors",
+        "manifest.json",
+        "metrics.json",
+        "samples.png",
+    ]
     run = gen_eval.load_run(out)
+    assert run.collapse["verdict"] and all(
+        f"collapse/{n}" in run.manifest["files"] for n in os.listdir(out / "collapse")
+    )
     assert run.metrics["fid"].value == result.metrics["fid"].value
     assert run.features()["features"].shape == (1437, 64)
     assert run.manifest["extractor"]["name"] == "identity"
@@ -87,6 +96,11 @@ def test_run_directory_is_complete_and_verified(tmp_path):
     doc = json.loads(metrics_path.read_text())
     doc["metrics"]["fid"]["value"] = 0.0
     metrics_path.write_text(json.dumps(doc))
+    with pytest.raises(GenEvalError, match="checksum"):
+        gen_eval.load_run(out)
+    _evaluate(tmp_path / "cache", out=out, overwrite=True)
+    figure = next((out / "collapse").iterdir())
+    figure.write_bytes(figure.read_bytes() + b" ")  # a figure is checked like every other file
     with pytest.raises(GenEvalError, match="checksum"):
         gen_eval.load_run(out)
     _evaluate(tmp_path / "cache", out=out, overwrite=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ class ClassCoverage:
     @property
     def missing(self) -> list[int]:
         return [k for k in range(self.num_classes) if k not in self.covered]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "classes_covered": self.classes_covered, "missing": self.missing}
 
 
 def class_coverage(

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "inception": "gen_eval.features.inception:InceptionExtractor",
     "digits": "gen_eval.features.digits:DigitsExtractor",
+    "stacked_digits": "gen_eval.features.stacked_digits:StackedDigitsExtractor",
     "identity": "gen_eval.features.identity:IdentityExtractor",
 }
 

@@ -252,6 +252,28 @@ def retrain_digits_weights(
     return info
 
 
+def digits_net_input(batch: torch.Tensor) -> torch.Tensor:
+    """The float input :class:`DigitsNet` expects, from already validated uint8 images.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        uint8 (N, 1 or 3, H, W) images; 3 channels are mixed to grey as ITU-R 601 luma.
+
+    Returns
+    -------
+    torch.Tensor
+        Float32 (N, 1, 8, 8) with values in [0, 1]; see :attr:`DigitsExtractor.preprocessing`.
+    """
+    x = batch.float()
+    if x.shape[1] == 3:
+        luma = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device)
+        x = (x * luma[:, None, None]).sum(1, keepdim=True)
+    if x.shape[-2:] != (8, 8):
+        x = F.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False, antialias=True)
+    return x / 255.0
+
+
 class DigitsExtractor(FeatureExtractor):
     """64-d penultimate features and 10 logits of :class:`DigitsNet`."""
 
@@ -294,11 +316,5 @@ class DigitsExtractor(FeatureExtractor):
                 f"digits extractor got a {batch.dtype} batch of shape {tuple(batch.shape)}: "
                 "pass uint8 images shaped (N, 1 or 3, H, W)"
             )
-        x = batch.float()
-        if x.shape[1] == 3:
-            luma = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device)
-            x = (x * luma[:, None, None]).sum(1, keepdim=True)
-        if x.shape[-2:] != (8, 8):
-            x = F.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False, antialias=True)
-        features, logits = self.net(x / 255.0)
+        features, logits = self.net(digits_net_input(batch))
         return {"features": features, "logits": logits}

@@ -16,14 +16,21 @@ if TYPE_CHECKING:
     from gen_eval.sources import Source
 
 
+# Code sources (generators) keep their samples next to their features when they are this small,
+# so the images behind a verdict can be shown without sampling the model again.
+KEEP_SAMPLES_BYTES = 32 * 2**20
+
+
 @dataclass
 class Features:
-    """Features of one source: named float32 tensors (N, D), labels if the source has them."""
+    """Features of one source: named float32 tensors (N, D), labels if the source has them, and
+    for small code sources the samples themselves (uint8 images or float vectors)."""
 
     tensors: dict[str, torch.Tensor]
     labels: torch.Tensor | None
     from_cache: bool
     cache_key: str | None
+    samples: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.tensors["features"])
@@ -66,28 +73,45 @@ def extract_features(
     -------
     Features
     """
+    import math
+
     import torch
 
     check_compatible(source, extractor)
     key = cache.key(source.fingerprint, extractor.describe()) if source.fingerprint else None
-    if key is not None and (cached := cache.load(key)) is not None:
+    keep_samples = source.kind in ("python", "reference") and (
+        len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
+        <= KEEP_SAMPLES_BYTES
+    )
+    if (
+        key is not None
+        and (cached := cache.load(key)) is not None
+        and (not keep_samples or "samples" in cached)
+    ):
         labels = cached.pop("labels", None)
-        return Features(cached, labels, True, key)
+        samples = cached.pop("samples", None)
+        return Features(cached, labels, True, key, samples)
 
     parts: dict[str, list[torch.Tensor]] = {}
     labels: list[torch.Tensor] = []
+    samples: list[torch.Tensor] = []
     with progress_task(f"{label} ({extractor.name})", len(source), show_progress) as bar:
         for batch in source.batches(batch_size):
             for name, value in extractor(batch.data).items():
                 parts.setdefault(name, []).append(value)
             if batch.labels is not None:
                 labels.append(torch.as_tensor(batch.labels))
+            if keep_samples:
+                samples.append(batch.data.cpu())
             bar.advance(len(batch.data))
     tensors = {name: torch.cat(values) for name, values in parts.items()}
     label_tensor = torch.cat(labels) if labels and sum(map(len, labels)) == len(source) else None
+    sample_tensor = torch.cat(samples) if samples else None
     if key is not None:
         stored = dict(tensors)
         if label_tensor is not None:
             stored["labels"] = label_tensor
+        if sample_tensor is not None:
+            stored["samples"] = sample_tensor
         cache.store(key, stored, {"source": source.spec, "extractor": extractor.name})
-    return Features(tensors, label_tensor, False, key)
+    return Features(tensors, label_tensor, False, key, sample_tensor)

@@ -5,9 +5,11 @@ Layout::
     RUN/
       manifest.json        versions, sources and hashes, extractor and weights hash, options,
                            and the SHA-256 of every other file (verified by load_run)
-      metrics.json         {"metrics": {name: Result.to_dict()}}
+      metrics.json         {"metrics": {name: Result.to_dict()}, "collapse": verdict, findings and
+                           every detector's numbers (see gen_eval.collapse)}
       features.safetensors generated-set features (+ labels), checksummed
       samples.png          a grid of generated samples (or a scatter for 2-D data)
+      collapse/            the collapse verdict's figures (plotly JSON) and evidence images (PNG)
 
 The whole directory is assembled under a temporary sibling name and renamed into place
 in one step, so a killed process leaves either no run or a complete one, never a
@@ -62,8 +64,13 @@ def write_run(
     features: dict[str, torch.Tensor],
     samples_png: bytes,
     overwrite: bool = False,
+    collapse: dict[str, Any] | None = None,
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write a complete run to ``out`` atomically and return its path.
+
+    ``collapse`` (the collapse report as a dict) goes into ``metrics.json``; ``extra_files`` maps
+    relative paths (``collapse/ndb.json``) to bytes. Every file is listed with its checksum.
 
     Raises
     ------
@@ -86,9 +93,21 @@ def write_run(
     try:
         write_tensors(staging / FEATURES, features, {"kind": "generated-features"})
         _write_bytes(staging / SAMPLES, samples_png)
-        metrics_doc = {"format": RUN_FORMAT, "metrics": {name: r.to_dict() for name, r in metrics.items()}}
+        metrics_doc: dict[str, Any] = {
+            "format": RUN_FORMAT,
+            "metrics": {name: r.to_dict() for name, r in metrics.items()},
+        }
+        if collapse is not None:
+            metrics_doc["collapse"] = collapse
         _write_bytes(staging / METRICS, json.dumps(metrics_doc, indent=2).encode())
-        files = {name: _sha256(staging / name) for name in (FEATURES, SAMPLES, METRICS)}
+        for relative, data in (extra_files or {}).items():
+            target = staging / relative
+            if Path(relative).is_absolute() or ".." in Path(relative).parts:
+                raise ValueError(f"run file {relative!r} must be a relative path inside the run")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_bytes(target, data)
+        names = [FEATURES, SAMPLES, METRICS, *sorted(extra_files or {})]
+        files = {name: _sha256(staging / name) for name in names}
         full_manifest = {"format": RUN_FORMAT, **manifest, "files": files}
         _write_bytes(staging / MANIFEST, json.dumps(full_manifest, indent=2).encode())
         if out.exists():
@@ -113,6 +132,7 @@ class Run:
     path: Path
     manifest: dict[str, Any]
     metrics: dict[str, Result]
+    collapse: dict[str, Any] | None = None  # verdict, findings and detector numbers, when checked
 
     def features(self) -> dict[str, torch.Tensor]:
         """The generated-set features saved with the run (verified against their checksum)."""
@@ -144,4 +164,4 @@ def load_run(path: str | Path) -> Run:
             raise GenEvalError(f"{path / name}: missing or fails its checksum; re-run the evaluation")
     metrics_doc = json.loads((path / METRICS).read_text())
     metrics = {name: Result.from_dict(data) for name, data in metrics_doc["metrics"].items()}
-    return Run(path, manifest, metrics)
+    return Run(path, manifest, metrics, metrics_doc.get("collapse"))

@@ -93,3 +93,30 @@ class Source(ABC):
         import numpy as np
 
         return Batch(torch.cat(parts), np.concatenate(labels) if labels else None)
+
+    def take(self, indices: list[int], batch_size: int = 256) -> np.ndarray:
+        """The samples at ``indices`` (in that order, repeats allowed), in one streaming pass.
+
+        Code sources sample again, so pass the batch size their features were extracted with:
+        a seeded generator then yields the same samples.
+        """
+        import numpy as np
+
+        wanted = np.asarray(indices, dtype=np.int64)
+        if len(wanted) and (wanted.min() < 0 or wanted.max() >= len(self)):
+            raise IndexError(f"{self.spec}: indices must lie in [0, {len(self)})")
+        order = np.argsort(wanted, kind="stable")
+        found: dict[int, np.ndarray] = {}
+        start, cursor = 0, 0
+        for batch in self.batches(batch_size):
+            stop = start + len(batch.data)
+            while cursor < len(order) and wanted[order[cursor]] < stop:
+                index = int(wanted[order[cursor]])
+                found[index] = batch.data[index - start].numpy()
+                cursor += 1
+            start = stop
+            if cursor == len(order):
+                break
+        if not found:
+            return np.zeros((0, *self.sample_shape), dtype=np.uint8)
+        return np.stack([found[int(i)] for i in wanted])

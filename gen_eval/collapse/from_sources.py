@@ -1,0 +1,104 @@
+"""The collapse check inside ``evaluate``: from sources and their features to a report and run files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gen_eval.collapse.check import CollapseReport
+    from gen_eval.features.extract import Features
+    from gen_eval.metrics.base import MetricContext
+    from gen_eval.metrics.result import Result
+    from gen_eval.sources import Source
+
+
+def dataset_name(source: Source) -> str | None:
+    """``digits`` for ``digits:test`` (embedded datasets only)."""
+    return source.spec.split(":")[0] if source.kind == "dataset" else None
+
+
+def default_train_spec(reference: Source) -> str | None:
+    """The training split belonging to an embedded reference (``digits:test`` -> ``digits:train``)."""
+    from gen_eval.datasets import get_dataset
+
+    name = dataset_name(reference)
+    if name is None:
+        return None
+    return f"{name}:train" if "train" in get_dataset(name).splits else None
+
+
+def mixture_name(reference: Source) -> str | None:
+    """The embedded 2-D mixture the reference comes from, if any."""
+    from gen_eval.datasets.mixtures import MIXTURES
+
+    name = dataset_name(reference)
+    return name if name in MIXTURES else None
+
+
+def check_sources(
+    gen: Source,
+    ref: Source,
+    gen_features: Features,
+    ref_features: Features,
+    metrics: dict[str, Result],
+    context: MetricContext,
+    train: str | Path | Source | None,
+    extract: Any,
+) -> tuple[CollapseReport, Source | None]:
+    """Run :func:`gen_eval.collapse.check.check_collapse` for one evaluation.
+
+    ``train`` is a source spec, a Source, ``"auto"`` (the reference dataset's train split) or
+    None (no memorisation check); ``extract(source, label)`` returns its Features.
+    """
+    from gen_eval.collapse.check import check_collapse
+    from gen_eval.sources import Source, open_source
+
+    if isinstance(train, str) and train == "auto":
+        train = default_train_spec(ref)
+    train_source = None
+    train_features = None
+    if train is not None:
+        train_source = train if isinstance(train, Source) else open_source(train, seed=context.random_state)
+        train_features = extract(train_source, "training set").tensors
+    report = check_collapse(
+        gen_features.tensors,
+        ref_features.tensors,
+        reference_labels=ref_features.labels,
+        mixture=mixture_name(ref),
+        train=train_features,
+        metrics=metrics,
+        options=context.options,
+        random_state=context.random_state,
+        cached_reference=context.cached_reference_tensor,
+    )
+    return report, train_source
+
+
+def evidence(
+    report: CollapseReport,
+    gen: Source,
+    ref: Source,
+    train: Source | None,
+    gen_features: Features,
+    batch_size: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(figures, image grids) behind the verdict; reads the images it shows from the sources."""
+    from gen_eval.collapse.figures import collapse_figures, evidence_images
+    from gen_eval.collapse.outputs import all_figures
+
+    points = gen_features.tensors["features"].numpy() if gen.data_kind == "vector" else None
+    figures = collapse_figures(report, points, mixture_name(ref))
+    grids: dict = {}
+    if gen.data_kind == "image":
+        kept = gen_features.samples  # a generator's samples kept with its features: no resampling
+
+        grids = evidence_images(
+            report,
+            (lambda index: kept[index].numpy())
+            if kept is not None
+            else (lambda index: gen.take(index, batch_size)),
+            lambda index: ref.take(index, batch_size),
+            (lambda index: train.take(index, batch_size)) if train is not None else None,
+        )
+    return all_figures(report, grids, figures), grids
