@@ -115,3 +115,22 @@ def test_evaluate_without_collapse_has_no_report(tmp_path):
     assert evaluation.collapse is None
     assert load_run(tmp_path / "r").collapse is None
     assert not (tmp_path / "r" / "collapse").exists()
+
+
+def test_classes_too_rare_to_judge_are_not_called_missing():
+    """Inception-like: 1,000 classes seen once each in the reference say nothing about 300 samples."""
+    import torch
+
+    from gen_eval.collapse.classes import class_coverage
+
+    reference = 10 * torch.eye(1000)
+    generated = 10 * torch.eye(1000)[torch.arange(300) % 7]
+    coverage = class_coverage(generated, reference)
+    assert coverage.judged == [] and coverage.missing == []
+    common = 10 * torch.eye(1000)[torch.arange(2000) % 4]  # four common classes, 500 each
+    judged = class_coverage(generated[:40], torch.cat([reference, common]))
+    assert judged.judged == [0, 1, 2, 3] and judged.missing == []  # 0-3 are drawn (6 stray)
+    dropped = class_coverage(
+        10 * torch.eye(1000)[torch.zeros(300, dtype=torch.long)], torch.cat([reference, common])
+    )
+    assert dropped.missing == [1, 2, 3] and dropped.over_represented == [0]

@@ -89,6 +89,7 @@ def _share_bars(
 
     gen_share = gen / max(gen.sum(), 1)
     ref_share = ref / max(ref.sum(), 1)
+    labels = labels if len(labels) else ["(no confident prediction)"]
     colours = [MISSING if i in flagged else GENERATED for i in range(len(labels))]
     figure = go.Figure(
         [
@@ -101,14 +102,19 @@ def _share_bars(
 
 
 def classes_figure(classes: Any) -> go.Figure:
-    """Predicted-class shares, generated vs reference; missing classes in red."""
-    labels = [str(k) for k in range(classes.num_classes)]
+    """Predicted-class shares, generated vs reference; missing classes in red.
+
+    With many classes (Inception's 1,008) only those either set predicts are drawn.
+    """
+    gen = np.asarray(classes.generated_counts, float)
+    ref = np.asarray(classes.reference_counts, float)
+    shown = list(range(len(ref))) if len(ref) <= 50 else [int(k) for k in np.flatnonzero((gen + ref) > 0)]
     return _share_bars(
-        f"Predicted classes: {classes.classes_covered} of {classes.num_classes} covered",
-        labels,
-        np.asarray(classes.generated_counts, float),
-        np.asarray(classes.reference_counts, float),
-        classes.missing,
+        f"Predicted classes: {classes.classes_covered} of {classes.num_classes} judged classes covered",
+        [str(k) for k in shown],
+        gen[shown],
+        ref[shown],
+        [i for i, k in enumerate(shown) if k in classes.missing],
     )
 
 

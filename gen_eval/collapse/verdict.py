@@ -14,8 +14,6 @@ from gen_eval.collapse.check import Finding
 if TYPE_CHECKING:
     from gen_eval.metrics.result import Result
 
-# A class is over-represented when its generated share is at least this multiple of its reference share.
-OVER_REPRESENTED = 2.0
 # Stacked digits: collapse when fewer distinct triples are seen than this share of the reference's own
 # count on as many samples (the reference is not exactly uniform and the classifier errs).
 STACKED_SHARE = 0.8
@@ -59,13 +57,8 @@ def _modes(result: Any) -> list[Finding]:
 
 
 def _classes(result: Any) -> list[Finding]:
-    gen_total = max(sum(result.generated_counts), 1)
-    ref_total = max(sum(result.reference_counts), 1)
-    over = [
-        k
-        for k, (g, r) in enumerate(zip(result.generated_counts, result.reference_counts, strict=True))
-        if r > 0 and g / gen_total >= OVER_REPRESENTED * r / ref_total
-    ]
+    unjudged = sum(1 for c in result.reference_counts if c > 0) - result.num_classes
+    rare = f"; {unjudged} classes too rare in the reference to judge" if unjudged > 0 else ""
     findings = []
     if result.missing:
         findings.append(
@@ -76,16 +69,21 @@ def _classes(result: Any) -> list[Finding]:
                 f"({_listing(result.missing)})",
             )
         )
+        if result.over_represented:
+            findings.append(
+                Finding(
+                    "classes", "warning", f"over-represented classes: {_listing(result.over_represented)}"
+                )
+            )
     else:
         findings.append(
             Finding(
                 "classes",
                 "ok",
-                f"all {result.num_classes} classes present (KL to reference {result.kl_to_reference:.3f})",
+                f"no class missing: {result.classes_covered} of {result.num_classes} judged classes covered "
+                f"(KL to reference {result.kl_to_reference:.3f}){rare}",
             )
         )
-    if over and result.missing:
-        findings.append(Finding("classes", "warning", f"over-represented classes: {_listing(over)}"))
     return findings
 
 
