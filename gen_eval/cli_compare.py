@@ -1,0 +1,1 @@
+"""``gen-eval compare`` (registered by ``gen_eval.cli``); being written."""

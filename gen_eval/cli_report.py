@@ -1,0 +1,1 @@
+"""``gen-eval report`` (registered by ``gen_eval.cli``); being written."""

@@ -1,0 +1,1 @@
+"""``gen-eval score`` (registered by ``gen_eval.cli``); being written."""
