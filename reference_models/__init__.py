@@ -49,6 +49,8 @@ _ENTRIES = [
     ModelEntry("beta_vae", "reference_models.vae", "digits", "vae", "beta-VAE (beta = 4)", {"beta": 4.0}),
     ModelEntry("beta_vae_shapes", "reference_models.vae", "shapes", "vae",
                "beta-VAE on the shapes data, for disentanglement", {"beta": 4.0}),
+    ModelEntry("vae_shapes", "reference_models.vae", "shapes", "vae",
+               "plain VAE (beta = 1) on the shapes data: the disentanglement baseline", {"beta": 1.0}),
     ModelEntry("realnvp", "reference_models.realnvp", "digits", "flow",
                "RealNVP: affine couplings with uniform dequantisation"),
     ModelEntry("dcgan", "reference_models.gan", "digits", "gan", "DCGAN, non-saturating loss",

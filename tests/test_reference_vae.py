@@ -10,7 +10,7 @@ import torch
 from reference_models import load_model
 from reference_models.train import train_model
 
-NAMES = ("vae", "beta_vae", "beta_vae_shapes")
+NAMES = ("vae", "beta_vae", "beta_vae_shapes", "vae_shapes")
 SHAPES = {"digits": (1, 8, 8), "shapes": (1, 64, 64)}
 
 
