@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint format clean
+.PHONY: demo test test-slow lint format clean browser
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,32 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
+
+# The browser tests (tests/browser.py) drive a system Chromium through Playwright. With none on
+# PATH (nor GEN_EVAL_CHROMIUM), install Debian's chromium when apt-get can run as root (CI's
+# container); otherwise, or if that fails, say why and let those tests skip. Nothing to do
+# when a browser is already there; apt lists are refreshed only when the install needs them.
+BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
+APT_INSTALL := apt-get install -y -qq --no-install-recommends chromium
+
+browser:
+	@found="$${GEN_EVAL_CHROMIUM:-}"; \
+	for name in $(BROWSERS); do [ -n "$$found" ] || found="$$(command -v $$name || true)"; done; \
+	if [ -n "$$found" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser tests will skip: no Chromium on PATH and no apt-get (install one or set GEN_EVAL_CHROMIUM)"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "browser tests will skip: no Chromium on PATH (sudo apt-get install chromium)"; \
+	else \
+	  echo "installing Debian's chromium for the browser tests..."; \
+	  log="$$(mktemp)"; export DEBIAN_FRONTEND=noninteractive; \
+	  if $(APT_INSTALL) >"$$log" 2>&1 || { apt-get update -qq >>"$$log" 2>&1 && $(APT_INSTALL) >>"$$log" 2>&1; }; \
+	  then echo "installed $$(command -v chromium)"; \
+	  else echo "browser tests will skip: apt-get could not install chromium:"; tail -n 3 "$$log"; fi; \
+	  rm -f "$$log"; \
+	fi
 
 test-slow: $(INSTALLED)
 	$(BIN)/pytest -m slow
@@ -30,4 +54,4 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache tests/artifacts

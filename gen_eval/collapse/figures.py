@@ -321,10 +321,18 @@ def grid_array(grid: np.ndarray, min_cell: int = 48, padding: int = 2) -> np.nda
 
 def image_grid_figure(title: str, grid: np.ndarray, captions: list[str]) -> go.Figure:
     """A plotly figure showing an image grid, one caption per row on hover and in the title."""
+    import base64
+    import io
+
     import plotly.graph_objects as go
+    from PIL import Image
 
     canvas = grid_array(grid)
-    figure = go.Figure(go.Image(z=canvas, hoverinfo="skip"))
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, format="PNG")
+    # A PNG data URI rather than the pixel array: the figure's JSON stays the size of the PNG.
+    source = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    figure = go.Figure(go.Image(source=source, hoverinfo="skip"))
     row_height = canvas.shape[0] / len(captions)
     for row, caption in enumerate(captions):
         figure.add_annotation(
