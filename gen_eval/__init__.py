@@ -15,12 +15,24 @@ from typing import TYPE_CHECKING, Any
 from gen_eval.errors import GenEvalError
 
 __version__ = "0.1.0"
-__all__ = ["Evaluation", "GenEvalError", "Result", "Run", "evaluate", "load_run", "open_source"]
+__all__ = [
+    "Evaluation",
+    "GenEvalError",
+    "Result",
+    "Run",
+    "compare",
+    "evaluate",
+    "load_run",
+    "open_source",
+    "score",
+]
 
 if TYPE_CHECKING:
     from gen_eval.evaluation import Evaluation, evaluate
     from gen_eval.metrics.result import Result
+    from gen_eval.runs.compare import compare
     from gen_eval.runs.run import Run, load_run
+    from gen_eval.runs.score import score
     from gen_eval.sources import open_source
 
 _LAZY = {
@@ -30,6 +42,8 @@ _LAZY = {
     "load_run": "gen_eval.runs.run",
     "Run": "gen_eval.runs.run",
     "open_source": "gen_eval.sources",
+    "score": "gen_eval.runs.score",
+    "compare": "gen_eval.runs.compare",
 }
 
 

@@ -1,1 +1,139 @@
-"""``gen-eval score`` (registered by ``gen_eval.cli``); being written."""
+"""``gen-eval score``: grade a folder of students' submissions (registered by ``gen_eval.cli``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from gen_eval.cli import _guard, app
+
+if TYPE_CHECKING:
+    from gen_eval.runs.score import ScoreResult
+
+SCORE_EXAMPLES = """
+[bold]Examples[/bold]
+
+  gen-eval score submissions/ --reference digits:test
+  gen-eval score submissions/ -r digits:test --num-samples 300 --num-resamples 200 --out grades
+  gen-eval score submissions/ -r real_images/ --features inception --resize 64
+
+[bold]Layout[/bold] (one entry per submission, taken in sorted order)
+
+  submissions/alice/samples.npz        or any one .npz/.npy, or images (png, jpg, webp, bmp)
+  submissions/alice/submission.toml    optional: student, family, and \\[claimed] fid = 21.3 ...
+  submissions/bob.zip                  the same inside a .zip, .tar, .tar.gz or .tgz
+  submissions/carol.npz                a bare array
+
+Rerunning resumes: finished submissions whose samples and options are unchanged are not redone.
+"""
+
+
+@app.command(epilog=SCORE_EXAMPLES)
+def score(
+    submissions_dir: Annotated[Path, typer.Argument(help="Folder with one entry per submission.")],
+    reference: Annotated[str, typer.Option("--reference", "-r", help="Reference set, e.g. digits:test.")],
+    features: Annotated[
+        str, typer.Option(help="Feature extractor or auto (chosen from the reference).")
+    ] = "auto",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: score-<folder name>).")] = None,
+    num_samples: Annotated[
+        int | None, typer.Option(help="Score the first N samples of each; fewer is an error.")
+    ] = None,
+    num_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% intervals.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for subsets and bootstrap resamples.")] = 0,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Feature cache (default: $GEN_EVAL_CACHE or ~/.cache/gen-eval).")
+    ] = None,
+    resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
+    rank_by: Annotated[str, typer.Option(help="Metric the rank follows (in its own direction).")] = "fid",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Grade every submission in SUBMISSIONS_DIR: a leaderboard (CSV, HTML, JSON), a run and a report each.
+
+    A bad submission (corrupt, too few samples, NaNs, unsafe archive...) gets its error on the leaderboard
+    and the batch goes on. Nothing submitted is unpickled or executed.
+    """
+
+    def body() -> None:
+        from gen_eval.runs.score import score as run_score
+
+        result = run_score(
+            submissions_dir,
+            reference,
+            features=features,
+            out=out,
+            num_samples=num_samples,
+            num_resamples=num_resamples,
+            seed=seed,
+            cache_dir=cache_dir,
+            resize=resize,
+            rank_by=rank_by,
+            show_progress=not quiet,
+        )
+        print_score(result)
+
+    _guard(body)
+
+
+_STATUS = {"ok": "green", "warning": "yellow", "collapse": "bold red", "memorisation": "bold magenta"}
+_SHOWN = ("kid", "is", "precision", "recall", "density", "coverage")  # beside the ranking metric
+
+
+def print_score(result: ScoreResult) -> None:
+    """The leaderboard as a rich table, then each error and each claim outside its interval."""
+    import sys
+
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    shown = [m for m in _SHOWN if m in result.metric_names and m != result.rank_by]
+    table = Table(
+        title=f"{escape(Path(result.submissions_dir).name)} vs {escape(result.reference)} ({result.features} features)",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ["#", "submission", "student", "family", "n", result.rank_by, "95% CI", *shown]:
+        table.add_column(
+            escape(column), justify="left" if column in ("submission", "student", "family") else "right"
+        )
+    table.add_column("collapse")
+    table.add_column("claims", justify="right")
+    for row in result.rows:
+        entry = row.metrics.get(result.rank_by) or {}
+        interval = entry.get("interval")
+        cells = [str(row.rank or "-"), escape(row.name), escape(row.student or ""), escape(row.family or "")]
+        cells.append(str(row.num_samples or "-"))
+        cells.append(f"{entry['value']:.4g}" if entry else "-")
+        cells.append(f"{interval[0]:.4g}-{interval[1]:.4g}" if interval else "-")
+        cells += [f"{row.value(m):.3g}" if row.value(m) is not None else "-" for m in shown]
+        if row.status == "error":
+            cells.append("[bold red]ERROR[/bold red]")
+        else:
+            status = row.collapse.get("status", "")
+            cells.append(f"[{_STATUS.get(status, 'white')}]{escape(status or '-')}[/]")
+        inside = sum(claim.verdict == "inside" for claim in row.claims)
+        colour = "green" if inside == len(row.claims) else "red"
+        cells.append(f"[{colour}]{inside}/{len(row.claims)} inside[/]" if row.claims else "-")
+        table.add_row(*cells)
+    console.print(table)
+    for row in result.rows:
+        if row.error:
+            console.print(f"[red]{escape(row.name)}: {escape(row.error)}[/red]")
+        for claim in row.claims:
+            if claim.verdict != "inside":
+                console.print(f"[yellow]{escape(row.name)} claims {escape(claim.describe())}[/yellow]")
+        if row.collapse.get("status") in ("collapse", "memorisation"):
+            console.print(f"[magenta]{escape(row.name)}: {escape(row.collapse['verdict'])}[/magenta]")
+    resumed = sum(row.status == "resumed" for row in result.rows)
+    console.print(
+        f"[dim]{len(result.rows)} submissions, {len(result.failed)} failed, {resumed} kept from an earlier run "
+        f"(unchanged), in {result.seconds:.1f} s; claims: in the 95% interval or how far off[/dim]"
+    )
+    if result.ignored:
+        console.print(f"[dim]not submissions, ignored: {escape(', '.join(result.ignored))}[/dim]")
+    out = result.out_dir
+    console.print(f"leaderboard written to [bold]{escape(str(out / 'leaderboard'))}.{{csv,html,json}}[/bold]")

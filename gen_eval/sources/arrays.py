@@ -5,11 +5,17 @@ uint8. ``key`` picks another array. Arrays are read straight from the file (for
 ``.npz``, through the zip member's stream, compressed or not), so a 50,000 x 256 x 256
 x 3 file never sits in memory whole. A first pass hashes the bytes, checks for NaN/inf
 and measures the value range; the second pass converts.
+
+The header's declared shape is checked against the bytes the file (or zip member) holds
+before anything is read, so a forged header cannot make a read ask for terabytes, and
+``max_bytes`` lets a caller (``gen-eval score``) refuse arrays larger than it will read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +65,19 @@ def _read_header(stream: IO[bytes], name: str) -> _ArrayHeader:
     return _ArrayHeader(tuple(shape), dtype, fortran)
 
 
+def _check_declared_size(header: _ArrayHeader, available: int, name: str) -> None:
+    """Refuse a header whose shape needs more bytes than follow it (a truncated file or a forged
+    header: reading what it declares would try to allocate that much memory)."""
+    if any(size < 0 for size in header.shape):
+        raise GenEvalError(f"{name}: header declares a negative shape {header.shape}; re-save it")
+    declared = math.prod(header.shape) * header.dtype.itemsize
+    if declared > available:
+        raise GenEvalError(
+            f"{name}: header declares shape {header.shape} ({declared:,} bytes) but only "
+            f"{max(available, 0):,} bytes follow (truncated or forged); re-save it with numpy.save"
+        )
+
+
 @dataclass
 class ArraySource(Source):
     """Samples stored as one array in a ``.npy`` or ``.npz`` file."""
@@ -68,6 +87,7 @@ class ArraySource(Source):
     key: str | None = None
     limit: int | None = None
     value_range: str = "auto"
+    max_bytes: int | None = None  # refuse arrays whose samples (as declared) take more bytes
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -79,6 +99,13 @@ class ArraySource(Source):
         if len(header.shape) < 2 or header.shape[0] == 0:
             raise GenEvalError(
                 f"{self.label}: array of shape {header.shape} holds no samples; expected (N, ...)"
+            )
+        rows = header.shape[0] if self.limit is None else min(self.limit, header.shape[0])
+        wanted = rows * math.prod(header.shape[1:]) * header.dtype.itemsize
+        if self.max_bytes is not None and wanted > self.max_bytes:
+            raise GenEvalError(
+                f"{self.label}: {rows:,} samples of shape {header.shape[1:]} ({header.dtype}) take "
+                f"{wanted:,} bytes, over the limit of {self.max_bytes:,}; submit fewer or smaller samples"
             )
         self._layout: Layout = infer_layout(header.shape, header.dtype, self.label)
         self.data_kind = self._layout.data_kind  # type: ignore[assignment]
@@ -112,18 +139,28 @@ class ArraySource(Source):
 
     @contextmanager
     def _open(self) -> Iterator[tuple[IO[bytes], _ArrayHeader]]:
+        archive = None
         try:
             if self.key is None:
                 stream: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 (closed below)
+                size = os.fstat(stream.fileno()).st_size
             else:
                 archive = zipfile.ZipFile(self.path)
-                stream = archive.open(f"{self.key}.npy")
-        except (OSError, zipfile.BadZipFile, KeyError) as exc:
+                info = archive.getinfo(f"{self.key}.npy")
+                stream, size = archive.open(info), info.file_size
+        # zipfile refuses encrypted members with RuntimeError, unknown methods with NotImplementedError.
+        except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError) as exc:
+            if archive is not None:
+                archive.close()
             raise GenEvalError(f"{self.path}: cannot open ({exc})") from exc
         try:
-            yield stream, _read_header(stream, self.label)
+            header = _read_header(stream, self.label)
+            _check_declared_size(header, size - stream.tell(), self.label)
+            yield stream, header
         finally:
             stream.close()
+            if archive is not None:
+                archive.close()
 
     def _chunks(self, rows_per_chunk: int) -> Iterator[tuple[int, np.ndarray]]:
         """Raw rows in file order, ``rows_per_chunk`` at a time, with their starting index."""

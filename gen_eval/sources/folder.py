@@ -24,6 +24,9 @@ from gen_eval.errors import GenEvalError
 from gen_eval.sources.base import Batch, Source
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# PIL picks a decoder from the bytes, not the suffix: without this list a "sample.png" holding
+# PostScript would be handed to Ghostscript (EPS plugin) when decoded, i.e. run as a program.
+PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
 # Larger than any image a generative model is evaluated at (8192 x 8192), far below what
 # would exhaust memory; PIL's own default only warns below twice its limit.
 MAX_IMAGE_PIXELS = 8192 * 8192
@@ -31,13 +34,13 @@ _GREY_MODES = {"1", "L", "LA"}
 _COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "RGBX"}
 
 
-def _open_image(data: bytes, path: Path):  # -> PIL.Image.Image
+def _open_image(data: bytes, path: Path, max_pixels: int = MAX_IMAGE_PIXELS):  # -> PIL.Image.Image
     from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=PIL_FORMATS)
             width, height = image.size
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise GenEvalError(
@@ -47,9 +50,9 @@ def _open_image(data: bytes, path: Path):  # -> PIL.Image.Image
             raise GenEvalError(
                 f"{path}: not a readable image ({type(exc).__name__}); remove or re-export it"
             ) from exc
-    if width * height > MAX_IMAGE_PIXELS:
+    if width * height > max_pixels:
         raise GenEvalError(
-            f"{path}: declared size {width}x{height} exceeds {MAX_IMAGE_PIXELS} pixels (image bomb?); remove it"
+            f"{path}: declared size {width}x{height} exceeds {max_pixels} pixels (image bomb?); remove it"
         )
     return image
 
@@ -62,6 +65,7 @@ class FolderSource(Source):
     root: Path = field(default=Path())
     limit: int | None = None
     resize: int | None = None
+    max_pixels: int = MAX_IMAGE_PIXELS  # per image, read from the header before anything is decoded
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -99,7 +103,7 @@ class FolderSource(Source):
                 raise GenEvalError(f"{path}: empty file (0 bytes); remove it or re-export the sample")
             digest.update(path.relative_to(self.root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(data).digest())
-            image = _open_image(data, path)
+            image = _open_image(data, path, self.max_pixels)
             if image.mode not in _GREY_MODES | _COLOUR_MODES:
                 raise GenEvalError(
                     f"{path}: colour mode {image.mode} is not supported; save 8-bit grey or RGB"
@@ -127,7 +131,7 @@ class FolderSource(Source):
     def _decode(self, path: Path) -> np.ndarray:
         from PIL import Image
 
-        image = _open_image(path.read_bytes(), path)
+        image = _open_image(path.read_bytes(), path, self.max_pixels)
         try:
             image = image.convert(self._target_mode)
             if self.resize and image.size != (self.resize, self.resize):

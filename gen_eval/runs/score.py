@@ -1,0 +1,431 @@
+"""``gen-eval score``: grade a folder of students' submissions against one reference.
+
+Each submission (layout and safety rules: :mod:`gen_eval.runs.submissions`) is evaluated into
+its own run, the reference's features coming from the cache after the first. One bad submission
+never stops the batch: its error is recorded and the next one starts. Output folder::
+
+    OUT/
+      leaderboard.csv / .html / .json   rank, submission, student, family, every metric with its
+                                        95% interval, the collapse verdict, claims checked, errors
+      runs/<submission>/                one run directory each (gen_eval.runs.run)
+      reports/<submission>.html         one report each (an error page for failed submissions)
+      state/<submission>.json           what a finished run was computed from, for resuming
+
+Rerunning resumes: a submission is skipped when its run loads with verified checksums, its
+manifest is the one recorded when it finished, and the fingerprint of its samples and of the
+options (reference content, extractor, sample count, resamples, seed, resize) is unchanged.
+Everything else, failed submissions included, is evaluated again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gen_eval.errors import GenEvalError
+from gen_eval.runs import submissions as sub
+from gen_eval.runs.submissions import Claim, Entry, Limits
+
+STATE_FORMAT = "gen-eval-score-state-v1"
+
+
+@dataclass
+class SubmissionRow:
+    """One leaderboard row."""
+
+    name: str
+    key: str
+    kind: str
+    status: str = "error"  # "scored", "resumed" (finished in an earlier run) or "error"
+    error: str | None = None
+    student: str | None = None
+    family: str | None = None
+    num_samples: int | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Result.to_dict()
+    collapse: dict[str, str] = field(default_factory=dict)  # {"status", "verdict"}
+    claims: list[Claim] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rank: int | None = None
+    run_dir: str | None = None  # relative to the output folder
+    report: str | None = None  # relative to the output folder
+    seconds: float = 0.0
+
+    def value(self, metric: str) -> float | None:
+        entry = self.metrics.get(metric)
+        return None if entry is None else entry["value"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScoreResult:
+    """What ``score`` did: one row per submission (ranked rows first) and where it all went."""
+
+    submissions_dir: str
+    reference: str
+    features: str
+    out_dir: Path
+    rank_by: str
+    rows: list[SubmissionRow]
+    ignored: list[str]
+    options: dict[str, Any]
+    seconds: float = 0.0
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every metric measured for some submission, in the order evaluate produced them."""
+        return list(dict.fromkeys(name for row in self.rows for name in row.metrics))
+
+    @property
+    def failed(self) -> list[SubmissionRow]:
+        return [row for row in self.rows if row.status == "error"]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "rows"}
+        return {**data, "out_dir": str(self.out_dir), "rows": [row.to_dict() for row in self.rows]}
+
+
+def score(
+    submissions_dir: str | Path,
+    reference: str | Path,
+    *,
+    features: str = "auto",
+    out: str | Path | None = None,
+    num_samples: int | None = None,
+    num_resamples: int = 100,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    resize: int | None = None,
+    rank_by: str = "fid",
+    min_samples: int = 10,
+    device: str = "auto",
+    limits: Limits | None = None,
+    show_progress: bool = False,
+) -> ScoreResult:
+    """Evaluate every submission in ``submissions_dir`` and write the leaderboard.
+
+    Parameters
+    ----------
+    submissions_dir : str or Path
+        One entry per submission (see :mod:`gen_eval.runs.submissions`).
+    reference : str or Path
+        The reference set (a dataset such as ``digits:test``, a folder, an array).
+    features : str
+        Extractor name or ``"auto"`` (chosen once from the reference, so every row uses the same one).
+    out : str or Path, optional
+        Output folder (default ``score-<name of submissions_dir>``).
+    num_samples : int, optional
+        Score the first N samples of each submission; one with fewer fails.
+    num_resamples : int
+        Bootstrap resamples for the 95% intervals.
+    seed : int
+        Seed of every random choice.
+    cache_dir : str or Path, optional
+        Feature cache (default: ``$GEN_EVAL_CACHE`` or ``~/.cache/gen-eval``).
+    resize : int, optional
+        Resize images of folder submissions to ``resize`` x ``resize`` (PIL bicubic).
+    rank_by : str
+        Metric the rank follows, in its own direction.
+    min_samples : int
+        Fewer samples than this fail the submission.
+    device : {"auto", "cpu", "cuda"}
+        Where the features are computed.
+    limits : Limits, optional
+        Size limits on what a submission may make the grader read or unpack.
+    show_progress : bool
+        One progress bar for the batch.
+
+    Returns
+    -------
+    ScoreResult
+    """
+    from gen_eval.evaluation import choose_features
+    from gen_eval.features import extractor_class
+    from gen_eval.progress import progress_task
+    from gen_eval.sources import open_source
+
+    started = time.perf_counter()
+    root = Path(submissions_dir)
+    out_dir = Path(out) if out is not None else Path(f"score-{root.resolve().name}")
+    if out_dir.resolve() == root.resolve():
+        raise GenEvalError(f"--out {out_dir}: is the submissions folder itself; choose another folder")
+    entries, ignored = sub.discover(root, exclude=(out_dir,))
+    if not entries:
+        raise GenEvalError(
+            f"{root}: no submissions found (sub-folders, .zip, .tar, .tar.gz, .tgz, .npz or .npy); "
+            "see gen-eval score --help for the layout"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenEvalError(
+            f"--out {out_dir}: cannot create it ({exc.strerror}); choose another folder"
+        ) from exc
+    ref = open_source(reference, seed=seed, resize=resize)  # opened once: a folder is hashed once
+    name = choose_features(ref, ref) if features == "auto" else features
+    available, detail = extractor_class(name).availability()
+    if not available:  # say so once rather than once per submission
+        raise GenEvalError(f"--features {name}: {detail}")
+    options = {"reference": ref.spec, "reference_fingerprint": ref.fingerprint, "features": name}
+    options |= {"num_samples": num_samples, "num_resamples": num_resamples, "seed": seed, "resize": resize}
+    job = _Job(out_dir, ref, options, min_samples, device, limits or Limits(), cache_dir or True)
+    rows = []
+    with progress_task(f"scoring {len(entries)} submissions", len(entries), show_progress) as bar:
+        for entry in entries:
+            rows.append(_score_one(entry, job))
+            bar.advance(1)
+    result = ScoreResult(
+        str(root), ref.spec, name, out_dir, rank_by, _ranked(rows, rank_by), ignored, options
+    )
+    result.seconds = round(time.perf_counter() - started, 3)
+    write_leaderboard(result)
+    return result
+
+
+@dataclass
+class _Job:
+    out: Path
+    reference: Any  # the Source, opened once for the batch
+    options: dict[str, Any]  # everything a run depends on besides the samples
+    min_samples: int
+    device: str
+    limits: Limits
+    cache_dir: str | Path | bool
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _finished(run_dir: Path, state_path: Path, key: str) -> Any:
+    """The run of an earlier score when it is complete and was computed from exactly these inputs."""
+    from gen_eval.runs.run import load_run
+
+    try:
+        state = json.loads(state_path.read_text())
+        if state.get("format") != STATE_FORMAT or state.get("fingerprint") != key:
+            return None
+        run = load_run(run_dir)  # every file's checksum verified
+        return run if state.get("manifest_sha256") == _sha256(run_dir / "manifest.json") else None
+    except (OSError, ValueError, GenEvalError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: str) -> Any:
+    """Evaluate one prepared submission into ``run_dir`` and record what it was computed from."""
+    from gen_eval.evaluation import evaluate
+    from gen_eval.runs.run import load_run
+
+    wanted = job.options["num_samples"]
+    source = sub.open_samples(submission, num_samples=wanted, resize=job.options["resize"], limits=job.limits)
+    sub.check_samples(source, job.reference, num_samples=wanted, min_samples=job.min_samples)
+    evaluate(
+        source,
+        job.reference,
+        features=job.options["features"],
+        num_samples=wanted,  # recorded in the manifest; the source holds that many already
+        num_resamples=job.options["num_resamples"],
+        seed=job.options["seed"],
+        resize=job.options["resize"],
+        batch_size=sub.batch_size_for(source),
+        device=job.device,
+        out=run_dir,
+        overwrite=True,
+        cache_dir=job.cache_dir,
+        show_progress=False,  # the batch has its own bar
+    )
+    run = load_run(run_dir)
+    state = {
+        "format": STATE_FORMAT,
+        "fingerprint": key,
+        "manifest_sha256": _sha256(run_dir / "manifest.json"),
+    }
+    _write_atomic(state_path, json.dumps(state, indent=2) + "\n")
+    return run
+
+
+def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
+    started = time.perf_counter()
+    row = SubmissionRow(entry.name, entry.key, entry.kind)
+    run_dir, state_path = job.out / "runs" / entry.key, job.out / "state" / f"{entry.key}.json"
+    row.report = f"reports/{entry.key}.html"
+    report = job.out / row.report
+    claimed: dict[str, float] = {}
+    try:
+        with sub.prepare(entry, job.limits) as submission:
+            meta = submission.metadata
+            row.student, row.family, claimed = meta.student, meta.family, meta.claimed
+            row.warnings += meta.warnings
+            options = json.dumps(job.options, sort_keys=True)
+            key = hashlib.sha256(f"{options}\0{sub.fingerprint(submission)}".encode()).hexdigest()
+            run = _finished(run_dir, state_path, key)
+            row.status = "scored" if run is None else "resumed"
+            if run is None:
+                report.unlink(missing_ok=True)  # never leave the page of older content behind
+                run = _evaluate(submission, job, run_dir, state_path, key)
+    except Exception as exc:  # one bad submission never stops the batch (KeyboardInterrupt does)
+        row.status, row.error = "error", " ".join(str(exc).split()) or type(exc).__name__
+        shutil.rmtree(run_dir, ignore_errors=True)  # a run of older content must not stand for this one
+        state_path.unlink(missing_ok=True)
+        _write_atomic(report, _error_page(row))
+        row.seconds = round(time.perf_counter() - started, 3)
+        return row
+    row.run_dir = f"runs/{entry.key}"
+    row.metrics = {name: result.to_dict() for name, result in run.metrics.items()}
+    row.num_samples = run.manifest["generated"]["count"]
+    if run.collapse:
+        row.collapse = {"status": run.collapse["status"], "verdict": run.collapse["verdict"]}
+    row.claims = sub.check_claims(claimed, row.metrics)
+    if not report.is_file():
+        try:
+            from gen_eval.runs.report import write_report
+
+            report.parent.mkdir(parents=True, exist_ok=True)
+            write_report(run_dir, report)
+        except Exception as exc:  # the scores stand without their page
+            row.warnings.append(f"report not written ({type(exc).__name__}: {sub.clean_text(exc, 200)})")
+            row.report = None
+    row.seconds = round(time.perf_counter() - started, 3)
+    return row
+
+
+def _ranked(rows: list[SubmissionRow], rank_by: str) -> list[SubmissionRow]:
+    """Rows with ``rank_by`` measured first, best first (ties by name); then the rest, failures last."""
+    measured = [row for row in rows if row.value(rank_by) is not None]
+    sign = 1 if all(row.metrics[rank_by]["direction"] == "lower" for row in measured) else -1
+    measured.sort(key=lambda row: (sign * (row.value(rank_by) or 0.0), row.name))
+    for rank, row in enumerate(measured, start=1):
+        row.rank = rank
+    rest = [row for row in rows if row.value(rank_by) is None]
+    return measured + sorted(rest, key=lambda row: (row.status == "error", row.name))
+
+
+# -- leaderboard files ------------------------------------------------------------------------------
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _csv_cell(value: Any) -> Any:
+    # A spreadsheet runs a cell starting with = + - @ as a formula; student text must stay text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def write_leaderboard(result: ScoreResult) -> dict[str, Path]:
+    """Write ``leaderboard.csv``, ``leaderboard.json`` and ``leaderboard.html`` into ``result.out_dir``.
+
+    Parameters
+    ----------
+    result : ScoreResult
+        What :func:`score` found.
+
+    Returns
+    -------
+    dict
+        ``{"csv": path, "json": path, "html": path}``.
+    """
+    metrics, buffer = result.metric_names, io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = ["rank", "submission", "student", "family", "status", "samples"]
+    columns += [f"{metric}{end}" for metric in metrics for end in ("", "_low", "_high")]
+    writer.writerow([*columns, "collapse_status", "collapse", "claims", "error", "warnings", "report"])
+    for row in result.rows:
+        cells = [row.rank, row.name, row.student, row.family, row.status, row.num_samples]
+        for metric in metrics:
+            entry = row.metrics.get(metric) or {}
+            cells += [entry.get("value"), *(entry.get("interval") or (None, None))]
+        cells += [row.collapse.get("status"), row.collapse.get("verdict")]
+        cells += ["; ".join(c.describe() for c in row.claims), row.error, "; ".join(row.warnings), row.report]
+        writer.writerow([_csv_cell(cell) for cell in cells])
+    paths = {kind: result.out_dir / f"leaderboard.{kind}" for kind in ("csv", "json", "html")}
+    _write_atomic(paths["csv"], buffer.getvalue())
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document = {"format": "gen-eval-score-v1", "created": created, **result.to_dict()}
+    _write_atomic(paths["json"], json.dumps(document, indent=2) + "\n")
+    _write_atomic(paths["html"], leaderboard_html(result))
+    return paths
+
+
+def leaderboard_html(result: ScoreResult) -> str:
+    """The leaderboard as one self-contained page, each submission linking to its report."""
+    from gen_eval.runs.html import Page, escape, table
+
+    page = Page(f"Leaderboard: {Path(result.submissions_dir).name} vs {result.reference}")
+    count = {status: sum(row.status == status for row in result.rows) for status in ("scored", "resumed")}
+    page.paragraph(
+        f"{len(result.rows)} submissions: {count['scored']} scored now, {count['resumed']} kept from an "
+        f"earlier run, {len(result.failed)} failed. Reference {result.reference}, {result.features} "
+        f"features, {result.options['num_resamples']} bootstrap resamples for the 95% intervals (in "
+        f"brackets), seed {result.options['seed']}; ranked by {result.rank_by}.",
+        "muted",
+    )
+    rows, failed = [], []
+    for row in result.rows:
+        name = escape(row.name)
+        if row.error:  # failed submissions get their own narrow table: the error is what matters
+            link = f"<a href='{escape(row.report)}'>{name}</a>" if row.report else name
+            failed.append(
+                [link, escape(row.student or ""), f"<span class='error'>{escape(row.error)}</span>"]
+            )
+            continue
+        cells = [
+            escape(row.rank or "-"),
+            f"<a href='{escape(row.report)}'>{name}</a>" if row.report else name,
+        ]
+        cells += [escape(row.student or ""), escape(row.family or ""), escape(row.num_samples or "")]
+        for metric in result.metric_names:
+            entry = row.metrics.get(metric) or {}
+            low, high = entry.get("interval") or (None, None)
+            band = f"<br><span class='muted'>[{_fmt(low)}, {_fmt(high)}]</span>" if low is not None else ""
+            cells.append(escape(_fmt(entry.get("value"))) + band)
+        status = escape(row.collapse.get("status", ""))
+        cells.append(f"<span class='{status}'>{escape(row.collapse.get('verdict', ''))}</span>")
+        lines = [(c.describe(), "ok" if c.verdict == "inside" else "worse") for c in row.claims]
+        notes = [(row.error, "error")] if row.error else []
+        notes += [(warning, "warning") for warning in row.warnings]
+        for group in (lines, notes):
+            cells.append("<br>".join(f"<span class='{css}'>{escape(text)}</span>" for text, css in group))
+        rows.append(cells)
+    columns = ["rank", "submission", "student", "family", "samples", *result.metric_names]
+    columns += ["collapse", "claimed vs measured", "warnings"]
+    page.add(table(columns, rows, left=4, raw=True))
+    if failed:
+        page.heading(f"Not scored ({len(failed)})")
+        page.add(table(["submission", "student", "error"], failed, left=3, raw=True))
+    if result.ignored:
+        page.paragraph(f"Not submissions (ignored): {', '.join(result.ignored)}", "muted")
+    return page.render()
+
+
+def _error_page(row: SubmissionRow) -> str:
+    from gen_eval.runs.html import Page
+
+    page = Page(f"Submission {row.name}: not scored")
+    for text, css in [(row.error or "", "error"), *((w, "warning") for w in row.warnings)]:
+        page.paragraph(text, css)
+    return page.render()

@@ -1,0 +1,678 @@
+"""Students' submissions for ``gen-eval score``: finding them, unpacking them safely, opening their samples.
+
+Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
+
+    SUBMISSIONS_DIR/
+      alice/                 a folder: the submission "alice"
+        submission.toml      optional metadata (below)
+        samples.npz          the samples: samples.npz or samples.npy if present, else the one
+                             .npz/.npy anywhere in the folder, else the images (png, jpg, webp,
+                             bmp) under samples/ if that folder exists, else every image in it
+      bob.zip                an archive: the submission "bob"; the same layout at its root or
+      carol.tar.gz           inside its one top-level folder (.zip, .tar, .tar.gz, .tgz,
+                             .tar.bz2, .tar.xz)
+      dave.npz               a bare array file: the submission "dave" (no metadata)
+
+Names starting with ``.`` or ``_`` are skipped; other files are listed as ignored. An ``.npz``
+holds the samples as ``arr_0`` (``np.savez(path, samples)``), as ``samples`` or as its only array.
+Arrays are NHWC/NCHW/NHW images (uint8, or floats in [0, 1], [-1, 1] or [0, 255]) or (N, D)
+float vectors, as for ``gen-eval evaluate``.
+
+``submission.toml`` (UTF-8, at most 64 KiB; read as data, never executed)::
+
+    student = "Ada Lovelace"       # or name
+    family = "GAN"                 # or model
+    [claimed]                      # the numbers the student reports, checked against the measured ones
+    fid = 21.3
+    precision = 0.71
+
+Safety. Nothing submitted is unpickled or run: arrays are read with their header checked and
+object arrays refused; images are decoded only as PNG, JPEG, WebP or BMP (whatever their suffix
+says), with their declared size checked first; TOML is parsed by ``tomllib``. Archives are listed
+before anything is written: absolute paths, ``..``, links, device files, encrypted members, more
+than ``Limits.max_members`` files, more than ``Limits.max_bytes`` unpacked or a member compressed
+more than ``Limits.max_ratio`` to 1 refuse the whole submission. Members are then copied into a
+fresh temporary folder (never outside it, counting the bytes actually written), which is deleted
+when the submission is done.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import lzma
+import math
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import unicodedata
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.base import Source
+from gen_eval.sources.folder import IMAGE_SUFFIXES
+
+METADATA = "submission.toml"
+ARRAY_SUFFIXES = (".npz", ".npy")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+_SKIPPED_NAMES = {"__MACOSX", ".DS_Store", "Thumbs.db"}  # archiver debris, never samples
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a submission may cost the grader; anything larger is refused, not truncated.
+
+    Attributes
+    ----------
+    max_bytes : int
+        Bytes an archive may unpack to, an array's samples may take, and decoded images may take.
+    max_members : int
+        Files in an archive.
+    max_ratio : float
+        Uncompressed / compressed size of an archive member (or of a whole tar) above 1 MiB.
+    max_image_pixels : int
+        Pixels one image may declare (read from its header before decoding).
+    max_metadata_bytes : int
+        Size of ``submission.toml``.
+    """
+
+    max_bytes: int = 1 << 30
+    max_members: int = 20_000
+    max_ratio: float = 100.0
+    max_image_pixels: int = 4096 * 4096
+    max_metadata_bytes: int = 64 << 10
+
+
+@dataclass
+class Entry:
+    """One submission as found in SUBMISSIONS_DIR."""
+
+    name: str  # for people: the entry's name without its archive suffix, control characters removed
+    key: str  # for files: runs/<key>, reports/<key>.html
+    path: Path
+    kind: str  # "folder", "zip", "tar" or "array"
+    error: str | None = None  # a problem found before opening it (two entries with one name)
+
+
+@dataclass
+class Metadata:
+    """What ``submission.toml`` said, checked and cleaned."""
+
+    student: str | None = None
+    family: str | None = None
+    claimed: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A submission ready to open: where its samples are and what its metadata says."""
+
+    entry: Entry
+    samples: Path  # an array file or a folder of images
+    label: str  # the samples' path as the grader sees it (inside the archive for archives)
+    metadata: Metadata
+
+
+def clean_text(value: object, limit: int = 80) -> str:
+    """``value`` as one line of printable text (control and format characters dropped), cut to ``limit``."""
+    text = "".join(" " if ch.isspace() else ch for ch in str(value))
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _kind(path: Path) -> tuple[str, str] | None:
+    """(kind, name without suffix) of a directory entry, or None when it is not a submission."""
+    lower = path.name.lower()
+    if path.is_dir():
+        return "folder", path.name
+    if not path.is_file():
+        return None
+    for suffixes, kind in (((".zip",), "zip"), (TAR_SUFFIXES, "tar"), (ARRAY_SUFFIXES, "array")):
+        for suffix in sorted(suffixes, key=len, reverse=True):
+            if lower.endswith(suffix) and len(lower) > len(suffix):
+                return kind, path.name[: -len(suffix)]
+    return None
+
+
+def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], list[str]]:
+    """The submissions in ``root`` in sorted order, and the names of entries that are not submissions.
+
+    Parameters
+    ----------
+    root : Path
+        SUBMISSIONS_DIR.
+    exclude : tuple of Path
+        Entries to pass over (the output folder when it lies inside ``root``).
+
+    Returns
+    -------
+    (list of Entry, list of str)
+    """
+    if not root.is_dir():
+        raise GenEvalError(f"{root}: not a folder; point at the folder that holds one entry per submission")
+    excluded = {path.resolve() for path in exclude}
+    base = root.resolve()
+    entries, ignored = [], []
+    for path in sorted(root.iterdir(), key=lambda p: p.name):
+        if path.name.startswith((".", "_")) or path.name in _SKIPPED_NAMES or path.resolve() in excluded:
+            continue
+        found = _kind(path)
+        if found is None:
+            ignored.append(clean_text(path.name))
+            continue
+        kind, stem = found
+        key = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-")[:80] or "submission"
+        entry = Entry(clean_text(stem) or key, key, path, kind)
+        if not path.resolve().is_relative_to(base):
+            entry.error = f"{path.name}: a link pointing outside {root}; copy the submission in instead"
+        entries.append(entry)
+    # Keys name files; compare them case-blind, as a macOS or Windows disk would.
+    counts = Counter(entry.key.lower() for entry in entries)
+    for entry in entries:
+        if counts[entry.key.lower()] > 1:
+            twins = ", ".join(e.path.name for e in entries if e.key.lower() == entry.key.lower())
+            entry.error = f"{entry.path.name}: several entries share the name {entry.key!r} ({twins}); rename all but one"
+    return entries, ignored
+
+
+# -- archives ---------------------------------------------------------------------------------------
+def _safe_parts(name: str, archive: Path) -> tuple[str, ...]:
+    """The path components of an archive member, refusing names that would land outside the folder."""
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text) or "\0" in text:
+        raise GenEvalError(
+            f"{archive.name}: member {clean_text(name)!r} has an absolute path (zip-slip); refused, nothing unpacked"
+        )
+    parts = tuple(part for part in text.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise GenEvalError(
+            f"{archive.name}: member {clean_text(name)!r} points outside the archive's folder (zip-slip); "
+            "refused, nothing unpacked"
+        )
+    return parts
+
+
+def _debris(parts: tuple[str, ...]) -> bool:
+    return any(part in _SKIPPED_NAMES for part in parts) or parts[-1].startswith("._")
+
+
+class _Budget:
+    """Counts members and bytes against the limits while an archive is listed."""
+
+    def __init__(self, archive: Path, limits: Limits) -> None:
+        self.archive, self.limits = archive, limits
+        self.members, self.total = 0, 0
+        self.seen: set[tuple[str, ...]] = set()
+
+    def add(self, parts: tuple[str, ...], size: int, packed: int | None) -> None:
+        name = self.archive.name
+        self.members += 1
+        self.total += size
+        if self.members > self.limits.max_members:
+            raise GenEvalError(f"{name}: more than {self.limits.max_members:,} files; refused")
+        if self.total > self.limits.max_bytes:
+            raise GenEvalError(
+                f"{name}: unpacks to more than {self.limits.max_bytes:,} bytes (archive bomb?); refused, "
+                "nothing unpacked"
+            )
+        if packed is not None and size > _CHUNK and size > self.limits.max_ratio * max(packed, 1):
+            raise GenEvalError(
+                f"{name}: member {'/'.join(parts)!r} is compressed {size / max(packed, 1):,.0f} to 1 "
+                f"(over {self.limits.max_ratio:g}; zip bomb?); refused, nothing unpacked"
+            )
+        if parts in self.seen:
+            raise GenEvalError(f"{name}: member {'/'.join(parts)!r} appears twice; refused")
+        self.seen.add(parts)
+
+
+def _copy(source: IO[bytes], target: Path, declared: int, archive: Path) -> None:
+    """Copy one member into ``target`` (a new file), never writing more than it declared."""
+    written = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as handle:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > declared:
+                raise GenEvalError(f"{archive.name}: a member holds more than its declared size; refused")
+            handle.write(chunk)
+
+
+def _unpack_zip(path: Path, target: Path, limits: Limits) -> None:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise GenEvalError(f"{path.name}: not a readable zip archive ({exc}); re-create it") from exc
+    with archive:
+        budget, plan = _Budget(path, limits), []
+        size_on_disk = path.stat().st_size
+        for info in archive.infolist():  # everything is checked before the first byte is written
+            parts = _safe_parts(info.filename, path)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise GenEvalError(
+                    f"{path.name}: member {clean_text(info.filename)!r} is a symbolic link; archives with "
+                    "links are refused, nothing unpacked"
+                )
+            if info.is_dir() or not parts:
+                continue
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+                raise GenEvalError(
+                    f"{path.name}: member {clean_text(info.filename)!r} is not a plain file; refused"
+                )
+            if info.flag_bits & 0x1:
+                raise GenEvalError(f"{path.name}: member {clean_text(info.filename)!r} is encrypted; refused")
+            if info.compress_size > size_on_disk:
+                raise GenEvalError(f"{path.name}: member sizes exceed the file (forged header); refused")
+            budget.add(parts, info.file_size, info.compress_size)
+            if not _debris(parts):
+                plan.append((info, parts))
+        try:
+            for info, parts in plan:
+                with archive.open(info) as member:
+                    _copy(member, target.joinpath(*parts), info.file_size, path)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, zlib.error, EOFError) as exc:
+            raise GenEvalError(f"{path.name}: cannot unpack ({exc}); re-create the archive") from exc
+
+
+class _Capped(io.RawIOBase):
+    """A decompressed stream that refuses to produce more than ``cap`` bytes (bounds a tar bomb)."""
+
+    def __init__(self, stream: IO[bytes], cap: int, name: str) -> None:
+        self.stream, self.left, self.name = stream, cap, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(min(len(buffer), self.left + 1))
+        if len(data) > self.left:
+            raise GenEvalError(f"{self.name}: unpacks to more than its size limit (archive bomb?); refused")
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def _tar_stream(path: Path, limits: Limits) -> Iterator[tarfile.TarFile]:
+    raw = open(path, "rb")  # noqa: SIM115 (closed below)
+    try:
+        magic = raw.read(6)
+        raw.seek(0)
+        opener = {b"\x1f\x8b": gzip.GzipFile, b"BZ": bz2.BZ2File, b"\xfd7": lzma.LZMAFile}.get(magic[:2])
+        stream: IO[bytes] = opener(fileobj=raw) if opener is gzip.GzipFile else opener(raw) if opener else raw
+        # Headers (pax ones included) and padding take a few KiB per member on top of the data.
+        cap = limits.max_bytes + (limits.max_members + 16) * 3072
+        with tarfile.open(fileobj=io.BufferedReader(_Capped(stream, cap, path.name)), mode="r|") as tar:
+            yield tar
+    finally:
+        raw.close()
+
+
+def _unpack_tar(path: Path, target: Path, limits: Limits) -> None:
+    errors = (tarfile.TarError, OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
+    try:
+        budget, plan = _Budget(path, limits), []
+        with _tar_stream(path, limits) as tar:  # first pass: headers only, nothing written
+            for member in tar:
+                parts = _safe_parts(member.name, path)
+                if member.issym() or member.islnk():
+                    raise GenEvalError(
+                        f"{path.name}: member {clean_text(member.name)!r} is a link; archives with links are "
+                        "refused, nothing unpacked"
+                    )
+                if member.isdir() or not parts:
+                    continue
+                if not member.isreg() or member.issparse():
+                    raise GenEvalError(
+                        f"{path.name}: member {clean_text(member.name)!r} is not a plain file; refused"
+                    )
+                budget.add(parts, member.size, None)
+                plan.append(parts)
+        packed = path.stat().st_size
+        if budget.total > _CHUNK and budget.total > limits.max_ratio * max(packed, 1):
+            raise GenEvalError(
+                f"{path.name}: compressed {budget.total / packed:,.0f} to 1 (over {limits.max_ratio:g}; "
+                "archive bomb?); refused, nothing unpacked"
+            )
+        with _tar_stream(path, limits) as tar:  # second pass: the same members, in the same order
+            for index, member in enumerate(m for m in tar if m.isreg()):
+                parts = _safe_parts(member.name, path)
+                if index >= len(plan) or parts != plan[index]:
+                    raise GenEvalError(f"{path.name}: changed while being unpacked; refused")
+                if not _debris(parts):
+                    handle = tar.extractfile(member)
+                    assert handle is not None  # regular files always have a stream
+                    _copy(handle, target.joinpath(*parts), member.size, path)
+    except errors as exc:
+        raise GenEvalError(f"{path.name}: not a readable tar archive ({exc}); re-create it") from exc
+
+
+# -- metadata ---------------------------------------------------------------------------------------
+def _load_toml(text: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ModuleNotFoundError as exc:
+            raise ValueError("reading TOML on Python 3.10 needs the tomli package") from exc
+    return tomllib.loads(text)
+
+
+def read_metadata(path: Path, limits: Limits = Limits()) -> Metadata:
+    """Read ``submission.toml`` as untrusted data: problems become warnings, never errors.
+
+    Parameters
+    ----------
+    path : Path
+        The file (absent: empty metadata).
+    limits : Limits
+        Its size limit.
+
+    Returns
+    -------
+    Metadata
+    """
+    meta = Metadata()
+    if not path.is_file():
+        return meta
+    try:
+        if path.stat().st_size > limits.max_metadata_bytes:
+            raise ValueError(f"larger than {limits.max_metadata_bytes:,} bytes")
+        document = _load_toml(path.read_bytes().decode("utf-8"))
+    except Exception as exc:  # tomllib, UnicodeDecodeError, RecursionError on absurd nesting
+        meta.warnings.append(f"{METADATA} ignored: {clean_text(exc, 160)}")
+        return meta
+    for key, value in document.items():
+        if key in ("student", "name", "family", "model") and isinstance(value, str):
+            setattr(meta, "student" if key in ("student", "name") else "family", clean_text(value) or None)
+        elif key == "claimed" and isinstance(value, dict):
+            for metric, number in value.items():
+                if (
+                    isinstance(number, (int, float))
+                    and not isinstance(number, bool)
+                    and math.isfinite(number)
+                ):
+                    meta.claimed[clean_text(metric, 40).lower()] = float(number)
+                else:
+                    meta.warnings.append(
+                        f"{METADATA}: claimed {clean_text(metric, 40)} is not a finite number"
+                    )
+        else:
+            meta.warnings.append(f"{METADATA}: key {clean_text(key, 40)!r} not understood, ignored")
+    return meta
+
+
+# Claimed names students are likely to write, mapped to the names of measured results.
+_CLAIM_ALIASES = {"inception_score": "is", "isc": "is", "bpd": "bits_per_dim", "fid_inf": "fd_inf"}
+_CLAIM_ALIASES |= {"fd_infinity": "fd_inf", "msssim": "ms_ssim", "ms-ssim": "ms_ssim"}
+
+
+@dataclass
+class Claim:
+    """A number a student claimed, next to the measured one."""
+
+    metric: str
+    claimed: float
+    measured: float | None = None
+    interval: tuple[float, float] | None = None
+    verdict: str = "not measured"  # "inside", "outside", "no interval" or "not measured"
+    off: float | None = None  # claimed minus the nearest end of the interval (0 inside)
+    relative: float | None = None  # (claimed - measured) / |measured|
+
+    def describe(self) -> str:
+        """One line: claimed vs measured, and whether the claim lies in the 95% interval or how far off."""
+        if self.measured is None:
+            return f"{self.metric}: claimed {self.claimed:.4g}, not measured"
+        text = f"{self.metric}: claimed {self.claimed:.4g}, measured {self.measured:.4g}"
+        if self.interval is not None:
+            text += f" [{self.interval[0]:.4g}, {self.interval[1]:.4g}]"
+        share = f" ({self.relative:+.0%} of measured)" if self.relative is not None else ""
+        if self.verdict == "inside":
+            return text + ": inside the interval"
+        if self.verdict == "outside" and self.off is not None:
+            side = "below" if self.off < 0 else "above"
+            return text + f": outside, {abs(self.off):.4g} {side} the interval{share}"
+        return text + f": no interval{share}"
+
+
+def check_claims(claimed: dict[str, float], metrics: dict[str, dict[str, Any]]) -> list[Claim]:
+    """Compare claimed numbers with measured results (``Result.to_dict()`` by name)."""
+    claims = []
+    for name, value in claimed.items():
+        metric = _CLAIM_ALIASES.get(name, name)
+        claim = Claim(metric, value)
+        result = metrics.get(metric)
+        if result is not None:
+            claim.measured = result["value"]
+            if claim.measured != 0:
+                claim.relative = (value - claim.measured) / abs(claim.measured)
+            if result.get("interval"):
+                low, high = result["interval"]
+                claim.interval = (low, high)
+                claim.off = value - low if value < low else value - high if value > high else 0.0
+                claim.verdict = "inside" if claim.off == 0 else "outside"
+            else:
+                claim.verdict = "no interval"
+        claims.append(claim)
+    return claims
+
+
+# -- one submission ---------------------------------------------------------------------------------
+def _inside(path: Path, root: Path, label: str) -> Path:
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise GenEvalError(f"{label}: a link pointing outside the submission; remove it")
+    return path
+
+
+def _find_samples(root: Path, label: str) -> Path:
+    """The samples of a submission folder (see the module docstring for the order of preference)."""
+    for name in ("samples.npz", "samples.npy"):
+        if (root / name).is_file():
+            return _inside(root / name, root, label)
+    arrays = sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in ARRAY_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    if len(arrays) > 1:
+        names = ", ".join(path.relative_to(root).as_posix() for path in arrays[:5])
+        raise GenEvalError(f"{label}: holds {len(arrays)} arrays ({names}); keep one, or name it samples.npz")
+    if arrays:
+        return _inside(arrays[0], root, label)
+    return root / "samples" if (root / "samples").is_dir() else root
+
+
+@contextmanager
+def prepare(entry: Entry, limits: Limits = Limits()) -> Iterator[Prepared]:
+    """Unpack (archives, into a temporary folder deleted afterwards) and locate one submission.
+
+    Every exception raised inside the ``with`` block, or while preparing, comes out as one
+    GenEvalError line whose paths are written as the grader sees them (``bob.zip/samples/x.png``
+    rather than the temporary folder).
+
+    Parameters
+    ----------
+    entry : Entry
+        The submission.
+    limits : Limits
+        What unpacking may cost.
+
+    Yields
+    ------
+    Prepared
+    """
+    scratch: Path | None = None
+    relabel = {str(entry.path): entry.path.name}
+    try:
+        if entry.error:
+            raise GenEvalError(entry.error)
+        if entry.kind == "array":
+            yield Prepared(entry, entry.path, entry.path.name, Metadata())
+            return
+        root = entry.path
+        if entry.kind in ("zip", "tar"):
+            scratch = Path(tempfile.mkdtemp(prefix="gen-eval-submission-"))
+            relabel = {str(scratch): entry.path.name, str(scratch.resolve()): entry.path.name}
+            (_unpack_zip if entry.kind == "zip" else _unpack_tar)(entry.path, scratch, limits)
+            root = scratch
+            while len(children := list(root.iterdir())) == 1 and children[0].is_dir():
+                root = children[0]  # the usual "zip of a folder"
+        samples = _find_samples(root, entry.path.name)
+        metadata = read_metadata(_inside(root / METADATA, root, f"{entry.path.name}/{METADATA}"), limits)
+        base = scratch if scratch is not None else entry.path
+        label = "/".join([entry.path.name, *samples.relative_to(base).parts])
+        yield Prepared(entry, samples, label, metadata)
+    except Exception as exc:
+        message = (
+            str(exc) if isinstance(exc, GenEvalError) else f"internal error ({type(exc).__name__}: {exc})"
+        )
+        for long, short in sorted(relabel.items(), key=lambda item: -len(item[0])):
+            message = message.replace(long, short)
+        raise GenEvalError(" ".join(message.split())) from exc
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _sample_files(samples: Path) -> list[Path]:
+    if samples.is_file():
+        return [samples]
+    found = [p for p in samples.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    # Hashing reads every file: a link must not make the grader read something outside the submission.
+    return sorted(
+        (_inside(p, samples, str(p)) for p in found), key=lambda p: p.relative_to(samples).as_posix()
+    )
+
+
+def fingerprint(prepared: Prepared) -> str:
+    """SHA-256 of the samples' bytes and names (not of ``submission.toml``: claims are re-read every time)."""
+    digest = hashlib.sha256(b"gen-eval-submission-v1\0" + prepared.label.encode() + b"\0")
+    for path in _sample_files(prepared.samples):
+        file_digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                file_digest.update(chunk)
+        name = path.name if path == prepared.samples else path.relative_to(prepared.samples).as_posix()
+        digest.update(name.encode() + b"\0" + file_digest.digest())
+    return digest.hexdigest()
+
+
+def _npz_key(path: Path, label: str) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name[:-4] for name in archive.namelist() if name.endswith(".npy")]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise GenEvalError(
+            f"{label}: not a readable .npz archive ({exc}); re-save it with numpy.savez"
+        ) from exc
+    if "arr_0" in names or len(names) <= 1:
+        return None  # ArraySource's own choice (and its error for an empty file)
+    if "samples" in names:
+        return "samples"
+    raise GenEvalError(
+        f"{label}: holds arrays {', '.join(clean_text(n, 30) for n in names[:5])}; save the samples as arr_0 "
+        "(np.savez(path, samples)) or as the only array"
+    )
+
+
+def open_samples(
+    prepared: Prepared,
+    *,
+    num_samples: int | None = None,
+    resize: int | None = None,
+    limits: Limits = Limits(),
+) -> Source:
+    """Open a prepared submission's samples as a Source, within ``limits``.
+
+    Parameters
+    ----------
+    prepared : Prepared
+        From :func:`prepare`.
+    num_samples : int, optional
+        Keep the first N samples.
+    resize : int, optional
+        Resize folder images to ``resize`` x ``resize`` (PIL bicubic).
+    limits : Limits
+        Byte and pixel limits.
+
+    Returns
+    -------
+    Source
+    """
+    from gen_eval.sources.arrays import ArraySource
+    from gen_eval.sources.folder import FolderSource
+
+    path, label = prepared.samples, prepared.label
+    source: Source
+    if path.is_file():
+        key = _npz_key(path, label) if path.suffix.lower() == ".npz" else None
+        source = ArraySource(spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes)
+    else:
+        source = FolderSource(
+            spec=label, root=path, limit=num_samples, resize=resize, max_pixels=limits.max_image_pixels
+        )
+    decoded = len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
+    if decoded > limits.max_bytes:
+        raise GenEvalError(
+            f"{label}: {len(source):,} samples of shape {source.sample_shape} take {decoded:,} bytes decoded, "
+            f"over the limit of {limits.max_bytes:,}; submit fewer or smaller samples"
+        )
+    return source
+
+
+def check_samples(source: Source, reference: Source, *, num_samples: int | None, min_samples: int) -> None:
+    """Refuse samples that would score without meaning: too few, or of another size than the reference.
+
+    Parameters
+    ----------
+    source, reference : Source
+        A submission's samples and the reference.
+    num_samples : int, optional
+        The count every submission must reach (``--num-samples``).
+    min_samples : int
+        The fewest samples worth scoring.
+    """
+    ref = reference
+    if num_samples is not None and len(source) < num_samples:
+        raise GenEvalError(
+            f"{source.spec}: {len(source)} samples, fewer than --num-samples {num_samples} "
+            "(every submission is scored on the same number)"
+        )
+    if len(source) < min_samples:
+        raise GenEvalError(
+            f"{source.spec}: only {len(source)} samples; at least {min_samples} are needed to score"
+        )
+    if source.data_kind == ref.data_kind == "image" and source.sample_shape[1:] != ref.sample_shape[1:]:
+        (height, width), (ref_h, ref_w) = source.sample_shape[1:], ref.sample_shape[1:]
+        raise GenEvalError(
+            f"{source.spec}: images are {width}x{height} but the reference {ref.spec} is {ref_w}x{ref_h}; "
+            f"submit {ref_w}x{ref_h} images" + (f" (or pass --resize {ref_h})" if ref_h == ref_w else "")
+        )
+    if source.data_kind == ref.data_kind == "vector" and source.sample_shape != ref.sample_shape:
+        raise GenEvalError(
+            f"{source.spec}: vectors of dimension {source.sample_shape[0]}, the reference's are "
+            f"{ref.sample_shape[0]}"
+        )
+
+
+def batch_size_for(source: Source) -> int | None:
+    """A smaller batch for large samples, so one batch of decoded images stays under ~256 MB."""
+    sample_bytes = max(1, math.prod(source.sample_shape))
+    return None if sample_bytes <= 256 << 10 else max(1, min(8, (256 << 20) // sample_bytes))

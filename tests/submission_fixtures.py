@@ -1,0 +1,180 @@
+"""Builders of students' submissions, good and hostile, for tests/test_score.py."""
+
+from __future__ import annotations
+
+import io
+import stat
+import struct
+import tarfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from gen_eval.datasets.digits import load_digits_split
+
+
+def digits(start: int, stop: int) -> np.ndarray:
+    """Digits test-split images ``start:stop``, uint8 (N, 1, 8, 8)."""
+    return load_digits_split("test")[0][start:stop]
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image.squeeze()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_pngs(folder: Path, images: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        (folder / f"img_{i:03d}.png").write_bytes(png_bytes(image))
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header declares ``width`` x ``height`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def forged_npy(shape: tuple[int, ...]) -> bytes:
+    """An .npy header declaring ``shape`` (uint8) followed by 64 bytes."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + bytes(64)
+
+
+def write_zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> None:
+    """A zip with ``members`` (names kept verbatim, ``..`` and absolute ones included) and symlinks."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+
+
+def write_tar(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, **pax: str) -> None:
+    """A tar (gzip-compressed when ``path`` ends in .gz) with ``members``, symlinks and pax headers."""
+    with tarfile.open(path, "w:gz" if path.name.endswith(".gz") else "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.pax_headers = len(data), dict(pax)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+
+
+CLAIMS_TOML = """\
+student = "<script>alert(1)</script> Ada"
+family = "=HYPERLINK(\\"http://x\\")"
+unexpected = 3
+[claimed]
+fid = 1000.0
+precision = 1.0
+sharpness = 2.5
+"""
+
+
+def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
+    """A SUBMISSIONS_DIR with good and bad entries: submission name -> expected error fragment (None: scored).
+
+    ``outside`` is where a successful zip-slip would write (it must stay empty).
+    """
+    root.mkdir(parents=True)
+    expected: dict[str, str | None] = {}
+    # -- good: a folder with an .npz and claims; a zip of a folder of PNGs; a tar.gz of float .npy
+    (root / "alice").mkdir()
+    np.savez(root / "alice" / "samples.npz", digits(0, 100))
+    (root / "alice" / "submission.toml").write_text(CLAIMS_TOML)
+    expected["alice"] = None
+    members = {f"bob/samples/img_{i:03d}.png": png_bytes(image) for i, image in enumerate(digits(100, 160))}
+    members["bob/submission.toml"] = b'student = "Bob"\nfamily = "VAE"\n'
+    members["__MACOSX/bob/._img_000.png"] = b"\x00\x05\x16\x07 AppleDouble debris"
+    write_zip(root / "bob.zip", members)
+    expected["bob"] = None
+    floats = digits(160, 220).astype(np.float32) / 255
+    write_tar(root / "carol.tar.gz", {"samples.npy": npy_bytes(floats)})
+    expected["carol"] = None
+    # -- bad samples
+    write_pngs(root / "corrupt", digits(0, 20))
+    # Signature, IHDR and the first 10 bytes of IDAT: the header reads, the pixels do not.
+    truncated = (root / "corrupt" / "img_005.png").read_bytes()[:51]
+    (root / "corrupt" / "img_005.png").write_bytes(truncated)
+    expected["corrupt"] = "corrupt/img_005.png: cannot decode"
+    nan = digits(0, 30).astype(np.float32) / 255
+    nan[7, 0, 3, 3] = np.nan
+    np.savez(root / "nan.npz", nan)
+    expected["nan"] = "nan.npz[arr_0]: sample 7 contains NaN"
+    write_pngs(root / "tiny", digits(0, 3))
+    expected["tiny"] = "only 3 samples; at least 10"
+    (root / "empty").mkdir()
+    expected["empty"] = "no images"
+    write_pngs(root / "mixed", digits(0, 12))
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "mixed" / "img_999.png")
+    expected["mixed"] = "--resize"
+    np.save(root / "big.npy", np.zeros((20, 16, 16, 1), np.uint8))
+    expected["big"] = "images are 16x16 but the reference digits:test is 8x8"
+    (root / "twoarrays").mkdir()
+    np.save(root / "twoarrays" / "a.npy", digits(0, 20))
+    np.save(root / "twoarrays" / "b.npy", digits(20, 40))
+    expected["twoarrays"] = "holds 2 arrays"
+    # -- hostile
+    (root / "pickle").mkdir()
+    np.savez(root / "pickle" / "samples.npz", np.array([{"run": "os.system"}, None], dtype=object))
+    expected["pickle"] = "object array"
+    write_pngs(root / "bomb", digits(0, 12))
+    (root / "bomb" / "img_100.png").write_bytes(bomb_png(100_000, 100_000))
+    expected["bomb"] = "image bomb"
+    write_pngs(root / "large", digits(0, 12))
+    (root / "large" / "img_100.png").write_bytes(bomb_png(5000, 5000))  # under PIL's limit, over the grader's
+    expected["large"] = "exceeds 16777216 pixels"
+    write_pngs(root / "eps", digits(0, 12))
+    (root / "eps" / "img_003.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+    expected["eps"] = "eps/img_003.png: not a readable image"
+    write_pngs(root / "linked", digits(0, 12))
+    (outside / "secret.png").write_bytes(png_bytes(digits(0, 1)[0]))
+    (root / "linked" / "img_100.png").symlink_to(outside / "secret.png")
+    expected["linked"] = "a link pointing outside the submission"
+    (root / "forged.npy").write_bytes(forged_npy((1, 100_000, 100_000, 3)))
+    expected["forged"] = "truncated or forged"
+    write_zip(root / "slip.zip", {"samples.npy": npy_bytes(digits(0, 20)), "../../escaped.txt": b"owned"})
+    expected["slip"] = "points outside the archive's folder (zip-slip)"
+    write_zip(root / "absolute.zip", {str(outside / "absolute.txt"): b"owned"})
+    expected["absolute"] = "absolute path (zip-slip)"
+    write_zip(root / "link.zip", {"samples.npy": npy_bytes(digits(0, 20))}, links={"evil": str(outside)})
+    expected["link"] = "is a symbolic link"
+    write_zip(root / "zipbomb.zip", {"samples.npy": bytes(32 << 20)})
+    expected["zipbomb"] = "zip bomb"
+    write_tar(root / "tarslip.tar", {"../escaped.txt": b"owned"})
+    expected["tarslip"] = "zip-slip"
+    write_tar(root / "tarlink.tar.gz", {}, links={"samples": "/etc"})
+    expected["tarlink"] = "is a link"
+    write_tar(root / "tarbomb.tar.gz", {"samples.npy": bytes(32 << 20)})
+    expected["tarbomb"] = "archive bomb"
+    (root / "twin").mkdir()
+    np.save(root / "twin" / "samples.npy", digits(0, 20))
+    np.save(root / "twin.npy", digits(0, 20))
+    expected["twin"] = "several entries share the name 'twin'"
+    (root / "notes.txt").write_text("not a submission")
+    return expected

@@ -1,0 +1,230 @@
+"""gen-eval score: a batch of students' submissions, good and hostile, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from submission_fixtures import build_submissions, digits, npy_bytes, write_pngs, write_tar
+from typer.testing import CliRunner
+
+import gen_eval
+import gen_eval.evaluation
+from gen_eval import GenEvalError
+from gen_eval.cli import app
+from gen_eval.runs import submissions
+from gen_eval.runs.submissions import Entry, Limits, prepare
+
+OPTIONS = {"reference": "digits:test", "features": "digits", "num_resamples": 5}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One feature cache for the module: the reference's features are extracted once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def count_evaluations(monkeypatch):
+    """The specs of the samples evaluate() was called on (score imports it at call time)."""
+    calls: list[str] = []
+    real = gen_eval.evaluation.evaluate
+
+    def spy(source, *args, **kwargs):
+        calls.append(source.spec)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(gen_eval.evaluation, "evaluate", spy)
+    return calls
+
+
+def _rows(result) -> dict[str, object]:
+    return {row.name: row for row in result.rows}
+
+
+def test_batch_scores_good_submissions_and_refuses_hostile_ones(
+    tmp_path, cache, monkeypatch, one_thread, count_evaluations
+):
+    subs, outside, scratch = tmp_path / "subs", tmp_path / "outside", tmp_path / "scratch"
+    outside.mkdir()
+    scratch.mkdir()
+    expected = build_submissions(subs, outside)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where archives are unpacked
+    written: list[Path] = []
+    real_copy = submissions._copy
+    monkeypatch.setattr(
+        submissions, "_copy", lambda src, target, *a: (written.append(target), real_copy(src, target, *a))
+    )
+
+    result = gen_eval.score(subs, out=tmp_path / "out", cache_dir=cache, **OPTIONS)
+
+    rows = _rows(result)
+    assert set(rows) == set(expected)
+    for name, fragment in expected.items():
+        row = rows[name]
+        if fragment is None:
+            assert row.status == "scored" and row.error is None, (name, row.error)
+            assert row.metrics["fid"]["interval"] is not None and row.collapse["verdict"]
+        else:
+            assert row.status == "error" and fragment in row.error, (name, row.error)
+            assert "\n" not in row.error and str(scratch) not in row.error, row.error
+    twins = [r for r in result.rows if r.name == "twin"]  # the folder twin/ and the file twin.npy
+    assert len(twins) == 2 and all("several entries share" in r.error for r in twins)
+    assert sorted(count_evaluations) == [
+        "alice/samples.npz",
+        "bob.zip/bob/samples",
+        "carol.tar.gz/samples.npy",
+        "corrupt",  # found while decoding, inside evaluate
+    ]
+    # The three good ones are ranked by FID, the failures follow without a rank.
+    assert [r.rank for r in result.rows[:3]] == [1, 2, 3] and {r.name for r in result.rows[:3]} == {
+        "alice",
+        "bob",
+        "carol",
+    }
+    assert all(r.rank is None for r in result.rows[3:])
+    fids = [r.value("fid") for r in result.rows[:3]]
+    assert fids == sorted(fids)
+    assert rows["bob"].student == "Bob" and rows["bob"].family == "VAE" and rows["bob"].num_samples == 60
+    assert rows["carol"].num_samples == 60
+
+    # Nothing escaped: archives were unpacked only into the scratch folder, which is empty again.
+    assert written and all(path.resolve().is_relative_to(scratch.resolve()) for path in written)
+    assert list(scratch.iterdir()) == []
+    assert [p.name for p in outside.iterdir()] == ["secret.png"]  # only what the fixture put there
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+    # Claims: inside the interval, outside it (how far), and not measured; the TOML's junk is a warning.
+    alice = rows["alice"]
+    claims = {c.metric: c for c in alice.claims}
+    assert claims["precision"].verdict == "inside"
+    assert claims["fid"].verdict == "outside" and claims["fid"].off > 0
+    assert claims["fid"].off == pytest.approx(1000.0 - claims["fid"].interval[1])
+    assert "above the interval" in claims["fid"].describe()
+    assert claims["sharpness"].verdict == "not measured"
+    assert any("unexpected" in w for w in alice.warnings)
+
+    out = tmp_path / "out"
+    table = list(csv.DictReader((out / "leaderboard.csv").open()))
+    by_name = {row["submission"]: row for row in table}
+    assert by_name["alice"]["family"].startswith("'=")  # a formula stays text in a spreadsheet
+    assert (
+        float(by_name["alice"]["fid_low"])
+        <= float(by_name["alice"]["fid"])
+        <= float(by_name["alice"]["fid_high"])
+    )
+    assert "zip-slip" in by_name["slip"]["error"] and "above the interval" in by_name["alice"]["claims"]
+    page = (out / "leaderboard.html").read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;" in page and "reports/alice.html" in page
+    document = json.loads((out / "leaderboard.json").read_text())
+    assert len(document["rows"]) == len(result.rows) and document["ignored"] == ["notes.txt"]
+    for row in result.rows:
+        assert (out / row.report).is_file()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["alice", "bob", "carol"]
+    gen_eval.load_run(out / "runs" / "bob")
+
+
+def test_resume_redoes_only_what_is_unfinished_changed_or_failed(tmp_path, cache, monkeypatch, one_thread):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    for i, name in enumerate(("a", "b", "c")):
+        (subs / name).mkdir(parents=True)
+        np.save(subs / name / "samples.npy", digits(30 * i, 30 * i + 30))
+    write_pngs(subs / "tiny", digits(0, 3))
+    calls: list[str] = []
+    real = gen_eval.evaluation.evaluate
+
+    def interrupted(source, *args, **kwargs):
+        calls.append(source.spec)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the grader pressed Ctrl-C during the second evaluation
+        return real(source, *args, **kwargs)
+
+    def counted(source, *args, **kwargs):
+        calls.append(source.spec)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(gen_eval.evaluation, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        gen_eval.score(subs, out=out, cache_dir=cache, **OPTIONS)
+    assert calls == ["a/samples.npy", "b/samples.npy"]
+    assert not (out / "runs" / "b").exists()  # nothing half-written
+
+    monkeypatch.setattr(gen_eval.evaluation, "evaluate", counted)
+    calls.clear()
+    second = gen_eval.score(subs, out=out, cache_dir=cache, **OPTIONS)
+    assert calls == ["b/samples.npy", "c/samples.npy"]
+    assert {r.name: r.status for r in second.rows} == {
+        "a": "resumed",
+        "b": "scored",
+        "c": "scored",
+        "tiny": "error",
+    }
+    created = {n: json.loads((out / "runs" / n / "manifest.json").read_text())["created"] for n in "abc"}
+
+    calls.clear()
+    third = gen_eval.score(subs, out=out, cache_dir=cache, **OPTIONS)
+    assert calls == []
+    assert [r.status for r in third.rows] == ["resumed"] * 3 + ["error"]
+    assert [r.metrics for r in third.rows] == [r.metrics for r in second.rows]
+
+    # Fix the failed one, change a's samples, only b's claims, and damage c's run: a, c and tiny are redone.
+    write_pngs(subs / "tiny", digits(100, 130))
+    np.save(subs / "a" / "samples.npy", digits(200, 230))
+    (subs / "b" / "submission.toml").write_text("[claimed]\nfid = 3.5\n")
+    metrics_file = out / "runs" / "c" / "metrics.json"
+    metrics_file.write_text(metrics_file.read_text().replace('"fid"', '"fid" ', 1))
+    calls.clear()
+    fourth = gen_eval.score(subs, out=out, cache_dir=cache, **OPTIONS)
+    assert sorted(calls) == ["a/samples.npy", "c/samples.npy", "tiny"]
+    rows = _rows(fourth)
+    assert {n: r.status for n, r in rows.items()} == {
+        "a": "scored",
+        "b": "resumed",
+        "c": "scored",
+        "tiny": "scored",
+    }
+    assert rows["b"].claims[0].claimed == 3.5 and rows["b"].claims[0].measured == rows["b"].value("fid")
+    assert json.loads((out / "runs" / "b" / "manifest.json").read_text())["created"] == created["b"]
+
+    # Other options are other runs: a new seed redoes everything.
+    calls.clear()
+    gen_eval.score(subs, out=out, cache_dir=cache, seed=1, **OPTIONS)
+    assert len(calls) == 4
+
+
+def test_tar_header_bomb_is_stopped_while_listing(tmp_path):
+    # A pax header of 8 MiB (tarfile would hold it in memory) for a member of 0 bytes.
+    write_tar(tmp_path / "pax.tar.gz", {"samples.npy": b""}, comment="x" * (8 << 20))
+    entry = Entry("pax", "pax", tmp_path / "pax.tar.gz", "tar")
+    with (
+        pytest.raises(GenEvalError, match="more than its size limit"),
+        prepare(entry, Limits(max_bytes=1 << 20, max_members=10)),
+    ):
+        pass
+    write_tar(tmp_path / "ok.tar", {"s/samples.npy": npy_bytes(digits(0, 20))})
+    with prepare(Entry("ok", "ok", tmp_path / "ok.tar", "tar")) as ready:
+        assert ready.label == "ok.tar/s/samples.npy" and ready.samples.is_file()
+        scratch = ready.samples.parents[1]
+    assert not scratch.exists()
+
+
+def test_cli_prints_the_leaderboard_and_refuses_a_missing_folder(tmp_path, cache, one_thread):
+    subs = tmp_path / "subs"
+    (subs / "good").mkdir(parents=True)
+    np.save(subs / "good" / "samples.npy", digits(0, 40))
+    write_pngs(subs / "tiny", digits(0, 2))
+    args = ["score", str(subs), "-r", "digits:test", "--num-resamples", "5", "--cache-dir", str(cache)]
+    done = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out"), "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert "subs vs digits:test" in done.output and "ERROR" in done.output
+    assert "tiny: tiny: only 2 samples" in done.output and "leaderboard written to" in done.output
+    assert (tmp_path / "out" / "leaderboard.html").is_file()
+    missing = CliRunner().invoke(
+        app, ["score", str(tmp_path / "nowhere"), "-r", "digits:test", "--out", str(tmp_path / "o2")]
+    )
+    assert missing.exit_code == 2 and "not a folder" in missing.output
+    assert not (tmp_path / "o2").exists()
