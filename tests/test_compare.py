@@ -217,3 +217,20 @@ def test_missing_reference_features_are_reextracted_with_a_note(runs, tmp_path):
     with pytest.raises(GenEvalError, match="--cache-dir") as failed:
         gen_eval.compare([moved, runs["dcgan"]], num_resamples=20, cache_dir=tmp_path / "other_cache")
     assert str(moved) in str(failed.value) and "no_such_dataset:test" in str(failed.value)
+
+
+def test_compare_page_opens_in_a_browser_without_errors(runs, tmp_path, headless_browser, artifacts_dir):
+    page = tmp_path / "compare.html"
+    args = [str(runs["dcgan"]), str(runs["collapsed"]), "--cache-dir", str(runs["cache"])]
+    done = runner.invoke(app, ["compare", *args, "--num-resamples", "20", "--html", str(page), "-q"])
+    assert done.exit_code == 0, done.output
+    visit = headless_browser.open(
+        page,
+        wait_for="table",
+        wait_until="document.querySelectorAll('.js-plotly-plot .main-svg').length > 0",
+        screenshot=artifacts_dir / "compare.png",
+        expressions=["document.querySelectorAll('table tbody tr').length", "document.images.length"],
+    )
+    assert visit.errors == [] and visit.external_requests == []
+    rows, images = visit.values
+    assert rows >= 6 and images >= 2  # a row per metric; both runs' sample grids

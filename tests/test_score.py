@@ -228,3 +228,22 @@ def test_cli_prints_the_leaderboard_and_refuses_a_missing_folder(tmp_path, cache
     )
     assert missing.exit_code == 2 and "not a folder" in missing.output
     assert not (tmp_path / "o2").exists()
+
+
+def test_leaderboard_page_opens_in_a_browser_without_errors(
+    tmp_path, cache, one_thread, headless_browser, artifacts_dir
+):
+    subs = tmp_path / "subs"
+    (subs / "good").mkdir(parents=True)
+    np.save(subs / "good" / "samples.npy", digits(0, 40))
+    write_pngs(subs / "tiny", digits(0, 2))
+    out = tmp_path / "out"
+    gen_eval.score(subs, "digits:test", out=out, num_resamples=5, cache_dir=cache)
+    visit = headless_browser.open(
+        out / "leaderboard.html",
+        wait_for="table",
+        screenshot=artifacts_dir / "leaderboard.png",
+        expressions=["document.querySelectorAll('table tbody tr').length"],
+    )
+    assert visit.errors == [] and visit.external_requests == []
+    assert visit.values == [2]  # one scored row, one row in the "not scored" table
