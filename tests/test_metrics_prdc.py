@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 
 import pytest
 import torch
@@ -151,9 +152,26 @@ def test_tiny_chunks_give_the_one_chunk_results(data, chunk_size):
 def test_auto_chunk_size_keeps_a_block_within_the_budget():
     for dim, budget, resamples in [(2048, 256 * 2**20, 0), (64, 2**20, 1000), (2048, 16 * 2**20, 100)]:
         c = knn.auto_chunk_size(dim, budget, resamples)
-        assert 12 * c * c + (16 * (dim + 2) + 4 * resamples) * c <= budget
-        assert 12 * (c + 1) ** 2 + (16 * (dim + 2) + 4 * resamples) * (c + 1) > budget
+        assert 12 * c * c + (8 * dim + 4 * resamples) * c <= budget
+        assert 12 * (c + 1) ** 2 + (8 * dim + 4 * resamples) * (c + 1) > budget
     assert knn.auto_chunk_size(2048) > 1500  # 128 MB default: 50,000 samples in ~30 row blocks
+
+
+def test_squared_thresholds_decide_exactly_as_comparing_square_roots():
+    g = torch.Generator().manual_seed(0)
+    radii = torch.cat([torch.rand(2000, generator=g) * 30, torch.tensor([0.0, 1.0, 2.0, 1e-20, math.inf])])
+    centre = (radii * radii).nan_to_num(posinf=3e38)
+    # Squared distances a few ulps around r^2 (where sqrt maps two floats to one) and far from it.
+    for steps in range(-4, 5):
+        a = centre.clone()
+        direction = torch.full_like(a, math.inf if steps > 0 else -math.inf)
+        for _ in range(abs(steps)):
+            a = torch.nextafter(a, direction)
+        a = a.clamp_min(0.0)
+        assert torch.equal(a <= knn.squared_thresholds(radii), a.sqrt() <= radii)
+        assert torch.equal(a <= knn.squared_thresholds(radii, strict=True), a.sqrt() < radii)
+    far = torch.rand(len(radii), generator=g) * 900
+    assert torch.equal(far <= knn.squared_thresholds(radii), far.sqrt() <= radii)
 
 
 @pytest.mark.parametrize("sparse_max_density", [0.0, 1.0])  # dense matmul / sparse CSR product

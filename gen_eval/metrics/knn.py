@@ -1,11 +1,17 @@
 """Memory-bounded k-nearest-neighbour balls, shared by precision/recall and density/coverage.
 
-Every function walks the rows x columns distance matrix block by block (``torch.cdist`` on
-float32, as torch-fidelity does) and keeps only per-sample summaries, so the full N x M matrix
-never exists: 50,000 x 50,000 samples at 2048-d stay within ``memory_budget`` (128 MB by
-default) plus the inputs themselves. Ball radii follow torch-fidelity and prdc: the distance to
-the k-th nearest neighbour other than the point itself, i.e. the (k+1)-th smallest distance to
-its own set, the point included.
+Every function walks the rows x columns distance matrix block by block and keeps only
+per-sample summaries, so the full N x M matrix never exists: 50,000 x 50,000 samples at 2048-d
+stay within ``memory_budget`` (128 MB by default) plus the inputs themselves. Ball radii follow
+torch-fidelity and prdc: the distance to the k-th nearest neighbour other than the point itself,
+i.e. the (k+1)-th smallest distance to its own set, the point included.
+
+Blocks hold squared distances in float32 from the same expansion ``torch.cdist`` uses on this
+path (``|x|^2 + |y|^2 - 2 x.y``, one matmul, clamped at 0), without the square root and the
+input copies: about a quarter less time. A comparison ``sqrt(a) <= r`` is decided exactly as
+``a <= t(r)``, with t(r) the largest float32 whose float32 square root is at most r
+(:func:`squared_thresholds`), so membership is what comparing ``sqrt`` of the same squared
+distances would give; radii are the float32 square roots of the k-th smallest squared distance.
 """
 
 from __future__ import annotations
@@ -40,23 +46,53 @@ def auto_chunk_size(dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET, num_re
     Returns
     -------
     int
-        The largest c with ``12 c^2 + (16 (D + 2) + 4 R) c <= memory_budget`` (at least 1).
+        The largest c with ``12 c^2 + (8 D + 4 R) c <= memory_budget`` (at least 1).
     """
-    # cdist (mm path) copies both c x D inputs with two extra columns, after a same-sized
-    # temporary (x * -2, x ** 2): ~16 c (D + 2) bytes. The c x c float32 distances plus up to two
-    # block-sized temporaries (mask, top-k merge, float membership): ~12 c^2. Replicate sums: 4 R c.
-    a, b = 12.0, 16.0 * (dim + 2) + 4.0 * num_resamples
+    # The c x c float32 squared distances plus up to two block-sized temporaries (mask, top-k
+    # merge, float membership): ~12 c^2. A matmul backend may copy the two c x D slices to
+    # contiguous memory: 8 c D. Replicate sums: 4 R c.
+    a, b = 12.0, 8.0 * dim + 4.0 * num_resamples
     return max(1, int((-b + math.sqrt(b * b + 4 * a * memory_budget)) / (2 * a)))
 
 
+def squared_distances(
+    rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor, col_sq: torch.Tensor
+) -> torch.Tensor:
+    """(r, c) float32 squared distances ``|x|^2 + |y|^2 - 2 x.y`` clamped at 0, from precomputed norms."""
+    block = torch.addmm(row_sq[:, None], rows, cols.T, alpha=-2.0)
+    return block.add_(col_sq[None, :]).clamp_min_(0.0)
+
+
+def squared_thresholds(radii: torch.Tensor, strict: bool = False) -> torch.Tensor:
+    """Float32 thresholds t with ``a <= t`` exactly when ``sqrt(a) <= r`` (``< r`` when ``strict``).
+
+    t is the largest float32 whose float32 square root is at most r (for ``strict``, at most the
+    float before r; -1 when no non-negative a qualifies). It starts from r * r and moves by one
+    ulp at a time; a few steps suffice because the square root is correctly rounded.
+    """
+    r = radii.to(torch.float32)
+    if strict:
+        r = torch.nextafter(r, torch.full_like(r, -math.inf))
+    t = (r * r).nan_to_num(posinf=math.inf)
+    inf, ninf = torch.full_like(t, math.inf), torch.full_like(t, -math.inf)
+    for _ in range(8):
+        too_big = t.sqrt() > r
+        up = torch.nextafter(t, inf)
+        fits_up = ~too_big & (up.sqrt() <= r) & torch.isfinite(t)
+        if not (too_big.any() or fits_up.any()):
+            break
+        t = torch.where(too_big, torch.nextafter(t, ninf), torch.where(fits_up, up, t))
+    return torch.where(r < 0, torch.full_like(t, -1.0), t)
+
+
 def _blocks(rows: torch.Tensor, cols: torch.Tensor, chunk_size: int):
-    """Yield (row slice, column slice, cdist block), all column blocks of a row block in a row."""
+    """Yield (row slice, column slice, squared-distance block), all column blocks of a row block in a row."""
+    row_sq, col_sq = rows.square().sum(dim=1), cols.square().sum(dim=1)
     for r0 in range(0, len(rows), chunk_size):
-        row_block = rows[r0 : r0 + chunk_size]
+        r = slice(r0, min(r0 + chunk_size, len(rows)))
         for c0 in range(0, len(cols), chunk_size):
-            # Default compute mode, as in torch-fidelity: the matmul form beyond 25 rows.
-            dist = torch.cdist(row_block, cols[c0 : c0 + chunk_size])
-            yield slice(r0, r0 + len(row_block)), slice(c0, c0 + dist.shape[1]), dist
+            c = slice(c0, min(c0 + chunk_size, len(cols)))
+            yield r, c, squared_distances(rows[r], cols[c], row_sq[r], col_sq[c])
 
 
 def _prepare(features: torch.Tensor, device: str | torch.device | None) -> torch.Tensor:
@@ -107,22 +143,22 @@ def knn_radii(
     keep = k + 1
     best = torch.full((len(x), keep), math.inf, dtype=torch.float32, device=x.device)
 
-    def merge(rows: slice, dist: torch.Tensor) -> None:
-        merged = torch.cat([best[rows], dist], dim=1)
+    def merge(rows: slice, squared: torch.Tensor) -> None:
+        merged = torch.cat([best[rows], squared], dim=1)
         best[rows] = merged.topk(keep, dim=1, largest=False, sorted=True).values
 
     # The distance matrix is symmetric: each off-diagonal block serves its rows and, transposed,
     # its columns, so only blocks on or above the diagonal are computed (about half the work).
+    norms = x.square().sum(dim=1)
     for r0 in range(0, len(x), chunk_size):
         rows = slice(r0, min(r0 + chunk_size, len(x)))
         for c0 in range(r0, len(x), chunk_size):
             cols = slice(c0, min(c0 + chunk_size, len(x)))
-            # Default compute mode, as in torch-fidelity: the matmul form beyond 25 rows.
-            dist = torch.cdist(x[rows], x[cols])
-            merge(rows, dist)
+            squared = squared_distances(x[rows], x[cols], norms[rows], norms[cols])
+            merge(rows, squared)
             if c0 != r0:
-                merge(cols, dist.T)
-    return best[:, k].contiguous()
+                merge(cols, squared.T)
+    return best[:, k].sqrt()
 
 
 @dataclass
@@ -215,7 +251,7 @@ def ball_scans(
         One per family, in order.
     """
     y, x = _prepare(rows, device), _prepare(cols, device)
-    radii = [b.radii.to(y.device, torch.float32) for b in balls]
+    thresholds = [squared_thresholds(b.radii.to(y.device), b.strict) for b in balls]
     weights_t = None if counts is None else counts.to(y.device, torch.float32).T.contiguous()
     num_resamples = 0 if counts is None else len(counts)
     replicating = [b.replicates and counts is not None for b in balls]
@@ -224,10 +260,10 @@ def ball_scans(
     col_count = [torch.zeros(len(x), dtype=torch.int64, device=y.device) for _ in balls]
     reached = [torch.zeros(num_resamples, dtype=torch.int64, device=y.device) for _ in balls]
     hits: list[torch.Tensor | None] = [None for _ in balls]
-    for r, c, dist in _blocks(y, x, chunk_size):
+    for r, c, squared in _blocks(y, x, chunk_size):
         for n, family in enumerate(balls):
-            bound = radii[n][r, None] if family.of == "rows" else radii[n][None, c]
-            inside = dist < bound if family.strict else dist <= bound
+            bound = thresholds[n][r, None] if family.of == "rows" else thresholds[n][None, c]
+            inside = squared <= bound  # strictness is in the threshold
             row_any[n][r] |= inside.any(dim=1)
             col_sums = inside.sum(dim=0)
             col_count[n][c] += col_sums
