@@ -20,6 +20,7 @@ __all__ = [
     "GenEvalError",
     "Result",
     "Run",
+    "analyse_latent",
     "compare",
     "evaluate",
     "load_run",
@@ -29,6 +30,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from gen_eval.evaluation import Evaluation, evaluate
+    from gen_eval.latent.analyse import analyse_latent
     from gen_eval.metrics.result import Result
     from gen_eval.runs.compare import compare
     from gen_eval.runs.run import Run, load_run
@@ -44,6 +46,7 @@ _LAZY = {
     "open_source": "gen_eval.sources",
     "score": "gen_eval.runs.score",
     "compare": "gen_eval.runs.compare",
+    "analyse_latent": "gen_eval.latent.analyse",
 }
 
 

@@ -131,7 +131,8 @@ def run_report_html(run: Run) -> str:
     _collapse_section(page, run)
     if (run.path / "latent").is_dir():
         page.add("<h2 id='latent'>Latent space</h2>")
-        if not _folder_figures(page, run, "latent", ()):
+        _latent_numbers(page, run)
+        if not _folder_figures(page, run, "latent", _LATENT_ORDER):
             page.paragraph("The latent/ folder holds no figures.", "muted")
     _manifest_section(page, run)
     return page.render()
@@ -413,6 +414,35 @@ def _collapse_section(page: Page, run: Run) -> None:
             + escape(json.dumps(detectors, indent=1))
             + "</pre></details>"
         )
+
+
+_LATENT_ORDER = (
+    "interpolation",
+    "traversal",
+    "dimension_activity",
+    "smoothness",
+    "ppl",
+    "arithmetic",
+    "embedding",
+)
+
+
+def _latent_numbers(page: Page, run: Run) -> None:
+    """The numbers of ``latent.json`` as a table, with its notes."""
+    from gen_eval.latent.analyse import summary_rows
+
+    path = run.path / "latent.json"
+    if not path.is_file():
+        return
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        page.add(table(["analysis", "result"], summary_rows(doc.get("analyses", {})), left=2))
+    except (ValueError, KeyError, TypeError) as exc:
+        page.paragraph(f"latent.json: cannot be shown ({exc})", "error")
+        return
+    notes = doc.get("notes", []) + doc.get("analyses", {}).get("ppl", {}).get("notes", [])
+    for note in notes:
+        page.paragraph(note, "muted")
 
 
 def _folder_figures(page: Page, run: Run, folder: str, order: tuple[str, ...]) -> int:

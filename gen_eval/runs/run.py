@@ -110,15 +110,82 @@ def write_run(
         files = {name: _sha256(staging / name) for name in names}
         full_manifest = {"format": RUN_FORMAT, **manifest, "files": files}
         _write_bytes(staging / MANIFEST, json.dumps(full_manifest, indent=2).encode())
-        if out.exists():
-            retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, retired / "run")
-            os.replace(staging, out)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        _swap_into(staging, out)
     except OSError as exc:
         raise GenEvalError(f"{out}: writing the run failed ({exc.strerror}); nothing was written") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _swap_into(staging: Path, out: Path) -> None:
+    """Put the complete folder ``staging`` at ``out``; a reader sees the old run or the new one."""
+    if out.exists():
+        retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+        os.replace(out, retired / "run")
+        os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def add_run_files(run_dir: str | Path, files: dict[str, bytes], replace_prefix: str | None = None) -> Path:
+    """Add (or replace) files in an existing run, with checksums, without ever half-updating it.
+
+    The run is verified, copied to a staging folder next to it (hard links where the file system
+    allows), the files are written and the manifest re-checksummed there, and the folder is
+    swapped in: a crash leaves the old run intact. ``replace_prefix`` (e.g. ``"latent/"``)
+    drops the run's earlier files under that prefix first, so stale results do not linger.
+
+    Raises
+    ------
+    GenEvalError
+        If the run is invalid, a path leaves the run, or the folder cannot be written.
+    """
+    run = load_run(run_dir)
+    out = run.path
+    for relative in files:
+        if Path(relative).is_absolute() or ".." in Path(relative).parts or relative == MANIFEST:
+            raise GenEvalError(
+                f"run file {relative!r} must be a relative path inside the run (not the manifest)"
+            )
+    manifest = dict(run.manifest)
+    checksums = {
+        name: digest
+        for name, digest in manifest.get("files", {}).items()
+        if replace_prefix is None or not name.startswith(replace_prefix)
+    }
+    try:
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+        os.chmod(staging, 0o777 & ~_umask())
+    except OSError as exc:
+        raise GenEvalError(f"{out.parent}: cannot write next to the run ({exc.strerror})") from exc
+    try:
+        # Every file comes along (report.html too), except what is being replaced.
+        kept = [path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file()]
+        kept.remove(MANIFEST)
+        for name in kept:
+            if replace_prefix is not None and name.startswith(replace_prefix):
+                continue
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(out / name, target)
+            except OSError:
+                shutil.copy2(out / name, target)
+        for relative, data in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target.unlink()  # a hard link: writing through it would change the old run too
+            _write_bytes(target, data)
+            checksums[relative] = _sha256(target)
+        manifest["files"] = checksums
+        _write_bytes(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+        _swap_into(staging, out)
+    except OSError as exc:
+        raise GenEvalError(f"{out}: adding files failed ({exc.strerror}); the run is unchanged") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
