@@ -112,7 +112,10 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for sampling and resampling.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
-    """The main job: score every bundled digits model against digits:test and print the leaderboard."""
+    """The main job: score every bundled digits model against digits:test and print the leaderboard.
+
+    Models with a latent space (VAEs, GANs, the flow) also get the latent analyses in their runs.
+    """
 
     def body() -> None:
         from gen_eval.leaderboard import print_leaderboard, score_models, write_leaderboard
@@ -126,6 +129,7 @@ def demo(
             num_resamples=num_resamples,
             seed=seed,
             show_progress=not quiet,
+            latent=True,
         )
         print_leaderboard(scores)
         typer.echo(f"runs and leaderboard written to {write_leaderboard(scores, out).parent}")

@@ -77,6 +77,7 @@ def score_models(
     seed: int = 0,
     include_floor: bool = True,
     show_progress: bool = True,
+    latent: bool = False,
 ) -> list[ModelScore]:
     """Evaluate bundled models against the test split of their dataset.
 
@@ -98,6 +99,9 @@ def score_models(
         Also score the train split against the test split (the best a model can hope for).
     show_progress : bool
         Progress bars.
+    latent : bool
+        Also add the latent analyses (``gen_eval.latent``, quick settings) to the runs of models
+        with ``decode``: a few seconds each.
 
     Returns
     -------
@@ -151,6 +155,25 @@ def score_models(
             train=None if name == FLOOR else "auto",
             show_progress=show_progress,
         )
+        model = getattr(source, "model", None)
+        if (
+            latent
+            and evaluation.run_dir
+            and callable(getattr(model, "decode", None))
+            and getattr(model, "latent_dim", None)
+        ):
+            from gen_eval.latent.analyse import analyse_latent, save_latent
+
+            analysis = analyse_latent(
+                model,
+                name=name,
+                reference=reference,
+                features=features,
+                ppl_samples=500,
+                num_pairs=16,
+                random_state=seed,
+            )
+            save_latent(str(evaluation.run_dir), analysis)
         report = evaluation.collapse
         scores.append(
             ModelScore(

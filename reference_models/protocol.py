@@ -27,9 +27,10 @@ Optional
     ``encode`` maps a uint8 batch to latents (N, latent_dim) (a VAE returns the posterior mean);
     ``decode`` maps latents to samples in the same format as ``sample``. The prior over z is a
     standard normal unless the model says otherwise.
-``decode_mean(z)``
-    For models whose ``decode`` returns discrete modes (the VAEs): E[x | z] as floats in [0, 1].
-    Perceptual path length uses it when present, because a step of 1e-4 in z rarely moves a mode.
+``decode_float(z)``
+    For models whose ``decode`` returns discrete values: the continuous output before that step,
+    as floats in [0, 1] (a VAE's E[x | z]; a flow's dequantised y). Smoothness and perceptual
+    path length use it when present: a step of 1e-4 in z rarely moves a pixel to another level.
 
 A 15-line example (a per-pixel Bernoulli model) is in the README.
 """

@@ -159,6 +159,11 @@ class RealNVP(nn.Module):
         k = torch.clamp(torch.floor(y * self.levels), 0, self.levels - 1)
         return from_level_indices(k, self.levels)
 
+    @torch.no_grad()
+    def decode_float(self, z: torch.Tensor) -> torch.Tensor:
+        """The continuous y in [0, 1] (N, 1, H, W) before :meth:`decode` picks a level: smooth in z."""
+        return self.from_latent(z.to(torch.float32)).clamp(0, 1)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` uint8 images decoded from z ~ N(0, I)."""
         return self.decode(torch.randn(n, self.latent_dim, generator=generator))

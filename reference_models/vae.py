@@ -176,7 +176,7 @@ class VAE(nn.Module):
         return from_level_indices(k.reshape(len(z), *self.shape).cpu(), self.levels)
 
     @torch.no_grad()
-    def decode_mean(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_float(self, z: torch.Tensor) -> torch.Tensor:
         """E[x | z] as floats in [0, 1] (N, 1, H, W): smooth in z, unlike :meth:`decode`'s modes.
 
         Perceptual path length needs this: a step of 1e-4 in z rarely changes a pixel's mode.

@@ -113,7 +113,7 @@ def test_cli_writes_checksummed_latent_results_into_a_run(vae_run):
     assert stored["analyses"] == printed["analyses"]
     assert printed["analyses"]["ppl"]["name"] == "ppl_digits_features"
     assert printed["analyses"]["traversal"]["ranking"] == "kl"
-    assert printed["analyses"]["smoothness"]["decoder"] == "decode_mean"
+    assert printed["analyses"]["smoothness"]["decoder"] == "decode_float"
     assert printed["analyses"]["arithmetic"] == {
         **printed["analyses"]["arithmetic"],
         "source": 3,

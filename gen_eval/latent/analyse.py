@@ -2,7 +2,7 @@
 
 :func:`analyse_latent` needs ``decode(z)`` and ``latent_dim``; ``encode`` adds encoded
 interpolation end points, the encoder-based dimension ranking, latent arithmetic and a latent
-embedding; ``decode_mean`` (a decoder whose output is smooth in z) is used for smoothness and
+embedding; ``decode_float`` (a decoder whose output is smooth in z) is used for smoothness and
 PPL when the plain ``decode`` returns discrete modes. :meth:`LatentAnalysis.files` gives the
 run files: ``latent.json`` (the numbers), ``latent/<name>.json`` (plotly figures) and
 ``latent/<name>.png`` (image grids), which the HTML report and the dashboard show.
@@ -62,10 +62,10 @@ class LatentAnalysis:
 
 
 class _SmoothDecoder:
-    """``decode`` = the model's ``decode_mean``: what smoothness and PPL should differentiate."""
+    """``decode`` = the model's ``decode_float``: what smoothness and PPL should differentiate."""
 
     def __init__(self, model: Any) -> None:
-        self.decode, self.latent_dim = model.decode_mean, model.latent_dim
+        self.decode, self.latent_dim = model.decode_float, model.latent_dim
 
 
 def _featurizer(extractor_name: str) -> Any:
@@ -154,7 +154,7 @@ def analyse_latent(
     out = LatentAnalysis(model=name)
     featurize = _featurizer(features)
     can_encode = callable(getattr(model, "encode", None))
-    smooth = _SmoothDecoder(model) if callable(getattr(model, "decode_mean", None)) else model
+    smooth = _SmoothDecoder(model) if callable(getattr(model, "decode_float", None)) else model
     generator = torch.Generator().manual_seed(random_state)
 
     real = labels = real_features = None
@@ -285,7 +285,7 @@ def analyse_latent(
 
 
 def _decoder_name(smooth: Any, model: Any) -> str:
-    return "decode_mean" if smooth is not model else "decode"
+    return "decode_float" if smooth is not model else "decode"
 
 
 def load_latent_model(spec: str, trust_code: bool = False) -> tuple[Any, str]:

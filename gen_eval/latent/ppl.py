@@ -189,7 +189,8 @@ def ppl_distance(
 def float_features(extractor_name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """A feature map of float [0, 1] images for the extractors that can take them unquantised."""
     if extractor_name == "identity":
-        return lambda x: x.reshape(len(x), -1) * 255.0
+        # As the identity extractor sees them: images as 0..255 pixels, vectors as given.
+        return lambda x: x.reshape(len(x), -1) * (255.0 if x.ndim == 4 else 1.0)
     if extractor_name == "digits":
         from gen_eval.features.digits import DEFAULT_WEIGHTS, digits_net_input, load_digits_net
 
