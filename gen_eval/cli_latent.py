@@ -15,6 +15,7 @@ LATENT_EXAMPLES = """
 
   gen-eval latent ref:vae
   gen-eval latent ref:beta_vae_shapes --analyses traversal,embedding --embedding umap
+  gen-eval latent ref:beta_vae_shapes --analyses disentanglement,traversal --out runs/beta_vae_shapes
   gen-eval latent ref:dcgan --run runs/demo/dcgan
   gen-eval latent my_vae.py:make_model --trust-code --out runs/my_vae --json
 """
@@ -67,6 +68,7 @@ def latent(
 
     def body() -> None:
         from gen_eval.errors import GenEvalError
+        from gen_eval.features.cache import default_cache_dir
         from gen_eval.latent.analyse import DEFAULT_REFERENCE, analyse_latent, load_latent_model, save_latent
 
         if run is not None and out is not None:
@@ -98,6 +100,7 @@ def latent(
             lpips_vgg=str(lpips_vgg) if lpips_vgg else None,
             lpips_lin=str(lpips_lin) if lpips_lin else None,
             random_state=seed,
+            cache_dir=str(default_cache_dir() / "embeddings"),
         )
         target = run
         if out is not None:
@@ -106,9 +109,12 @@ def latent(
             spec = model if model.startswith("ref:") or ".py" in model else f"ref:{model}"
             if real is None:
                 raise GenEvalError(f"{model}: no default reference for its data; pass --reference")
+            from gen_eval.latent.analyse import default_features
+
             evaluate(
                 spec,
                 real,
+                features=features or default_features(str(getattr(loaded, "dataset", ""))),
                 out=out,
                 trust_code=trust_code,
                 num_samples=1000,

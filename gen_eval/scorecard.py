@@ -221,15 +221,6 @@ def write_scorecard(
     return out
 
 
-# Smaller than disentanglement_lib's 10,000 + 5,000 for the metrics that render images for every
-# sampled batch (BetaVAE, FactorVAE: ~2.9M renders, 16 min, at the defaults) or fit boosted trees (DCI).
-DISENTANGLEMENT_OPTIONS = {
-    "beta_vae": {"num_train": 500, "num_eval": 250},
-    "factor_vae": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 5000},
-    "dci": {"num_train": 3000, "num_test": 1500, "n_jobs": 2},
-}
-
-
 def disentanglement_section(models: tuple[str, ...] = ("vae_shapes", "beta_vae_shapes")) -> list[str]:
     """Markdown rows: the six disentanglement metrics of the shapes VAEs (10,000 samples for the rest)."""
     import time
@@ -239,6 +230,7 @@ def disentanglement_section(models: tuple[str, ...] = ("vae_shapes", "beta_vae_s
 
     from gen_eval.datasets import shapes
     from gen_eval.latent.disentangle import evaluate_disentanglement
+    from gen_eval.latent.factors import DISENTANGLEMENT_OPTIONS
     from reference_models import load_model
 
     lines = [

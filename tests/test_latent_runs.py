@@ -149,3 +149,29 @@ def test_cli_refuses_a_model_without_decode(tmp_path):
     result = CliRunner().invoke(app, ["latent", "ref:gmm"])
     assert result.exit_code == 2
     assert "needs decode(z)" in result.output and "Traceback" not in result.output
+
+
+def test_shapes_disentanglement_glue_gives_scores_and_an_importance_matrix():
+    from gen_eval.latent.factors import shapes_disentanglement
+    from reference_models import load_model
+
+    small = {
+        "beta_vae": {"num_train": 64, "num_eval": 32, "batch_size": 16},
+        "factor_vae": {"num_train": 64, "num_eval": 32, "num_variance_estimate": 500, "batch_size": 16},
+        "dci": {"num_train": 300, "num_test": 150, "n_estimators": 5, "n_jobs": 1},
+    }
+    summary, figures = shapes_disentanglement(load_model("beta_vae_shapes"), num_train=600, options=small)
+    assert set(summary["scores"]) == {
+        "BetaVAE",
+        "FactorVAE",
+        "MIG",
+        "DCI disentanglement",
+        "SAP",
+        "modularity",
+    }
+    assert all(0 <= v <= 1 for v in summary["scores"].values())
+    importance = summary["importance_matrix"]
+    assert len(importance) == 10 and len(importance[0]) == 5 and summary["factors"][0] == "shape"
+    assert set(figures) == {"disentanglement", "dci_importance"}
+    with pytest.raises(GenEvalError, match="shapes"):
+        shapes_disentanglement(load_model("vae"))

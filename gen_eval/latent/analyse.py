@@ -19,13 +19,20 @@ import torch
 
 from gen_eval.errors import GenEvalError
 
-ANALYSES = ("interpolation", "smoothness", "ppl", "traversal", "arithmetic", "embedding")
+ANALYSES = ("interpolation", "smoothness", "ppl", "traversal", "arithmetic", "embedding", "disentanglement")
+# Run when no list is given; disentanglement (shapes models only) takes about 2 minutes.
+DEFAULT_ANALYSES = ANALYSES[:-1]
 DEFAULT_REFERENCE = {
     "digits": "digits:test",
     "shapes": "shapes:test",
     "ring8": "ring8:test",
     "grid25": "grid25:test",
 }
+
+
+def default_features(dataset: str) -> str:
+    """The extractor latent distances use: the digits network on digits, raw values elsewhere."""
+    return "digits" if dataset == "digits" else "identity"
 
 
 @dataclass
@@ -85,7 +92,7 @@ def analyse_latent(
     name: str = "model",
     reference: str | None = None,
     features: str | None = None,
-    analyses: tuple[str, ...] | list[str] = ANALYSES,
+    analyses: tuple[str, ...] | list[str] = DEFAULT_ANALYSES,
     num_pairs: int = 32,
     steps: int = 10,
     ppl_samples: int = 1000,
@@ -112,7 +119,9 @@ def analyse_latent(
     features : str, optional
         Extractor for distances (default ``digits`` for digits, else ``identity``).
     analyses : sequence of str
-        Any of :data:`ANALYSES`; those the model cannot support are skipped with a note.
+        Any of :data:`ANALYSES` (default: all but ``"disentanglement"``, which needs a shapes
+        model with ``encode`` and about 2 minutes); those the model cannot support are skipped
+        with a note.
     num_pairs, steps : int
         Smoothness paths and images per path.
     ppl_samples : int
@@ -150,7 +159,7 @@ def analyse_latent(
         raise GenEvalError(f"unknown latent analyses {unknown}; choose from {', '.join(ANALYSES)}")
     dataset = str(getattr(model, "dataset", ""))
     reference = reference or DEFAULT_REFERENCE.get(dataset)
-    features = features or ("digits" if dataset == "digits" else "identity")
+    features = features or default_features(dataset)
     out = LatentAnalysis(model=name)
     featurize = _featurizer(features)
     can_encode = callable(getattr(model, "encode", None))
@@ -281,6 +290,16 @@ def analyse_latent(
             "num_real": len(points[0]),
             "num_generated": len(points[1]),
         }
+    if "disentanglement" in analyses:
+        from gen_eval.latent.factors import shapes_disentanglement
+
+        try:
+            summary, figures = shapes_disentanglement(model, random_state=random_state)
+        except GenEvalError as exc:
+            out.notes.append(f"disentanglement skipped: {exc}")
+        else:
+            out.summary["disentanglement"] = summary
+            out.figures.update(figures)
     return out
 
 
@@ -343,6 +362,10 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{e['method']} of the {e['space']}: {e['num_real']} real, {e['num_generated']} generated",
             )
         )
+    if "disentanglement" in summary:
+        d = summary["disentanglement"]
+        scores = ", ".join(f"{name} {value:.3f}" for name, value in d["scores"].items())
+        rows.append(("disentanglement", f"{scores} ({d['num_train']:,} samples, {d['seconds']:.0f} s)"))
     if "interpolation" in summary:
         i = summary["interpolation"]
         rows.append(("interpolation", f"{len(i['rows'])} strips of {i['steps']}"))
