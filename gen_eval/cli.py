@@ -372,7 +372,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption:
     Console().print(table)
 
 
-from gen_eval import cli_collapse, cli_compare, cli_latent, cli_models, cli_report, cli_score  # noqa: E402, F401  (register their commands)
+from gen_eval import cli_collapse, cli_compare, cli_dashboard, cli_latent, cli_models, cli_report, cli_score  # noqa: E402, F401  (register their commands)
 
 
 def main() -> None:

@@ -45,6 +45,16 @@ def signed(value: float) -> str:
     return ("+" if value >= 0 else "") + fmt(value)
 
 
+def comparison_figures(comparison: Comparison) -> dict[str, go.Figure]:
+    """The page's charts by name: ``metrics``, and ``precision_recall`` / ``classes`` where they apply."""
+    figures = {"metrics": _metrics_figure(comparison)}
+    if all({"precision", "recall"} <= set(run.metrics) for run in comparison.runs):
+        figures["precision_recall"] = _precision_recall_figure(comparison)
+    if any(run.class_counts for run in comparison.runs):
+        figures["classes"] = _classes_figure(comparison)
+    return figures
+
+
 def comparison_html(comparison: Comparison) -> str:
     """The whole page of ``comparison`` as HTML text.
 
@@ -87,14 +97,14 @@ def comparison_html(comparison: Comparison) -> str:
         ]
         columns = ["rank", "run", "value", "95% interval", "- best", "95% interval", "verdict"]
         page.add(table(columns, rows, left=2, raw=True))
-    page.heading("Metrics per run (95% intervals)")
-    page.figure(_metrics_figure(comparison))
-    if all({"precision", "recall"} <= set(run.metrics) for run in comparison.runs):
-        page.heading("Precision and recall")
-        page.figure(_precision_recall_figure(comparison))
-    if any(run.class_counts for run in comparison.runs):
-        page.heading("Predicted classes")
-        page.figure(_classes_figure(comparison))
+    headings = {
+        "metrics": "Metrics per run (95% intervals)",
+        "precision_recall": "Precision and recall",
+        "classes": "Predicted classes",
+    }
+    for name, figure in comparison_figures(comparison).items():
+        page.heading(headings[name])
+        page.figure(figure)
     page.heading("Samples")
     page.add(
         "<div class='row'>"

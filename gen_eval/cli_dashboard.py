@@ -1,0 +1,65 @@
+"""``gen-eval dashboard``: the Streamlit app over a folder of runs (registered by ``gen_eval.cli``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gen_eval.cli import _guard, app
+
+DASHBOARD_EXAMPLES = """
+[bold]Examples[/bold]
+
+  gen-eval demo && gen-eval dashboard          # the bundled models, from runs/
+  gen-eval dashboard runs/cohort --port 8600
+"""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def streamlit_command(runs_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command that serves the dashboard on ``host:port`` over ``runs_dir``."""
+    from gen_eval.dashboard import APP
+
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--", str(runs_dir),
+    ]  # fmt: skip
+
+
+@app.command(epilog=DASHBOARD_EXAMPLES)
+def dashboard(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of runs (searched recursively).")] = Path("runs"),
+    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+) -> None:
+    """Open the Streamlit dashboard over RUNS_DIR: leaderboard, run, compare, mode collapse, latent explorer.
+
+    Serves on 127.0.0.1 only and prints the URL; Ctrl+C stops it.
+    """
+    from gen_eval.dashboard import RUNS_ENV
+
+    chosen = port or free_port()
+    typer.echo(f"gen-eval dashboard over {runs_dir.resolve()}: http://127.0.0.1:{chosen}  (Ctrl+C to stop)")
+    env = {**os.environ, RUNS_ENV: str(runs_dir.resolve())}
+
+    def body() -> None:
+        try:
+            code = subprocess.call(streamlit_command(runs_dir.resolve(), chosen), env=env)
+        except KeyboardInterrupt:
+            code = 0
+        raise typer.Exit(code)
+
+    _guard(body)

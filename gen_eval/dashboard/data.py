@@ -1,0 +1,169 @@
+"""Find and load the runs under a folder for the dashboard, never raising on a broken one."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gen_eval.errors import GenEvalError
+
+# Columns of the leaderboard, in order: metric name -> header.
+LEADERBOARD_METRICS = {
+    "fid": "FID",
+    "kid": "KID",
+    "is": "IS",
+    "precision": "precision",
+    "recall": "recall",
+    "density": "density",
+    "coverage": "coverage",
+    "bits_per_dim": "bits/dim",
+}
+
+
+@dataclass
+class RunInfo:
+    """One run folder as the dashboard sees it: loaded, or with the reason it could not be."""
+
+    path: Path
+    name: str
+    error: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    collapse: dict[str, Any] | None = None
+    latent: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def model(self) -> str:
+        return str(self.manifest.get("generated", {}).get("spec", self.name))
+
+    @property
+    def reference(self) -> str:
+        return str(self.manifest.get("reference", {}).get("spec", "?"))
+
+    @property
+    def features(self) -> str:
+        return str(self.manifest.get("extractor", {}).get("name", "?"))
+
+    @property
+    def family(self) -> str:
+        """The reference model's family, "data" for a dataset, else the source kind."""
+        generated = self.manifest.get("generated", {})
+        spec = str(generated.get("spec", ""))
+        if spec.startswith("ref:"):
+            from reference_models import MODELS
+
+            entry = MODELS.get(spec[4:])
+            return entry.family if entry else "reference"
+        return "data" if generated.get("kind") == "dataset" else str(generated.get("kind", "?"))
+
+    @property
+    def verdict(self) -> str:
+        return str((self.collapse or {}).get("verdict", "not checked"))
+
+
+def runs_root(argument: str | None = None) -> Path:
+    """The runs folder: the argument, else ``$GEN_EVAL_DASHBOARD_RUNS``, else ``runs``."""
+    from gen_eval.dashboard import RUNS_ENV
+
+    return Path(argument or os.environ.get(RUNS_ENV) or "runs")
+
+
+def root_problem(root: Path) -> str | None:
+    """A sentence for the page when ``root`` holds nothing to show, else None."""
+    if not root.exists():
+        return (
+            f"The runs folder {root} does not exist. Run `gen-eval demo` (writes runs/demo) or pass a folder."
+        )
+    if not root.is_dir():
+        return f"{root} is not a folder; pass the folder that holds your runs."
+    return None
+
+
+def _run_folders(root: Path) -> list[Path]:
+    """Folders under ``root`` holding a manifest.json, skipping hidden ones (staging, caches)."""
+    found = []
+    for manifest in sorted(root.rglob("manifest.json")):
+        relative = manifest.parent.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        found.append(manifest.parent)
+    return found
+
+
+def load_info(path: Path, root: Path) -> RunInfo:
+    """Load one run (checksums verified); a broken or outdated run comes back with ``error`` set."""
+    from gen_eval.runs.run import load_run
+
+    name = path.relative_to(root).as_posix() if path != root else path.name
+    try:
+        run = load_run(path)
+    except GenEvalError as exc:
+        message = str(exc)
+        if "format" in message:
+            message += " (written by an older gen-eval)"
+        return RunInfo(path, name, error=message)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return RunInfo(path, name, error=f"{path}: unreadable ({type(exc).__name__}: {exc}); re-run it")
+    latent = None
+    if (path / "latent.json").is_file():
+        try:
+            latent = json.loads((path / "latent.json").read_text(encoding="utf-8"))
+        except ValueError:
+            latent = None
+    metrics = {key: result.to_dict() for key, result in run.metrics.items()}
+    return RunInfo(path, name, manifest=run.manifest, metrics=metrics, collapse=run.collapse, latent=latent)
+
+
+def find_runs(root: Path) -> list[RunInfo]:
+    """Every run under ``root`` (including ``root`` itself when it is one), good and broken."""
+    if root_problem(root):
+        return []
+    return [load_info(folder, root) for folder in _run_folders(root)]
+
+
+def leaderboard_frame(runs: list[RunInfo]) -> Any:
+    """One row per loaded run: identity columns, each metric's value and its 95% interval, the verdict."""
+    import pandas as pd
+
+    rows = []
+    for info in runs:
+        if not info.ok:
+            continue
+        row: dict[str, Any] = {
+            "run": info.name,
+            "model": info.model,
+            "family": info.family,
+            "reference": info.reference,
+            "features": info.features,
+            "collapse": (info.collapse or {}).get("status", "not checked"),
+        }
+        for key, header in LEADERBOARD_METRICS.items():
+            result = info.metrics.get(key)
+            row[header] = None if result is None else result["value"]
+            interval = None if result is None else result.get("interval")
+            row[f"{header} 95% CI"] = "" if not interval else f"{interval[0]:.4g} – {interval[1]:.4g}"
+        row["collapse verdict"] = info.verdict
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):  # drop metrics no run has
+        empty = [h for h in LEADERBOARD_METRICS.values() if frame[h].isna().all()]
+        frame = frame.drop(columns=empty + [f"{h} 95% CI" for h in empty])
+    return frame
+
+
+def figure_files(info: RunInfo, folder: str) -> list[tuple[str, Path, Path | None]]:
+    """(stem, json path, png path or None) of the plotly figures in ``info.path / folder``."""
+    root = info.path / folder
+    if not root.is_dir():
+        return []
+    return [
+        (p.stem, p, p.with_suffix(".png") if p.with_suffix(".png").is_file() else None)
+        for p in sorted(root.glob("*.json"))
+    ]

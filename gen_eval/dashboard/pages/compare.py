@@ -1,0 +1,96 @@
+"""Compare: two or more runs, the compare command's table and charts; incomparable runs refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from gen_eval.dashboard.widgets import load_runs
+from gen_eval.errors import GenEvalError
+
+st.title("Compare runs")
+runs = load_runs()
+names = [r.name for r in runs]
+chosen = st.multiselect("Runs (the first is the baseline A)", names, default=names[:2], max_selections=8)
+left, right = st.columns(2)
+resamples = left.select_slider("Bootstrap resamples per run", [0, 50, 100, 200], value=100)
+force = right.checkbox("Compare anyway when references or features differ (rows marked)")
+if len(chosen) < 2:
+    st.info("Pick at least two runs.")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Bootstrapping the differences...", max_entries=16)
+def _compare(paths: tuple[str, ...], resamples: int, force: bool, stamps: tuple[float, ...]):
+    from gen_eval.runs.compare import compare
+
+    return compare(list(paths), num_resamples=resamples, force=force)
+
+
+paths = tuple(str(runs[names.index(n)].path) for n in chosen)
+try:
+    comparison = _compare(
+        paths, resamples, force, tuple(runs[names.index(n)].path.stat().st_mtime for n in chosen)
+    )
+except GenEvalError as exc:
+    st.error(str(exc))
+    st.stop()
+
+for warning in comparison.warnings:
+    st.warning(warning)
+for note in comparison.notes:
+    st.caption(note)
+
+
+def _interval(interval) -> str:
+    return "" if not interval else f"{interval[0]:+.4g} – {interval[1]:+.4g}"
+
+
+table = pd.DataFrame(
+    [
+        {
+            "metric": row.metric,
+            "A": row.run_a,
+            "B": row.run_b,
+            "value A": row.a,
+            "value B": row.b,
+            "B - A": row.difference,
+            "95% interval": _interval(row.interval),
+            "verdict": row.verdict if row.comparable else "not comparable",
+            "method": row.method,
+            "notes": "; ".join(row.warnings),
+        }
+        for row in comparison.rows
+    ]
+)
+st.dataframe(table, hide_index=True, width="stretch")
+if comparison.ranking:
+    st.subheader(f"Ranking by {comparison.ranking_metric}")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "rank": e.rank,
+                    "run": e.run,
+                    "value": e.value,
+                    "- best": e.difference,
+                    "95% interval": _interval(e.difference_interval),
+                    "verdict": e.verdict,
+                }
+                for e in comparison.ranking
+            ]
+        ),
+        hide_index=True,
+    )
+
+from gen_eval.runs.compare_html import comparison_figures  # noqa: E402  (plotly only once needed)
+
+for name, figure in comparison_figures(comparison).items():
+    st.plotly_chart(figure, width="stretch", key=f"compare-{name}")
+columns = st.columns(len(comparison.runs))
+for column, summary in zip(columns, comparison.runs, strict=True):
+    column.markdown(f"**{summary.label}**")
+    column.image(str(Path(summary.path) / "samples.png"))
+    column.caption(summary.collapse_verdict or "collapse not checked")

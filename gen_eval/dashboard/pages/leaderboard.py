@@ -1,0 +1,51 @@
+"""Leaderboard: every run with its metrics and intervals, filters, a chart; pick a row to open it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from gen_eval.dashboard.data import leaderboard_frame
+from gen_eval.dashboard.widgets import SELECTED, load_runs, metric_bars
+
+st.title("Leaderboard")
+runs = load_runs()
+frame = leaderboard_frame(runs)
+
+left, right = st.columns(2)
+references = left.multiselect("Reference", sorted(frame["reference"].unique()), placeholder="all references")
+families = right.multiselect("Family", sorted(frame["family"].unique()), placeholder="all families")
+if references:
+    frame = frame[frame["reference"].isin(references)]
+if families:
+    frame = frame[frame["family"].isin(families)]
+metrics = [c for c in frame.columns if f"{c} 95% CI" in frame.columns]
+sort_by = "FID" if "FID" in metrics else (metrics[0] if metrics else "run")
+frame = frame.sort_values(sort_by, na_position="last").reset_index(drop=True)
+
+if frame["reference"].nunique() > 1:
+    st.caption(
+        "Runs against different references (or features) are not comparable: filter by reference to rank them."
+    )
+st.caption(
+    f"{len(frame)} run(s). Click a column header to sort; select a row to open that run. "
+    "Intervals are 95% bootstrap intervals over the generated samples."
+)
+event = st.dataframe(
+    frame,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="single-row",
+    key="leaderboard",
+    column_config={m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics},
+)
+picked = event.selection.rows if event is not None else []
+if picked:
+    st.session_state[SELECTED] = frame.iloc[picked[0]]["run"]
+    st.switch_page(Path(__file__).parent / "run.py")
+
+if metrics:
+    chosen = st.selectbox("Chart", metrics, index=metrics.index(sort_by))
+    st.plotly_chart(metric_bars(frame, chosen), width="stretch")

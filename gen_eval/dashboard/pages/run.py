@@ -1,0 +1,67 @@
+"""One run: samples, metrics with intervals, precision/recall/density/coverage, classes, manifest."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from gen_eval.dashboard.widgets import choose_run, load_runs, show_stored_figure
+
+st.title("Run")
+info = choose_run(load_runs())
+st.caption(f"{info.model} vs {info.reference} · {info.features} features · {info.path}")
+if info.collapse:
+    status = info.collapse.get("status", "")
+    show = st.success if status == "ok" else (st.warning if status == "warning" else st.error)
+    show(f"Mode collapse: {info.verdict}")
+
+samples, numbers = st.columns([1, 2])
+with samples:
+    st.subheader("Samples")
+    st.image(str(info.path / "samples.png"), width="stretch")
+with numbers:
+    st.subheader("Metrics")
+    rows = [
+        {
+            "metric": name,
+            "value": r["value"],
+            "95% interval": ""
+            if not r.get("interval")
+            else f"{r['interval'][0]:.4g} – {r['interval'][1]:.4g}",
+            "better": r.get("direction", ""),
+            "kind": r.get("kind", ""),
+            "n generated / reference": f"{r.get('num_generated', '')} / {r.get('num_reference', '')}",
+            "warnings": "; ".join(r.get("warnings", [])),
+        }
+        for name, r in info.metrics.items()
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+prdc = [m for m in ("precision", "recall", "density", "coverage") if m in info.metrics]
+if prdc:
+    st.subheader("Precision, recall, density, coverage")
+    values = [info.metrics[m]["value"] for m in prdc]
+    intervals = [info.metrics[m].get("interval") or [v, v] for m, v in zip(prdc, values, strict=True)]
+    figure = go.Figure(
+        go.Bar(
+            x=prdc,
+            y=values,
+            error_y={
+                "type": "data",
+                "array": [hi - v for (_, hi), v in zip(intervals, values, strict=True)],
+                "arrayminus": [v - lo for (lo, _), v in zip(intervals, values, strict=True)],
+            },
+        )
+    )
+    figure.add_hline(y=1.0, line_dash="dot", annotation_text="1 = matches the reference")
+    figure.update_layout(height=340, yaxis_title="value", margin={"t": 30})
+    st.plotly_chart(figure, width="stretch")
+
+classes = info.path / "collapse" / "classes.json"
+if classes.is_file():
+    st.subheader("Classes: generated vs reference")
+    show_stored_figure(classes, None)
+
+with st.expander("Manifest"):
+    st.json(info.manifest, expanded=1)
