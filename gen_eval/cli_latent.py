@@ -109,12 +109,18 @@ def latent(
             spec = model if model.startswith("ref:") or ".py" in model else f"ref:{model}"
             if real is None:
                 raise GenEvalError(f"{model}: no default reference for its data; pass --reference")
+            from gen_eval.features import extractor_class
             from gen_eval.latent.analyse import default_features
+            from gen_eval.metrics import default_metrics
 
+            extractor = features or default_features(str(getattr(loaded, "dataset", "")))
+            available = {"features", "images"} | set(extractor_class(extractor).feature_names)
             evaluate(
                 spec,
                 real,
-                features=features or default_features(str(getattr(loaded, "dataset", ""))),
+                features=extractor,
+                # No bits/dim here: IWAE over a 64x64 reference takes minutes (gen-eval evaluate has it).
+                metrics=default_metrics(available),
                 out=out,
                 trust_code=trust_code,
                 num_samples=1000,
