@@ -339,6 +339,29 @@ def bench_parity(
     _guard(body)
 
 
+@bench_app.command("robustness", epilog="[bold]Example[/bold]\n\n  gen-eval bench robustness")
+def bench_robustness(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/robustness.md"),
+) -> None:
+    """Score the hostile corpus, inject write faults, kill a scoring run; count what went right."""
+
+    def body() -> None:
+        from gen_eval.bench.robustness import run_robustness
+
+        report = run_robustness(out)
+        correct = sum(check.ok for check in report.checks)
+        for check in report.checks:
+            if not check.ok:
+                typer.echo(f"WRONG {check.part}/{check.case}: expected {check.expected}; got {check.got}")
+        typer.echo(
+            f"{len(report.checks)} cases, {correct} handled as expected, data lost: {report.data_lost}; written to {out}"
+        )
+        if correct < len(report.checks) or report.data_lost:
+            raise GenEvalError(f"robustness cases failed: see {out}")
+
+    _guard(body)
+
+
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``["kid_subset_size=500", "is_shuffle=false"]`` -> typed dict (int, float, bool or str)."""
     options: dict[str, Any] = {}

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli import app
 
 DASHBOARD_EXAMPLES = """
 [bold]Examples[/bold]
@@ -55,11 +55,12 @@ def dashboard(
     typer.echo(f"gen-eval dashboard over {runs_dir.resolve()}: http://127.0.0.1:{chosen}  (Ctrl+C to stop)")
     env = {**os.environ, RUNS_ENV: str(runs_dir.resolve())}
 
-    def body() -> None:
-        try:
-            code = subprocess.call(streamlit_command(runs_dir.resolve(), chosen), env=env)
-        except KeyboardInterrupt:
-            code = 0
-        raise typer.Exit(code)
-
-    _guard(body)
+    command = streamlit_command(runs_dir.resolve(), chosen)
+    sys.stdout.flush()
+    if os.name == "posix":  # become the server: a signal to this process reaches Streamlit itself
+        os.execve(sys.executable, command, env)
+    try:
+        code = subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from submission_fixtures import build_submissions, digits, npy_bytes, write_pngs, write_tar
 from typer.testing import CliRunner
 
 import gen_eval
 import gen_eval.evaluation
 from gen_eval import GenEvalError
+from gen_eval.bench.hostile import CANARY, build_submissions, digits, npy_bytes, write_pngs, write_tar
 from gen_eval.cli import app
 from gen_eval.runs import submissions
 from gen_eval.runs.submissions import Entry, Limits, prepare
@@ -79,15 +79,14 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
         "bob.zip/bob/samples",
         "carol.tar.gz/samples.npy",
         "corrupt",  # found while decoding, inside evaluate
+        "zoë and ñ — 名前",
     ]
-    # The three good ones are ranked by FID, the failures follow without a rank.
-    assert [r.rank for r in result.rows[:3]] == [1, 2, 3] and {r.name for r in result.rows[:3]} == {
-        "alice",
-        "bob",
-        "carol",
-    }
-    assert all(r.rank is None for r in result.rows[3:])
-    fids = [r.value("fid") for r in result.rows[:3]]
+    # The four good ones are ranked by FID, the failures follow without a rank.
+    good = {"alice", "bob", "carol", "zoë and ñ — 名前"}
+    assert [r.rank for r in result.rows[:4]] == [1, 2, 3, 4] and {r.name for r in result.rows[:4]} == good
+    assert all(r.rank is None for r in result.rows[4:])
+    assert not (tmp_path / CANARY).exists()  # the pickle was never loaded
+    fids = [r.value("fid") for r in result.rows[:4]]
     assert fids == sorted(fids)
     assert rows["bob"].student == "Bob" and rows["bob"].family == "VAE" and rows["bob"].num_samples == 60
     assert rows["carol"].num_samples == 60
@@ -124,7 +123,8 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert len(document["rows"]) == len(result.rows) and document["ignored"] == ["notes.txt"]
     for row in result.rows:
         assert (out / row.report).is_file()
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["alice", "bob", "carol"]
+    run_names = sorted(p.name for p in (out / "runs").iterdir())
+    assert run_names[:3] == ["alice", "bob", "carol"] and run_names[3].startswith("zo-and")
     gen_eval.load_run(out / "runs" / "bob")
 
 

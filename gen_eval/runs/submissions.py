@@ -134,6 +134,10 @@ def clean_text(value: object, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Formats whose loading can execute code: refused by name, never opened.
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
 def _kind(path: Path) -> tuple[str, str] | None:
     """(kind, name without suffix) of a directory entry, or None when it is not a submission."""
     lower = path.name.lower()
@@ -175,7 +179,9 @@ def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], l
             ignored.append(clean_text(path.name))
             continue
         kind, stem = found
-        key = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-")[:80] or "submission"
+        key = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-")[:71] or "submission"
+        if key != stem:  # lossy (unicode, spaces): a hash of the real name keeps keys distinct
+            key = f"{key}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
         entry = Entry(clean_text(stem) or key, key, path, kind)
         if not path.resolve().is_relative_to(base):
             entry.error = f"{path.name}: a link pointing outside {root}; copy the submission in instead"
@@ -496,7 +502,15 @@ def _find_samples(root: Path, label: str) -> Path:
         raise GenEvalError(f"{label}: holds {len(arrays)} arrays ({names}); keep one, or name it samples.npz")
     if arrays:
         return _inside(arrays[0], root, label)
-    return root / "samples" if (root / "samples").is_dir() else root
+    folder = root / "samples" if (root / "samples").is_dir() else root
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*")):
+        pickles = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+        if pickles:
+            raise GenEvalError(
+                f"{label}/{pickles[0].relative_to(root).as_posix()}: a pickle (.pt/.pth/.pkl), which can run "
+                "code when loaded, so it is never opened; submit samples as .npz/.npy arrays or PNG images"
+            )
+    return folder
 
 
 @contextmanager

@@ -1,4 +1,11 @@
-"""Builders of students' submissions, good and hostile, for tests/test_score.py."""
+"""A corpus of students' submissions, good, broken and hostile, each with the error it must get.
+
+Built deterministically in a few hundred kilobytes (no committed blobs): ``build_submissions``
+returns submission name -> expected error fragment (None: must be scored). Used by
+``tests/test_score.py`` and by ``gen-eval bench robustness`` (``reports/robustness.md``). The
+``canary`` case is a pickle whose loading would create :data:`CANARY` next to the corpus: the file
+must never appear.
+"""
 
 from __future__ import annotations
 
@@ -96,6 +103,32 @@ sharpness = 2.5
 """
 
 
+CANARY = "CANARY-pickle-was-executed"
+
+
+class _Canary:
+    """Unpickling calls ``open(path, "w")``: a submitted ``.pt`` that would run code if loaded unsafely."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def canary_pt(path: Path) -> bytes:
+    """A torch-style pickle whose loading (``torch.load(weights_only=False)``) creates ``path``."""
+    import pickle
+
+    return pickle.dumps({"samples": _Canary(str(path))}, protocol=2)
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image.squeeze()).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
 def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     """A SUBMISSIONS_DIR with good and bad entries: submission name -> expected error fragment (None: scored).
 
@@ -176,5 +209,30 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     np.save(root / "twin" / "samples.npy", digits(0, 20))
     np.save(root / "twin.npy", digits(0, 20))
     expected["twin"] = "several entries share the name 'twin'"
+    # -- more broken input (issue 9's list)
+    write_pngs(root / "jpeg", digits(0, 12))
+    (root / "jpeg" / "img_050.jpg").write_bytes(jpeg_bytes(digits(0, 1)[0])[:40])  # truncated JPEG
+    expected["jpeg"] = "jpeg/img_050.jpg: not a readable image"
+    write_pngs(root / "zero", digits(0, 12))
+    (root / "zero" / "img_050.png").write_bytes(b"")
+    expected["zero"] = "zero/img_050.png: empty file"
+    (root / "canary").mkdir()
+    (root / "canary" / "samples.pt").write_bytes(canary_pt(root.parent / CANARY))
+    expected["canary"] = "canary/samples.pt: a pickle"
+    inf = digits(0, 30).astype(np.float32) / 255
+    inf[4, 0, 1, 1] = np.inf
+    np.save(root / "inf.npy", inf)
+    expected["inf"] = "sample 4 contains NaN or inf"
+    np.save(root / "huge_values.npy", (digits(0, 30).astype(np.float32) - 100) * 1e6)
+    expected["huge_values"] = "outside every supported range"
+    np.save(root / "channels.npy", np.repeat(digits(0, 20), 2, axis=1))  # 2 channels: neither grey nor RGB
+    expected["channels"] = "channels"
+    write_pngs(root / "one", digits(0, 1))
+    expected["one"] = "only 1 samples; at least 10"
+    unicode_dir = root / "zoë and ñ — 名前"
+    unicode_dir.mkdir()
+    for i, image in enumerate(digits(220, 260)):
+        (unicode_dir / f"image {i:03d} é.png").write_bytes(png_bytes(image))
+    expected["zoë and ñ — 名前"] = None
     (root / "notes.txt").write_text("not a submission")
     return expected

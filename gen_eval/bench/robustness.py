@@ -1,0 +1,204 @@
+"""``gen-eval bench robustness``: the hostile corpus, faults and kills, counted in reports/robustness.md.
+
+Three parts, each measured in a fresh temporary folder:
+
+1. **Corpus**: every case of :func:`gen_eval.bench.hostile.build_submissions` in one batch with
+   the good submissions; each bad one must get its expected one-line error, every good one must
+   be scored, nothing may be written outside the scratch folders, and the pickle canary must not fire.
+2. **Faults while writing**: a full disk (ENOSPC injected into the run writer) and an output
+   path under a file must give a clear error and leave no run folder or staging debris.
+3. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished; the
+   rerun must complete, keep what was finished, and every run must then verify.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from unittest import mock
+
+from gen_eval.errors import GenEvalError
+
+SCORE_OPTIONS = {"num_resamples": 10, "show_progress": False}
+
+
+@dataclass
+class Check:
+    """One case: what was tried, what was expected, what happened, and whether that was right."""
+
+    part: str
+    case: str
+    expected: str
+    got: str
+    ok: bool
+
+
+@dataclass
+class Robustness:
+    checks: list[Check] = field(default_factory=list)
+    data_lost: int = 0
+    seconds: float = 0.0
+
+    def add(self, part: str, case: str, expected: str, got: str, ok: bool) -> None:
+        self.checks.append(Check(part, case, expected, got.replace("\n", " "), ok))
+
+
+def _corpus(report: Robustness, scratch: Path) -> None:
+    from gen_eval.bench.hostile import CANARY, build_submissions
+    from gen_eval.runs.score import score
+
+    subs, outside, unpack = scratch / "corpus" / "subs", scratch / "outside", scratch / "unpack"
+    outside.mkdir(parents=True)
+    unpack.mkdir()
+    expected = build_submissions(subs, outside)
+    with mock.patch.object(tempfile, "tempdir", str(unpack)):
+        result = score(subs, "digits:test", out=scratch / "corpus" / "out", **SCORE_OPTIONS)
+    rows: dict[str, list] = {}
+    for row in result.rows:
+        rows.setdefault(row.name, []).append(row)
+    for name, fragment in sorted(expected.items()):
+        found = rows.get(name, [])
+        if fragment is None:
+            ok = bool(found) and all(r.status == "scored" for r in found)
+            report.data_lost += 0 if ok else 1
+            got = "scored" if ok else "; ".join(str(r.error) for r in found) or "missing"
+            report.add("corpus", name, "scored", got, ok)
+        else:
+            ok = bool(found) and all(r.status == "error" and fragment in (r.error or "") for r in found)
+            report.add(
+                "corpus", name, f"error containing '{fragment}'", "; ".join(str(r.error) for r in found), ok
+            )
+    escaped = sorted(p.name for p in outside.iterdir() if p.name != "secret.png")
+    escaped += [str(p) for p in scratch.rglob("escaped.txt")]
+    report.add("corpus", "nothing written outside", "no files", ", ".join(escaped) or "none", not escaped)
+    leftovers = list(unpack.iterdir())
+    report.add("corpus", "unpack folder emptied", "empty", f"{len(leftovers)} entries", not leftovers)
+    fired = (subs.parent / CANARY).exists()
+    report.add("corpus", "pickle canary", "never loaded", "fired" if fired else "not fired", not fired)
+
+
+def _faults(report: Robustness, scratch: Path) -> None:
+    import gen_eval
+    from gen_eval.runs import run as run_module
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = scratch / "faults" / "full"
+    with mock.patch.object(run_module, "_write_bytes", full_disk):
+        try:
+            gen_eval.evaluate("digits:train", "digits:test", out=out, num_resamples=0, show_progress=False)
+            got, ok = "no error", False
+        except GenEvalError as exc:
+            debris = [p.name for p in out.parent.iterdir()] if out.parent.exists() else []
+            got, ok = f"{exc} (left: {debris or 'nothing'})", "No space left" in str(exc) and not debris
+    report.add("faults", "disk full while writing a run", "clear error, nothing left", got, ok)
+
+    blocker = scratch / "faults" / "a-file"
+    blocker.write_text("not a folder")
+    try:
+        gen_eval.evaluate(
+            "digits:train", "digits:test", out=blocker / "run", num_resamples=0, show_progress=False
+        )
+        got, ok = "no error", False
+    except GenEvalError as exc:
+        got, ok = str(exc), "cannot create the run folder" in str(exc)
+    report.add("faults", "output folder under a file", "clear error", got, ok)
+
+
+def _kill(report: Robustness, scratch: Path) -> None:
+    from gen_eval.bench.hostile import digits
+    from gen_eval.runs.run import load_run
+
+    subs, out = scratch / "kill" / "subs", scratch / "kill" / "out"
+    import numpy as np
+
+    subs.mkdir(parents=True)
+    for i in range(4):
+        np.save(subs / f"student{i}.npy", digits(i * 50, i * 50 + 50))
+    command = [
+        sys.executable,
+        "-m",
+        "gen_eval",
+        "score",
+        str(subs),
+        "--reference",
+        "digits:test",
+        "--out",
+        str(out),
+    ]
+    command += ["--num-resamples", "10"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if (out / "runs").is_dir() and any((out / "runs").iterdir()):
+            break
+        time.sleep(0.05)
+    finished_before = sorted(p.name for p in (out / "runs").iterdir()) if (out / "runs").is_dir() else []
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    runs = sorted(p.name for p in (out / "runs").iterdir()) if (out / "runs").is_dir() else []
+    verified = 0
+    for name in runs:
+        try:
+            load_run(out / "runs" / name)
+            verified += 1
+        except GenEvalError:
+            pass
+    kept = all(name in runs for name in finished_before)
+    ok = rerun.returncode == 0 and len(runs) == 4 and verified == 4 and kept
+    report.data_lost += 0 if kept else 1
+    got = (
+        f"killed with {len(finished_before)} finished; rerun exit {rerun.returncode}, "
+        f"{len(runs)} runs, {verified} verify"
+    )
+    report.add(
+        "kills", "SIGKILL during gen-eval score, then rerun", "rerun completes, 4 runs verify", got, ok
+    )
+
+
+def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
+    """Run the three parts and write the markdown report to ``out``; returns the counts."""
+    report = Robustness()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gen-eval-robustness-") as folder:
+        scratch = Path(folder)
+        _corpus(report, scratch)
+        _faults(report, scratch)
+        _kill(report, scratch)
+    report.seconds = time.perf_counter() - started
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(_markdown(report), encoding="utf-8")
+    return report
+
+
+def _markdown(report: Robustness) -> str:
+    correct = sum(check.ok for check in report.checks)
+    lines = [
+        "# Robustness: hostile input, faults and kills",
+        "",
+        "Regenerate with `gen-eval bench robustness` (this file is written by it).",
+        "",
+        f"- cases tried: **{len(report.checks)}**, handled as expected: **{correct}**, "
+        f"data lost: **{report.data_lost}** ({report.seconds:.0f} s)",
+        "- corpus: `gen_eval/bench/hostile.py`, one batch scored with `gen-eval score` against digits:test;",
+        "  the good submissions must be scored, each bad one must get its own one-line error",
+        "- faults: a full disk is simulated by injecting ENOSPC into the run writer",
+        "",
+        "| part | case | expected | got | ok |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for check in report.checks:
+        got = check.got.replace("|", "\\|")
+        lines.append(
+            f"| {check.part} | {check.case} | {check.expected} | {got} | {'yes' if check.ok else '**NO**'} |"
+        )
+    return "\n".join(lines) + "\n"
