@@ -109,6 +109,13 @@ def evaluate(
         bool, typer.Option("--no-cache", help="Neither read nor write cached features.")
     ] = False,
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            help="Run that file in a separate process with time and memory limits "
+            "(GEN_EVAL_SANDBOX_TIME_S, GEN_EVAL_SANDBOX_MEMORY_MB); --no-sandbox imports it here (bits/dim needs it)."
+        ),
+    ] = True,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     channels_last: Annotated[
         bool | None,
@@ -155,6 +162,7 @@ def evaluate(
             overwrite=overwrite,
             cache_dir=None if no_cache else (cache_dir or True),
             trust_code=trust_code,
+            sandbox=sandbox,
             inception_weights=inception_weights,
             channels_last=channels_last,
             resize=resize,

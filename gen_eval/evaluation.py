@@ -123,6 +123,7 @@ def evaluate(
     overwrite: bool = False,
     cache_dir: str | Path | bool | None = True,
     trust_code: bool = False,
+    sandbox: bool = True,
     inception_weights: str | Path | None = None,
     channels_last: bool | None = None,
     resize: int | None = None,
@@ -172,6 +173,9 @@ def evaluate(
         ``~/.cache/gen-eval``), None/False to disable.
     trust_code : bool
         Allow running a Python generator file.
+    sandbox : bool
+        Run that file in a separate process with time and memory limits, which only samples
+        (default); False imports it here, so its ``log_prob`` gives bits/dim.
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
     channels_last : bool, optional
@@ -203,7 +207,12 @@ def evaluate(
     if num_resamples < 0:
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
-    source_options: dict[str, Any] = {"trust_code": trust_code, "resize": resize, "value_range": value_range}
+    source_options: dict[str, Any] = {
+        "trust_code": trust_code,
+        "sandbox": sandbox,
+        "resize": resize,
+        "value_range": value_range,
+    }
     ref = open_source(reference, num_samples=num_reference, seed=seed, **source_options)
     if _is_code(source) and num_samples is None:
         num_samples = len(ref)

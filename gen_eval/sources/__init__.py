@@ -30,6 +30,7 @@ def open_source(
     key: str | None = None,
     resize: int | None = None,
     value_range: str = "auto",
+    sandbox: bool = True,
 ) -> Source:
     """Open a sample source from its spec.
 
@@ -44,6 +45,8 @@ def open_source(
         Seed of the generator's ``torch.Generator``.
     trust_code : bool
         Allow running a Python generator file.
+    sandbox : bool
+        Run that file in a separate, limited process (default) rather than importing it here.
     key : str, optional
         Array name inside an ``.npz`` (default ``arr_0``, or its only array).
     resize : int, optional
@@ -66,7 +69,7 @@ def open_source(
 
         if num_samples is None:
             raise GenEvalError(f"{text}: a generator needs --num-samples N (how many samples to draw)")
-        return open_python_source(text, num_samples, seed, trust_code)
+        return open_python_source(text, num_samples, seed, trust_code, sandbox)
     if path.is_dir():
         from gen_eval.sources.folder import FolderSource
 

@@ -136,8 +136,15 @@ class GeneratorSource(Source):
             yield Batch(torch.from_numpy(samples))
 
 
-def open_python_source(spec: str, count: int, seed: int, trust_code: bool) -> GeneratorSource:
-    """Load ``file.py:factory`` (only when ``trust_code``) and wrap it as a source."""
+def open_python_source(
+    spec: str, count: int, seed: int, trust_code: bool, sandbox: bool = True
+) -> GeneratorSource:
+    """Load ``file.py:factory`` (only when ``trust_code``) and wrap it as a source.
+
+    With ``sandbox`` (the default) the code runs in a separate, limited process
+    (:mod:`gen_eval.sources.sandbox`) that only samples; without it, it is imported here, which
+    also makes ``log_prob``, ``encode`` and ``decode`` available.
+    """
     file_part, _, factory = spec.rpartition(":")
     if not file_part.endswith(".py"):
         file_part, factory = spec, "make_model"
@@ -148,5 +155,13 @@ def open_python_source(spec: str, count: int, seed: int, trust_code: bool) -> Ge
         )
     if not path.is_file():
         raise GenEvalError(f"{path}: no such Python file")
-    model = load_factory(path, factory)
-    return GeneratorSource(spec=spec, model=model, count=count, seed=seed)
+    if sandbox:
+        from gen_eval.sources.sandbox import sandboxed_model
+
+        model = sandboxed_model(spec, path, factory)
+        source = GeneratorSource(spec=spec, model=model, count=count, seed=seed)
+        source.notes.append(
+            f"sampled in a separate process (limits: {model.time_limit:g} s per call, {model.memory_mb} MiB)"
+        )
+        return source
+    return GeneratorSource(spec=spec, model=load_factory(path, factory), count=count, seed=seed)

@@ -1,0 +1,221 @@
+"""Run a submitted ``file.py:factory`` generator in a separate, limited process.
+
+The grader's process never imports submitted code. A worker process (this module run with
+``python -m``) imports the file and serves ``sample(n, generator)`` calls over a pipe:
+
+- the parent sends n and its ``torch.Generator`` state; the worker samples with a generator in
+  that state and returns the samples as an ``.npy`` payload (read with ``allow_pickle=False``) and
+  the generator's new state, which the parent adopts, so samples are bit-identical to calling the
+  model in-process with the same seed;
+- limits: address space (``RLIMIT_AS``; torch alone reserves about 3 GiB, so the default is
+  8 GiB), CPU time (``RLIMIT_CPU``), no core dumps, and a wall-clock limit per call enforced by
+  the parent, which kills the worker when it is exceeded;
+- the worker starts in the generator file's folder with a scrubbed environment (no
+  ``PYTHONPATH``), so relative paths reach only that submission's files.
+
+What this is not: an OS sandbox. Without namespaces or seccomp the worker can still open
+absolute paths the grader's user can read and use the network if there is one; run the grader
+under a dedicated user or in a container for that. Limits can be set with
+``GEN_EVAL_SANDBOX_TIME_S`` (per call, default 600) and ``GEN_EVAL_SANDBOX_MEMORY_MB`` (default 8192).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gen_eval.errors import GenEvalError
+
+_HEADER = struct.Struct(">cQ")  # kind, payload length
+
+
+def _limits() -> tuple[float, int]:
+    time_s = float(os.environ.get("GEN_EVAL_SANDBOX_TIME_S", "600"))
+    memory_mb = int(os.environ.get("GEN_EVAL_SANDBOX_MEMORY_MB", "8192"))
+    return time_s, memory_mb
+
+
+def _send(stream: Any, kind: bytes, payload: bytes) -> None:
+    stream.write(_HEADER.pack(kind, len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exact(stream: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+@dataclass
+class SandboxedModel:
+    """Stands in for the submitted model in the grader's process: only ``sample`` is offered."""
+
+    spec: str
+    path: Path
+    factory: str
+    time_limit: float
+    memory_mb: int
+    _process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        memory = self.memory_mb * 2**20
+        cpu = int(self.time_limit * 4) + 60
+
+        def limit() -> None:  # runs in the child before exec
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.setsid()  # its own process group: killing it takes its children too
+
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+        env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
+        command = [sys.executable, "-m", "gen_eval.sources.sandbox", str(self.path.resolve()), self.factory]
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=self.path.resolve().parent,
+            env=env,
+            preexec_fn=limit,
+        )
+        kind, payload = self._receive("loading the model")
+        if kind != b"R":
+            self.close()
+            raise GenEvalError(payload.decode(errors="replace"))
+
+    def _receive(self, doing: str) -> tuple[bytes, bytes]:
+        process = self._process
+        assert process is not None and process.stdout is not None
+        deadline = time.monotonic() + self.time_limit
+        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            self.close()
+            raise GenEvalError(
+                f"{self.spec}: {doing} took longer than {self.time_limit:g} s; stopped "
+                "(set GEN_EVAL_SANDBOX_TIME_S to allow more)"
+            )
+        try:
+            kind, size = _HEADER.unpack(_read_exact(process.stdout, _HEADER.size))
+            return kind, _read_exact(process.stdout, size)
+        except EOFError:
+            code = process.wait()
+            self._process = None
+            if code < 0:
+                name = signal.Signals(-code).name
+                hint = " (over its CPU-time limit)" if name == "SIGXCPU" else ""
+                raise GenEvalError(
+                    f"{self.spec}: the generator process crashed with {name}{hint} while {doing}"
+                ) from None
+            raise GenEvalError(
+                f"{self.spec}: the generator process exited (status {code}) while {doing}"
+            ) from None
+
+    def sample(self, n: int, generator: Any = None) -> np.ndarray:
+        import torch
+
+        if self._process is None:
+            self.start()
+        generator = generator if generator is not None else torch.Generator()
+        state = generator.get_state().numpy().tobytes()
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            _send(self._process.stdin, b"S", struct.pack(">Q", n) + state)
+        except BrokenPipeError:
+            self._receive(f"sample({n})")  # reports how the worker ended
+            raise
+        kind, payload = self._receive(f"sample({n})")
+        if kind != b"O":
+            raise GenEvalError(payload.decode(errors="replace"))
+        (size,) = struct.unpack(">Q", payload[:8])
+        samples = np.load(io.BytesIO(payload[8 : 8 + size]), allow_pickle=False)
+        new_state = torch.frombuffer(bytearray(payload[8 + size :]), dtype=torch.uint8)
+        generator.set_state(new_state)
+        return samples
+
+    def close(self) -> None:
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+            self._process = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def sandboxed_model(spec: str, path: Path, factory: str) -> SandboxedModel:
+    """Start the worker for ``path:factory`` and return the stand-in (errors name the file)."""
+    time_limit, memory_mb = _limits()
+    model = SandboxedModel(spec, path, factory, time_limit, memory_mb)
+    model.start()
+    return model
+
+
+def _worker() -> None:
+    """The worker: import the file, then answer sample requests until the pipe closes."""
+    import torch
+
+    from gen_eval.sources.python import load_factory
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # the model's prints must not corrupt the protocol
+    path, factory = Path(sys.argv[1]), sys.argv[2]
+    try:
+        model = load_factory(path, factory)
+    except (GenEvalError, MemoryError) as exc:
+        _send(stdout, b"E", str(exc).encode())
+        return
+    _send(stdout, b"R", b"")
+    while True:
+        try:
+            _kind, size = _HEADER.unpack(_read_exact(stdin, _HEADER.size))
+            payload = _read_exact(stdin, size)
+        except EOFError:
+            return
+        (n,) = struct.unpack(">Q", payload[:8])
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(payload[8:]), dtype=torch.uint8))
+        try:
+            out = model.sample(n, generator=generator)
+            if isinstance(out, torch.Tensor):
+                out = out.detach().cpu().numpy()
+            array = np.asarray(out)
+            if array.dtype == object:
+                raise TypeError("sample() returned Python objects; return a numeric tensor or array")
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+        except MemoryError:
+            _send(stdout, b"E", f"{path}: sample({n}) ran out of its memory limit; stopped".encode())
+            return
+        except Exception as exc:
+            message = f"{path}: sample({n}) raised {type(exc).__name__}: {exc}"
+            if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+                message = f"{path}: sample({n}) ran out of its memory limit ({exc}); stopped"
+            _send(stdout, b"E", message.encode())
+            return
+        data = buffer.getvalue()
+        state = generator.get_state().numpy().tobytes()
+        _send(stdout, b"O", struct.pack(">Q", len(data)) + data + state)
+
+
+if __name__ == "__main__":
+    _worker()

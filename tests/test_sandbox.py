@@ -1,0 +1,113 @@
+"""Submitted generator code runs in a separate, limited process (gen_eval/sources/sandbox.py)."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import pytest
+import torch
+
+from gen_eval.errors import GenEvalError
+from gen_eval.sources.python import open_python_source
+
+GENERATORS = """
+import os, signal, sys, time, torch
+
+CANARY = os.path.join(os.path.dirname(__file__), "imported-here")
+
+
+class Good:
+    family, dataset = "gan", "digits"
+
+    def sample(self, n, generator=None):
+        print("chatty models must not break the protocol")
+        return torch.rand(n, 1, 8, 8, generator=generator)
+
+
+def good():
+    open(CANARY + "-" + str(os.getpid()), "w").close()
+    return Good()
+
+
+class Hang(Good):
+    def sample(self, n, generator=None):
+        time.sleep(3600)
+
+
+class Greedy(Good):
+    def sample(self, n, generator=None):
+        hoard = []
+        while True:
+            hoard.append(bytearray(256 * 2**20))
+
+
+class Crash(Good):
+    def sample(self, n, generator=None):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def hang():
+    return Hang()
+
+
+def greedy():
+    return Greedy()
+
+
+def crash():
+    return Crash()
+
+
+def broken():
+    raise ValueError("no weights here")
+"""
+
+
+@pytest.fixture
+def generators(tmp_path, monkeypatch):
+    path = tmp_path / "student" / "gens.py"
+    path.parent.mkdir()
+    path.write_text(textwrap.dedent(GENERATORS))
+    monkeypatch.setenv("GEN_EVAL_SANDBOX_TIME_S", "20")
+    return path
+
+
+def _all(source) -> torch.Tensor:
+    return torch.cat([batch.data for batch in source.batches(32)])
+
+
+def test_sandboxed_samples_equal_in_process_ones_and_the_code_ran_elsewhere(generators):
+    import os
+
+    sandboxed = open_python_source(f"{generators}:good", 100, 7, trust_code=True)
+    in_process = open_python_source(f"{generators}:good", 100, 7, trust_code=True, sandbox=False)
+    assert torch.equal(_all(sandboxed), _all(in_process))
+    assert any("separate process" in note for note in sandboxed.notes)
+    pids = {p.name.rsplit("-", 1)[1] for p in generators.parent.glob("imported-here-*")}
+    assert str(os.getpid()) in pids and len(pids) == 2  # one import here (sandbox=False), one in the worker
+    assert not hasattr(sandboxed.model, "log_prob")  # the stand-in only samples
+
+
+def test_a_hanging_generator_is_stopped_at_the_time_limit(generators, monkeypatch):
+    monkeypatch.setenv("GEN_EVAL_SANDBOX_TIME_S", "3")
+    started = time.perf_counter()
+    with pytest.raises(GenEvalError, match=r"took longer than 3 s; stopped"):
+        open_python_source(f"{generators}:hang", 10, 0, trust_code=True)
+    assert time.perf_counter() - started < 30
+
+
+def test_unbounded_allocation_is_stopped_by_the_memory_limit(generators, monkeypatch):
+    monkeypatch.setenv("GEN_EVAL_SANDBOX_MEMORY_MB", "5000")  # torch itself reserves about 3 GiB
+    monkeypatch.setenv("GEN_EVAL_SANDBOX_TIME_S", "120")
+    with pytest.raises(GenEvalError, match="ran out of its memory limit"):
+        open_python_source(f"{generators}:greedy", 10, 0, trust_code=True)
+
+
+def test_crashes_and_failing_factories_are_reported(generators):
+    with pytest.raises(GenEvalError, match="crashed with SIGSEGV"):
+        open_python_source(f"{generators}:crash", 10, 0, trust_code=True)
+    with pytest.raises(GenEvalError, match=r"broken\(\) raised ValueError: no weights here"):
+        open_python_source(f"{generators}:broken", 10, 0, trust_code=True)
+    with pytest.raises(GenEvalError, match="--trust-code"):
+        open_python_source(f"{generators}:good", 10, 0, trust_code=False)
