@@ -407,8 +407,17 @@ from gen_eval import cli_collapse, cli_compare, cli_dashboard, cli_latent, cli_m
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="gen-eval")
+    """Console-script entry point (also for ``torchrun -m gen_eval``: ranks other than 0 stay quiet)."""
+    from gen_eval import distributed
+
+    if not distributed.is_main():
+        import os
+
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+    try:
+        app(prog_name="gen-eval")
+    finally:
+        distributed.shutdown()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -319,6 +319,8 @@ def evaluate(
     }
     features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}
     evaluation = Evaluation(results, manifest, None, notes, features_by_role, report)
+    from gen_eval import distributed
+
     extra: dict[str, bytes] = {}
     if report is not None:
         from gen_eval.collapse.from_sources import evidence
@@ -327,9 +329,9 @@ def evaluate(
         evaluation.collapse_evidence = functools.cache(
             lambda: evidence(report, gen, ref, train_source, gen_features, size)
         )
-        if out is not None:
+        if out is not None and distributed.is_main():
             extra = collapse_files(*evaluation.collapse_evidence())
-    if out is not None:
+    if out is not None and distributed.is_main():  # under torchrun, rank 0 alone writes the run
         evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
     return evaluation
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.progress import progress_task
@@ -83,31 +83,37 @@ def extract_features(
         len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
         <= KEEP_SAMPLES_BYTES
     )
-    if (
-        key is not None
-        and (cached := cache.load(key)) is not None
-        and (not keep_samples or "samples" in cached)
-    ):
+    from gen_eval import distributed
+
+    cached = cache.load(key) if key is not None else None
+    usable = cached is not None and (not keep_samples or "samples" in cached)
+    if distributed.active():  # use the cache only if every rank can (no shared disk: all extract)
+        usable = all(distributed.gather_in_order([(distributed.rank(), usable)]))
+    if usable:
         labels = cached.pop("labels", None)
         samples = cached.pop("samples", None)
         return Features(cached, labels, True, key, samples)
 
-    parts: dict[str, list[torch.Tensor]] = {}
-    labels: list[torch.Tensor] = []
-    samples: list[torch.Tensor] = []
-    with progress_task(f"{label} ({extractor.name})", len(source), show_progress) as bar:
-        for batch in source.batches(batch_size):
-            for name, value in extractor(batch.data).items():
-                parts.setdefault(name, []).append(value)
+    # Each rank extracts its own batches (all of them in a single process); then they are
+    # gathered in batch order, so every rank holds what one process would have computed.
+    own: list[tuple[int, dict[str, Any]]] = []
+    with progress_task(
+        f"{label} ({extractor.name})", len(source), show_progress and distributed.is_main()
+    ) as bar:
+        for index, batch in distributed.own_batches(source.batches(batch_size)):
+            part: dict[str, Any] = {"features": extractor(batch.data)}
             if batch.labels is not None:
-                labels.append(torch.as_tensor(batch.labels))
+                part["labels"] = torch.as_tensor(batch.labels)
             if keep_samples:
-                samples.append(batch.data.cpu())
-            bar.advance(len(batch.data))
-    tensors = {name: torch.cat(values) for name, values in parts.items()}
+                part["samples"] = batch.data.cpu()
+            own.append((index, part))
+            bar.advance(len(batch.data) * distributed.world_size())
+    ordered = distributed.gather_in_order(own)
+    tensors = {name: torch.cat([p["features"][name] for p in ordered]) for name in ordered[0]["features"]}
+    labels = [p["labels"] for p in ordered if "labels" in p]
     label_tensor = torch.cat(labels) if labels and sum(map(len, labels)) == len(source) else None
-    sample_tensor = torch.cat(samples) if samples else None
-    if key is not None:
+    sample_tensor = torch.cat([p["samples"] for p in ordered]) if keep_samples else None
+    if key is not None and distributed.is_main():
         stored = dict(tensors)
         if label_tensor is not None:
             stored["labels"] = label_tensor
