@@ -67,6 +67,15 @@ def shutdown() -> None:
         _state["initialised"] = False
 
 
+def barrier() -> None:
+    """Wait for every rank (a no-op for a single process)."""
+    if active():
+        import torch.distributed as dist
+
+        init()
+        dist.barrier()
+
+
 def own_batches(batches: Iterable[T]) -> Iterator[tuple[int, T]]:
     """(index, batch) of the batches this rank extracts: index mod world size == rank."""
     size, me = world_size(), rank()

@@ -19,7 +19,9 @@ class _Silent:
 @contextmanager
 def progress_task(description: str, total: int | None, enabled: bool = True) -> Iterator[Progress]:
     """A progress bar on stderr for ``total`` units of work; ``advance(n)`` moves it."""
-    if not enabled:
+    from gen_eval.distributed import is_main
+
+    if not enabled or not is_main():  # under torchrun only rank 0 draws bars
         yield _Silent()
         return
     from rich.console import Console

@@ -97,3 +97,30 @@ def test_a_dead_rank_fails_the_job_and_writes_no_run(tmp_path: Path) -> None:
     assert "rank      : 1" in result.stderr and "Root Cause" in result.stderr
     assert not (tmp_path / "run").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]  # no staging left either
+
+
+@pytest.mark.timeout(400)
+def test_score_under_torchrun_matches_one_process(tmp_path: Path) -> None:
+    import numpy as np
+
+    from gen_eval.bench.hostile import digits
+
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    np.save(subs / "ann.npy", digits(0, 120))
+    np.save(subs / "bad.npy", digits(0, 3))
+    args = ["score", str(subs), "--reference", "digits:test", "--num-resamples", "10"]
+    two = _torchrun([*args, "--out", str(tmp_path / "two")])
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = subprocess.run(
+        [sys.executable, "-m", "gen_eval", *args, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        timeout=400,
+    )
+    assert one.returncode == 0
+    for name in ("metrics.json",):
+        assert (tmp_path / "one" / "runs" / "ann" / name).read_text() == (
+            tmp_path / "two" / "runs" / "ann" / name
+        ).read_text()
+    rows = json.loads((tmp_path / "two" / "leaderboard.json").read_text())["rows"]
+    assert [r["error"] is None for r in rows] == [True, False]

@@ -258,6 +258,9 @@ def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: 
         cache_dir=job.cache_dir,
         show_progress=False,  # the batch has its own bar
     )
+    from gen_eval import distributed
+
+    distributed.barrier()  # under torchrun rank 0 wrote the run; the others read it (shared folder)
     run = load_run(run_dir)
     state = {
         "format": STATE_FORMAT,
