@@ -347,6 +347,23 @@ def bench_parity(
     _guard(body)
 
 
+@bench_app.command("scale", epilog="[bold]Example[/bold]\n\n  gen-eval bench scale --memory-images 50000")
+def bench_scale(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/scale.md"),
+    num_images: Annotated[int, typer.Option(help="Images per set for the 1 vs 2 process timing.")] = 400,
+    memory_images: Annotated[int, typer.Option(help="Images (and points) for the memory peaks.")] = 50_000,
+) -> None:
+    """Time torchrun with 1 vs 2 processes and measure peak memory on 50,000 images and points."""
+
+    def body() -> None:
+        from gen_eval.bench.scale import run_scale_benchmark
+
+        typer.echo(run_scale_benchmark(out, num_images=num_images, memory_images=memory_images))
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
 @bench_app.command("robustness", epilog="[bold]Example[/bold]\n\n  gen-eval bench robustness")
 def bench_robustness(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/robustness.md"),
