@@ -134,3 +134,20 @@ def test_classes_too_rare_to_judge_are_not_called_missing():
         10 * torch.eye(1000)[torch.zeros(300, dtype=torch.long)], torch.cat([reference, common])
     )
     assert dropped.missing == [1, 2, 3] and dropped.over_represented == [0]
+
+
+def test_evidence_grids_mix_image_sizes(tmp_path):
+    """64x64 samples against the 8x8 digits reference: NDB bins show both kinds in one grid."""
+    import numpy as np
+
+    import gen_eval
+    from gen_eval.bench.common import write_png_folder
+    from gen_eval.collapse.figures import _same_shape
+    from gen_eval.datasets import shapes
+
+    rows = _same_shape([np.zeros((6, 1, 8, 8), np.uint8), np.full((6, 3, 64, 64), 7, np.uint8)])
+    assert [r.shape for r in rows] == [(6, 3, 64, 64)] * 2 and rows[0].max() == 0
+    folder = write_png_folder(shapes.render_shapes(shapes.sample_factor_indices(200, 0)), tmp_path / "pngs")
+    run = gen_eval.evaluate(folder, "digits:test", features="digits", num_resamples=0, out=tmp_path / "run")
+    assert run.collapse is not None
+    assert (tmp_path / "run" / "collapse" / "ndb_bins.png").is_file()

@@ -274,7 +274,7 @@ def evidence_images(
                         f"({'reference' if kind == 'under-filled' else 'generated'} images)"
                     )
         if rows:
-            grids["ndb_bins"] = (np.stack(rows), captions)
+            grids["ndb_bins"] = (np.stack(_same_shape(rows)), captions)
     birthday = found.get("birthday")
     if birthday is not None and birthday.closest_pairs:
         pairs = birthday.closest_pairs
@@ -288,10 +288,36 @@ def evidence_images(
         pairs = memorisation.pairs
         distances = ", ".join(f"{d:.3g}" for _, _, d in pairs)
         grids["copies"] = (
-            np.stack([generated_at([g for g, _, _ in pairs]), train_at([t for _, t, _ in pairs])]),
+            np.stack(
+                _same_shape([generated_at([g for g, _, _ in pairs]), train_at([t for _, t, _ in pairs])])
+            ),
             ["generated near-copies", f"their nearest training sample (distances {distances})"],
         )
     return grids
+
+
+def _same_shape(rows: list[np.ndarray]) -> list[np.ndarray]:
+    """Rows of (n, C, H, W) images brought to one shape for a grid: the most channels (grey repeated
+    to RGB) and the largest size (PIL nearest-neighbour), e.g. 64x64 samples beside 8x8 digits."""
+    channels = max(r.shape[1] for r in rows)
+    height, width = max(r.shape[2] for r in rows), max(r.shape[3] for r in rows)
+    out = []
+    for row in rows:
+        if row.shape[1] != channels:
+            row = np.repeat(row[:, :1], channels, axis=1)
+        if row.shape[2:] != (height, width):
+            from PIL import Image
+
+            row = np.stack(
+                [
+                    np.stack(
+                        [np.asarray(Image.fromarray(c).resize((width, height), Image.NEAREST)) for c in image]
+                    )
+                    for image in row
+                ]
+            )
+        out.append(row)
+    return out
 
 
 def _pad(images: np.ndarray, width: int) -> np.ndarray:
