@@ -33,3 +33,21 @@ def test_report_counts_and_flags_failures(tmp_path):
     text = robustness._markdown(report)
     assert "cases tried: **2**, handled as expected: **1**, data lost: **0**" in text
     assert "| **NO** |" in text and "z\\|w" in text
+
+
+@pytest.mark.timeout(400)
+def test_evaluate_killed_mid_run_then_rerun_writes_a_verified_run(tmp_path):
+    report = robustness.Robustness()
+    robustness._kill_evaluate(report, tmp_path, moments=(1.5,))
+    (check,) = report.checks
+    assert check.ok, check.got
+
+
+def test_a_new_write_removes_a_killed_writers_debris(tmp_path):
+    import gen_eval
+
+    (tmp_path / ".run.tmp-dead").mkdir()
+    (tmp_path / ".run.tmp-dead" / "metrics.json").write_text("{half")
+    (tmp_path / ".run.old-dead").mkdir()
+    gen_eval.evaluate("digits:train", "digits:test", out=tmp_path / "run", num_resamples=0, collapse=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -7,8 +7,9 @@ Three parts, each measured in a fresh temporary folder:
    be scored, nothing may be written outside the scratch folders, and the pickle canary must not fire.
 2. **Faults while writing**: a full disk (ENOSPC injected into the run writer) and an output
    path under a file must give a clear error and leave no run folder or staging debris.
-3. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished; the
-   rerun must complete, keep what was finished, and every run must then verify.
+3. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished, and
+   ``gen-eval evaluate`` at 0.5, 2 and 4 s; each rerun must complete, keep what was finished
+   (features cached before the kill are reused), leave no staging debris, and its runs must verify.
 """
 
 from __future__ import annotations
@@ -165,6 +166,43 @@ def _kill(report: Robustness, scratch: Path) -> None:
     )
 
 
+def _kill_evaluate(report: Robustness, scratch: Path, moments: tuple[float, ...] = (0.5, 2.0, 4.0)) -> None:
+    """SIGKILL ``gen-eval evaluate`` at a few moments; each rerun must write a run that verifies."""
+    from gen_eval.runs.run import load_run
+
+    root = scratch / "kill-evaluate"
+    root.mkdir(parents=True, exist_ok=True)
+    cache = root / "cache"
+    out = root / "run"
+    command = [sys.executable, "-m", "gen_eval", "evaluate", "ref:dcgan", "--reference", "digits:test"]
+    command += ["--num-samples", "2000", "--num-resamples", "50", "--out", str(out), "--overwrite"]
+    command += ["--cache-dir", str(cache), "--quiet"]
+    for moment in moments:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(moment)
+        finished = process.poll() is not None
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        try:
+            load_run(out)
+            verified = True
+        except GenEvalError:
+            verified = False
+        debris = [p.name for p in root.iterdir() if p.name.startswith(".run.")]
+        ok = rerun.returncode == 0 and verified and not debris
+        report.data_lost += 0 if verified else 1
+        when = "after it had finished" if finished else f"{moment:g} s in"
+        got = f"killed {when}; rerun exit {rerun.returncode}, run verifies: {verified}, debris: {debris or 'none'}"
+        report.add(
+            "kills",
+            f"SIGKILL during gen-eval evaluate at {moment:g} s, then rerun",
+            "rerun writes a verified run",
+            got,
+            ok,
+        )
+
+
 def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
     """Run the three parts and write the markdown report to ``out``; returns the counts."""
     report = Robustness()
@@ -174,6 +212,7 @@ def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
         _corpus(report, scratch)
         _faults(report, scratch)
         _kill(report, scratch)
+        _kill_evaluate(report, scratch)
     report.seconds = time.perf_counter() - started
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(_markdown(report), encoding="utf-8")

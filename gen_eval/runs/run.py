@@ -84,6 +84,7 @@ def write_run(
         raise GenEvalError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_debris(out)
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a run is meant to be shared
     except OSError as exc:
@@ -117,6 +118,16 @@ def write_run(
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _remove_debris(out: Path) -> None:
+    """Delete staging and retired folders of ``out`` left by a writer that was killed mid-write.
+
+    They are hidden (``.NAME.tmp-*``, ``.NAME.old-*``) and never read; a new write of the same
+    run would otherwise leave them piling up. Two writers of one run at once is not supported.
+    """
+    for stale in [*out.parent.glob(f".{out.name}.tmp-*"), *out.parent.glob(f".{out.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _swap_into(staging: Path, out: Path) -> None:
