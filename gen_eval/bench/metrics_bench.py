@@ -202,7 +202,9 @@ def run_metrics_benchmark(
     sections = [
         "# Benchmarks: metrics",
         "",
-        "Regenerate with `gen-eval bench metrics` (this file is written by it).",
+        "Regenerate with `gen-eval bench metrics` (this file is written by it). Scale-out (torchrun) and",
+        "memory peaks when streaming 50,000 images or scoring 50,000 points: `reports/scale.md`",
+        "(`gen-eval bench scale`).",
         "",
     ]
     sections += [*environment_lines(), ""]
