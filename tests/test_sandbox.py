@@ -61,6 +61,31 @@ def crash():
 
 def broken():
     raise ValueError("no weights here")
+
+
+class Own(Good):
+    def __init__(self):
+        with open("weights.txt") as handle:  # its own folder: allowed
+            self.scale = float(handle.read())
+
+
+def own():
+    return Own()
+
+
+def peek():
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "other", "samples.txt")) as h:
+        return h.read()
+
+
+def spawn():
+    import subprocess
+    subprocess.run(["true"])
+
+
+def dial():
+    import socket
+    socket.create_connection(("127.0.0.1", 9), timeout=1)
 """
 
 
@@ -111,3 +136,16 @@ def test_crashes_and_failing_factories_are_reported(generators):
         open_python_source(f"{generators}:broken", 10, 0, trust_code=True)
     with pytest.raises(GenEvalError, match="--trust-code"):
         open_python_source(f"{generators}:good", 10, 0, trust_code=False)
+
+
+def test_the_worker_reads_its_own_folder_but_not_other_submissions(generators, tmp_path):
+    (generators.parent / "weights.txt").write_text("0.5")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "samples.txt").write_text("someone else's work")
+    assert len(_all(open_python_source(f"{generators}:own", 10, 0, trust_code=True))) == 10
+    with pytest.raises(GenEvalError, match=r"outside the submission's folder"):
+        open_python_source(f"{generators}:peek", 10, 0, trust_code=True)
+    with pytest.raises(GenEvalError, match="starting processes is not allowed"):
+        open_python_source(f"{generators}:spawn", 10, 0, trust_code=True)
+    with pytest.raises(GenEvalError, match="network access is not allowed"):
+        open_python_source(f"{generators}:dial", 10, 0, trust_code=True)

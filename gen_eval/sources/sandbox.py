@@ -11,11 +11,12 @@ The grader's process never imports submitted code. A worker process (this module
   8 GiB), CPU time (``RLIMIT_CPU``), no core dumps, and a wall-clock limit per call enforced by
   the parent, which kills the worker when it is exceeded;
 - the worker starts in the generator file's folder with a scrubbed environment (no
-  ``PYTHONPATH``), so relative paths reach only that submission's files.
+  ``PYTHONPATH``), and an audit hook (:func:`confine`) refuses Python-level opens outside that
+  folder and the Python installation, new processes and network connections.
 
-What this is not: an OS sandbox. Without namespaces or seccomp the worker can still open
-absolute paths the grader's user can read and use the network if there is one; run the grader
-under a dedicated user or in a container for that. Limits can be set with
+What this is not: an OS sandbox. Audit hooks bind Python code only; C extensions or ctypes can
+still reach what the grader's user can; run the grader under a dedicated user or in a container
+for a hard boundary. Limits can be set with
 ``GEN_EVAL_SANDBOX_TIME_S`` (per call, default 600) and ``GEN_EVAL_SANDBOX_MEMORY_MB`` (default 8192).
 """
 
@@ -170,6 +171,57 @@ def sandboxed_model(spec: str, path: Path, factory: str) -> SandboxedModel:
     return model
 
 
+def confine(folder: Path) -> None:
+    """Refuse, from now on, Python-level file access outside ``folder`` and the Python installation,
+    new processes, and network connections (a PEP 578 audit hook).
+
+    Defence in depth, not a security boundary: C code (or ctypes) can still reach anything the
+    process may; the rlimits and the grader's user are the real limits.
+    """
+    import site
+
+    roots = {Path(folder).resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    roots |= {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()] if p}
+    roots |= {
+        Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd()
+    }
+    roots |= {Path("/dev/null"), Path("/dev/urandom"), Path("/proc/self"), Path("/sys/devices/system/cpu")}
+    allowed = tuple(roots)
+    refused = (
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "pty.spawn",
+    )
+
+    def hook(event: str, args: tuple) -> None:
+        if event in (
+            "open",
+            "os.listdir",
+            "os.scandir",
+            "os.remove",
+            "os.rename",
+            "os.mkdir",
+            "shutil.rmtree",
+        ):
+            target = args[0] if args else None
+            if target is None or isinstance(target, int):
+                return
+            path = Path(os.fsdecode(target))
+            resolved = path.resolve() if path.is_absolute() else (Path.cwd() / path).resolve()
+            if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
+                raise PermissionError(f"{resolved}: outside the submission's folder (gen-eval sandbox)")
+        elif event in refused or event.startswith(refused):
+            raise PermissionError(f"{event}: starting processes is not allowed (gen-eval sandbox)")
+        elif event in ("socket.connect", "socket.bind", "socket.getaddrinfo"):
+            raise PermissionError(f"{event}: network access is not allowed (gen-eval sandbox)")
+
+    sys.addaudithook(hook)
+
+
 def _worker() -> None:
     """The worker: import the file, then answer sample requests until the pipe closes."""
     import torch
@@ -179,6 +231,7 @@ def _worker() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # the model's prints must not corrupt the protocol
     path, factory = Path(sys.argv[1]), sys.argv[2]
+    confine(path.parent)
     try:
         model = load_factory(path, factory)
     except (GenEvalError, MemoryError) as exc:
