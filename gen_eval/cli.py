@@ -113,7 +113,7 @@ def evaluate(
         bool,
         typer.Option(
             help="Run that file in a separate process with time and memory limits "
-            "(GEN_EVAL_SANDBOX_TIME_S, GEN_EVAL_SANDBOX_MEMORY_MB); --no-sandbox imports it here (bits/dim needs it)."
+            "(GEN_EVAL_SANDBOX_TIME_S, GEN_EVAL_SANDBOX_MEMORY_MB); --no-sandbox imports it here."
         ),
     ] = True,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,

@@ -174,8 +174,8 @@ def evaluate(
     trust_code : bool
         Allow running a Python generator file.
     sandbox : bool
-        Run that file in a separate process with time and memory limits, which only samples
-        (default); False imports it here, so its ``log_prob`` gives bits/dim.
+        Run that file in a separate process with time and memory limits that serves ``sample``
+        and ``log_prob`` (default); False imports it here (``encode``/``decode`` become usable).
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
     channels_last : bool, optional

@@ -149,3 +149,20 @@ def test_the_worker_reads_its_own_folder_but_not_other_submissions(generators, t
         open_python_source(f"{generators}:spawn", 10, 0, trust_code=True)
     with pytest.raises(GenEvalError, match="network access is not allowed"):
         open_python_source(f"{generators}:dial", 10, 0, trust_code=True)
+
+
+def test_log_prob_runs_in_the_worker_and_gives_the_in_process_bits_per_dim():
+    from gen_eval.evaluation import evaluate
+
+    spec = "examples/pixel_categorical.py:make_model"
+    common = {
+        "metrics": ["bpd"],
+        "num_samples": 50,
+        "num_resamples": 0,
+        "trust_code": True,
+        "collapse": False,
+    }
+    sandboxed = evaluate(spec, "digits:test", **common)
+    in_process = evaluate(spec, "digits:test", sandbox=False, **common)
+    assert sandboxed.metrics["bits_per_dim"].value == in_process.metrics["bits_per_dim"].value
+    assert sandboxed.metrics["bits_per_dim"].kind == "exact"  # the model's `likelihood` came through

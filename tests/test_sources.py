@@ -67,8 +67,9 @@ def test_folder_npz_npy_and_generator_round_trip_to_the_same_tensor(tmp_path, rg
         source = open_source(spec, **options)
         assert source.data_kind == "image" and len(source) == 12, name
         assert torch.equal(_all(source), expected), name
-    # The generator is probed once at open (1 sample), then restarted; feed it from a fresh model.
-    source = open_source(f"{generator_file}:make", num_samples=12, trust_code=True)
+    # The generator is probed once at open (1 sample), then restarted; feed it from a fresh model
+    # (in-process, so the test can reset the model's counter; the sandbox is tested on its own).
+    source = open_source(f"{generator_file}:make", num_samples=12, trust_code=True, sandbox=False)
     source.model.i = 0
     assert torch.equal(_all(source), expected)
     assert source.notes == ["float [0,1] samples -> uint8 via round(x * 255)"]

@@ -102,6 +102,14 @@ class SandboxedModel:
         if kind != b"R":
             self.close()
             raise GenEvalError(payload.decode(errors="replace"))
+        import json
+
+        described = json.loads(payload.decode() or "{}")
+        for name in ("family", "dataset", "likelihood", "levels"):
+            if described.get(name) is not None:
+                setattr(self, name, described[name])
+        if described.get("log_prob"):
+            self.log_prob = self._log_prob  # offered only when the model has one
 
     def _receive(self, doing: str) -> tuple[bytes, bytes]:
         process = self._process
@@ -131,26 +139,38 @@ class SandboxedModel:
             ) from None
 
     def sample(self, n: int, generator: Any = None) -> np.ndarray:
+        return self._call(b"S", struct.pack(">Q", n), np.zeros(0, np.uint8), generator, f"sample({n})")
+
+    def _log_prob(self, x: Any, generator: Any = None) -> Any:
+        import torch
+
+        values = self._call(b"L", b"", np.asarray(x), generator, f"log_prob of {len(x)} examples")
+        return torch.from_numpy(values)
+
+    def _call(self, kind: bytes, head: bytes, array: np.ndarray, generator: Any, doing: str) -> np.ndarray:
+        """Send ``array`` and the generator state; return the reply's array, adopting the new state."""
         import torch
 
         if self._process is None:
             self.start()
         generator = generator if generator is not None else torch.Generator()
         state = generator.get_state().numpy().tobytes()
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        data = buffer.getvalue()
         assert self._process is not None and self._process.stdin is not None
         try:
-            _send(self._process.stdin, b"S", struct.pack(">Q", n) + state)
+            _send(self._process.stdin, kind, head + struct.pack(">Q", len(data)) + data + state)
         except BrokenPipeError:
-            self._receive(f"sample({n})")  # reports how the worker ended
+            self._receive(doing)  # reports how the worker ended
             raise
-        kind, payload = self._receive(f"sample({n})")
-        if kind != b"O":
+        reply, payload = self._receive(doing)
+        if reply != b"O":
             raise GenEvalError(payload.decode(errors="replace"))
         (size,) = struct.unpack(">Q", payload[:8])
-        samples = np.load(io.BytesIO(payload[8 : 8 + size]), allow_pickle=False)
-        new_state = torch.frombuffer(bytearray(payload[8 + size :]), dtype=torch.uint8)
-        generator.set_state(new_state)
-        return samples
+        out = np.load(io.BytesIO(payload[8 : 8 + size]), allow_pickle=False)
+        generator.set_state(torch.frombuffer(bytearray(payload[8 + size :]), dtype=torch.uint8))
+        return out
 
     def close(self) -> None:
         if self._process is not None:
@@ -185,6 +205,9 @@ def confine(folder: Path) -> None:
     roots |= {
         Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd()
     }
+    import gen_eval
+
+    roots.add(Path(gen_eval.__file__).resolve().parent)  # an editable install lives outside site-packages
     roots |= {Path("/dev/null"), Path("/dev/urandom"), Path("/proc/self"), Path("/sys/devices/system/cpu")}
     allowed = tuple(roots)
     refused = (
@@ -237,18 +260,33 @@ def _worker() -> None:
     except (GenEvalError, MemoryError) as exc:
         _send(stdout, b"E", str(exc).encode())
         return
-    _send(stdout, b"R", b"")
+    import inspect
+    import json
+
+    has_log_prob = callable(getattr(model, "log_prob", None))
+    described = {name: getattr(model, name, None) for name in ("family", "dataset", "likelihood", "levels")}
+    described = {k: v for k, v in described.items() if isinstance(v, (str, int, float))}
+    _send(stdout, b"R", json.dumps({**described, "log_prob": has_log_prob}).encode())
     while True:
         try:
-            _kind, size = _HEADER.unpack(_read_exact(stdin, _HEADER.size))
+            kind, size = _HEADER.unpack(_read_exact(stdin, _HEADER.size))
             payload = _read_exact(stdin, size)
         except EOFError:
             return
-        (n,) = struct.unpack(">Q", payload[:8])
+        head = 8 if kind == b"S" else 0
+        n = struct.unpack(">Q", payload[:8])[0] if kind == b"S" else 0
+        (length,) = struct.unpack(">Q", payload[head : head + 8])
+        received = np.load(io.BytesIO(payload[head + 8 : head + 8 + length]), allow_pickle=False)
         generator = torch.Generator()
-        generator.set_state(torch.frombuffer(bytearray(payload[8:]), dtype=torch.uint8))
+        generator.set_state(torch.frombuffer(bytearray(payload[head + 8 + length :]), dtype=torch.uint8))
+        call = f"sample({n})" if kind == b"S" else "log_prob"
         try:
-            out = model.sample(n, generator=generator)
+            if kind == b"L" and has_log_prob:
+                x = torch.from_numpy(received)
+                takes = "generator" in inspect.signature(model.log_prob).parameters
+                out = model.log_prob(x, generator=generator) if takes else model.log_prob(x)
+            else:
+                out = model.sample(n, generator=generator)
             if isinstance(out, torch.Tensor):
                 out = out.detach().cpu().numpy()
             array = np.asarray(out)
@@ -257,12 +295,12 @@ def _worker() -> None:
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
         except MemoryError:
-            _send(stdout, b"E", f"{path}: sample({n}) ran out of its memory limit; stopped".encode())
+            _send(stdout, b"E", f"{path}: {call} ran out of its memory limit; stopped".encode())
             return
         except Exception as exc:
-            message = f"{path}: sample({n}) raised {type(exc).__name__}: {exc}"
+            message = f"{path}: {call} raised {type(exc).__name__}: {exc}"
             if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
-                message = f"{path}: sample({n}) ran out of its memory limit ({exc}); stopped"
+                message = f"{path}: {call} ran out of its memory limit ({exc}); stopped"
             _send(stdout, b"E", message.encode())
             return
         data = buffer.getvalue()
