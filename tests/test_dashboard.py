@@ -86,6 +86,9 @@ def _page(name: str, runs: Path, monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setenv(RUNS_ENV, str(runs))
     monkeypatch.setattr(sys, "argv", ["app"])
+    # AppTest runs the page as sys.modules["__main__"] and leaves it there; a later test that
+    # spawns processes (multiprocessing re-runs __main__ in the child) would run the page.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     app = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=120).run()
     assert not app.exception, [e.message for e in app.exception]
     return app

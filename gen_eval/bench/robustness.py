@@ -114,6 +114,12 @@ def _faults(report: Robustness, scratch: Path) -> None:
     report.add("faults", "output folder under a file", "clear error", got, ok)
 
 
+def _finished_runs(out: Path) -> list[str]:
+    """Names of the runs ``score`` has finished under ``out``: hidden staging folders are not runs."""
+    folder = out / "runs"
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+
 def _kill(report: Robustness, scratch: Path) -> None:
     from gen_eval.bench.hostile import digits
     from gen_eval.runs.run import load_run
@@ -138,15 +144,13 @@ def _kill(report: Robustness, scratch: Path) -> None:
     command += ["--num-resamples", "10"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if (out / "runs").is_dir() and any((out / "runs").iterdir()):
-            break
+    while time.monotonic() < deadline and process.poll() is None and not _finished_runs(out):
         time.sleep(0.05)
-    finished_before = sorted(p.name for p in (out / "runs").iterdir()) if (out / "runs").is_dir() else []
+    finished_before = _finished_runs(out)
     process.send_signal(signal.SIGKILL)
     process.wait()
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    runs = sorted(p.name for p in (out / "runs").iterdir()) if (out / "runs").is_dir() else []
+    runs = _finished_runs(out)
     verified = 0
     for name in runs:
         try:
