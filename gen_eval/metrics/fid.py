@@ -101,42 +101,54 @@ def fid_from_moments(generated: Moments, reference: Moments) -> float:
     return frechet_distance(generated.mean, generated.cov, reference.mean, reference.cov)
 
 
-def _weighted_moments(x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased covariance of x with each row repeated ``weights[i]`` times."""
-    n = weights.sum()
-    mean = weights @ x / n
-    centred = x - mean
-    cov = (centred.T * weights) @ centred / (n - 1)
-    return mean, cov
-
-
 def _bootstrap_fid(
     x: torch.Tensor,
     y: torch.Tensor,
     lowrank: bool,
     context: MetricContext,
-    chunk: int = 16,
     factor_y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """FID of ``num_resamples`` resamples of the generated set (the reference fixed)."""
+    """FID of ``num_resamples`` resamples of the generated set (the reference fixed).
+
+    A resample with replacement weights sample i by its count w_i (summing to n). The full-rank
+    path never forms a resample's covariance: with C the generated features centred on their
+    mean, Y = C F (F the reference factor, computed once) and delta = w C / n the resample's
+    mean shift, F^T S_w F = (Y^T diag(w) Y - n (F^T delta)(F^T delta)^T) / (n - 1) and
+    tr S_w = (sum_i w_i |C_i|^2 - n |delta|^2) / (n - 1). Per resample that is one weighted Gram
+    over the ~63% of rows drawn at least once and one symmetric eigenvalue problem, instead of a
+    covariance and two D x D x D products; the means of all resamples come from one product.
+    """
     counts = resample_counts(len(x), context.num_resamples, context.random_state, x.device)
     mean_y = y.mean(dim=0)
     cov_y = torch.cov(y.T)
-    if factor_y is None and not lowrank:
-        factor_y = covariance_factor(cov_y)  # computed once, shared by every replicate
-    b = (y - mean_y) / (len(y) - 1) ** 0.5
-    values = []
-    for weights in counts.split(chunk):
-        for w in weights:
-            mean_x, cov_x = _weighted_moments(x, w)
-            if lowrank:
-                # Repeated rows: scaling each centred row by sqrt(count) gives the same scatter matrix.
-                a = (x - mean_x) * (w.sqrt() / (len(x) - 1) ** 0.5)[:, None]
-                trace_sqrt = float(torch.linalg.svdvals(a @ b.T).sum())
-            else:
-                trace_sqrt = trace_sqrt_product(cov_y, cov_x, factor1=factor_y)
-            values.append(frechet_distance(mean_x, cov_x, mean_y, cov_y, trace_sqrt))
-    return torch.tensor(values, dtype=torch.float64)
+    n = len(x)
+    mean_x = x.mean(dim=0)
+    centred = x - mean_x
+    shifts = counts @ centred / n  # (R, D): each resample's mean minus the full set's
+    means = mean_x + shifts
+    mean_terms = (means - mean_y).square().sum(dim=1)
+    traces_x = (counts @ centred.square().sum(dim=1) - n * shifts.square().sum(dim=1)) / (n - 1)
+    if lowrank:
+        b = (y - mean_y) / (len(y) - 1) ** 0.5
+        traces_sqrt = []
+        for w, shift in zip(counts, shifts, strict=True):
+            # Repeated rows: scaling each centred row by sqrt(count) gives the same scatter matrix.
+            a = (centred - shift) * (w.sqrt() / (n - 1) ** 0.5)[:, None]
+            traces_sqrt.append(torch.linalg.svdvals(a @ b.T).sum())
+        trace_sqrt = torch.stack(traces_sqrt)
+    else:
+        factor_y = covariance_factor(cov_y) if factor_y is None else factor_y.to(x.device, torch.float64)
+        rotated = centred @ factor_y
+        rotated_shifts = shifts @ factor_y
+        traces_sqrt = []
+        for w, shift in zip(counts, rotated_shifts, strict=True):
+            drawn = w > 0
+            z = rotated[drawn] * w[drawn].sqrt()[:, None]
+            middle = (z.T @ z - n * torch.outer(shift, shift)) / (n - 1)
+            middle = (middle + middle.T) / 2
+            traces_sqrt.append(torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
+        trace_sqrt = torch.stack(traces_sqrt)
+    return (mean_terms + traces_x + torch.trace(cov_y) - 2 * trace_sqrt).cpu()
 
 
 def fid(
