@@ -161,7 +161,7 @@ def _fid_from_statistics_rows(dim: int, repeats: int) -> list[list[str]]:
     values: dict[str, float] = {}
 
     def ours() -> None:
-        values["gen-eval (Cholesky + eigvalsh, float64 torch)"] = frechet_distance(*tensors)
+        values["gen-eval (Cholesky + eigvalsh, float64; numpy LAPACK on CPU)"] = frechet_distance(*tensors)
 
     def ours_cached() -> None:
         values["gen-eval, reference factor cached (a re-evaluation)"] = frechet_distance(

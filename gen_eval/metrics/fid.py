@@ -24,6 +24,7 @@ import math
 import torch
 
 from gen_eval.errors import GenEvalError
+from gen_eval.metrics import linalg
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import recentred_interval, resample_counts
 from gen_eval.metrics.result import Result
@@ -54,9 +55,9 @@ def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor, factor1: torch.Te
     non-negative eigenvalues are those of cov1 cov2. Pass ``factor1`` to reuse a cached factor.
     """
     factor = covariance_factor(cov1) if factor1 is None else factor1.to(torch.float64)
-    middle = factor.T @ cov2.to(torch.float64) @ factor
+    middle = linalg.matmul(linalg.matmul(factor.T, cov2), factor)
     middle = (middle + middle.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
-    return float(torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
+    return float(linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
 
 
 def trace_sqrt_product_lowrank(features1: torch.Tensor, features2: torch.Tensor) -> float:
@@ -65,7 +66,7 @@ def trace_sqrt_product_lowrank(features1: torch.Tensor, features2: torch.Tensor)
     b = features2.to(torch.float64)
     a = (a - a.mean(dim=0)) / (len(a) - 1) ** 0.5
     b = (b - b.mean(dim=0)) / (len(b) - 1) ** 0.5
-    return float(torch.linalg.svdvals(a @ b.T).sum())
+    return float(linalg.svdvals(linalg.matmul(a, b.T)).sum())
 
 
 def frechet_distance(
@@ -107,6 +108,7 @@ def _bootstrap_fid(
     lowrank: bool,
     context: MetricContext,
     factor_y: torch.Tensor | None = None,
+    moments_y: Moments | None = None,
 ) -> torch.Tensor:
     """FID of ``num_resamples`` resamples of the generated set (the reference fixed).
 
@@ -119,8 +121,8 @@ def _bootstrap_fid(
     covariance and two D x D x D products; the means of all resamples come from one product.
     """
     counts = resample_counts(len(x), context.num_resamples, context.random_state, x.device)
-    mean_y = y.mean(dim=0)
-    cov_y = torch.cov(y.T)
+    moments_y = moments_y or Moments.from_features(y)
+    mean_y, cov_y = moments_y.mean, moments_y.cov
     n = len(x)
     mean_x = x.mean(dim=0)
     centred = x - mean_x
@@ -134,19 +136,19 @@ def _bootstrap_fid(
         for w, shift in zip(counts, shifts, strict=True):
             # Repeated rows: scaling each centred row by sqrt(count) gives the same scatter matrix.
             a = (centred - shift) * (w.sqrt() / (n - 1) ** 0.5)[:, None]
-            traces_sqrt.append(torch.linalg.svdvals(a @ b.T).sum())
+            traces_sqrt.append(linalg.svdvals(linalg.matmul(a, b.T)).sum())
         trace_sqrt = torch.stack(traces_sqrt)
     else:
         factor_y = covariance_factor(cov_y) if factor_y is None else factor_y.to(x.device, torch.float64)
-        rotated = centred @ factor_y
+        rotated = linalg.matmul(centred, factor_y)
         rotated_shifts = shifts @ factor_y
         traces_sqrt = []
         for w, shift in zip(counts, rotated_shifts, strict=True):
             drawn = w > 0
             z = rotated[drawn] * w[drawn].sqrt()[:, None]
-            middle = (z.T @ z - n * torch.outer(shift, shift)) / (n - 1)
+            middle = (linalg.matmul(z.T, z) - n * torch.outer(shift, shift)) / (n - 1)
             middle = (middle + middle.T) / 2
-            traces_sqrt.append(torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
+            traces_sqrt.append(linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
         trace_sqrt = torch.stack(traces_sqrt)
     return (mean_terms + traces_x + torch.trace(cov_y) - 2 * trace_sqrt).cpu()
 
@@ -193,7 +195,7 @@ def fid(
     value = frechet_distance(moments_x.mean, moments_x.cov, moments_y.mean, moments_y.cov, trace_sqrt)
     interval = None
     if context.num_resamples > 0:
-        replicates = _bootstrap_fid(x, y, lowrank, context, factor_y=None if lowrank else factor_y)
+        replicates = _bootstrap_fid(x, y, lowrank, context, None if lowrank else factor_y, moments_y)
         interval = recentred_interval(replicates, value, context.confidence, lower=0.0, upper=math.inf)
     result = Result(
         name="fid",

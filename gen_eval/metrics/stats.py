@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gen_eval.metrics import linalg
+
 
 @dataclass
 class Moments:
@@ -33,7 +35,7 @@ class Moments:
         x = features.to(torch.float64)
         mean = x.mean(dim=0)
         centred = x - mean
-        return cls(len(x), mean, centred.T @ centred)
+        return cls(len(x), mean, linalg.matmul(centred.T, centred))
 
     def merge(self, other: Moments) -> Moments:
         """Moments of the union of the two sets."""
