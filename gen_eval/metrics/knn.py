@@ -144,7 +144,9 @@ def knn_radii(
     best = torch.full((len(x), keep), math.inf, dtype=torch.float32, device=x.device)
 
     def merge(rows: slice, squared: torch.Tensor) -> None:
-        merged = torch.cat([best[rows], squared], dim=1)
+        # The block's own smallest first: the concatenation then holds 2 (k + 1) columns, not c.
+        smallest = squared.topk(min(keep, squared.shape[1]), dim=1, largest=False, sorted=False).values
+        merged = torch.cat([best[rows], smallest], dim=1)
         best[rows] = merged.topk(keep, dim=1, largest=False, sorted=True).values
 
     # The distance matrix is symmetric: each off-diagonal block serves its rows and, transposed,
@@ -181,12 +183,17 @@ class BallScan:
     row_replicates: torch.Tensor | None = None
 
 
+def _count_true(mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """Number of True entries along ``dim`` (int32): summing the bytes is ~15x faster than ``bool.sum``."""
+    return mask.view(torch.uint8).sum(dim=dim, dtype=torch.int32)
+
+
 def _weighted_hits(inside: torch.Tensor, weights_t: torch.Tensor, nnz: int) -> torch.Tensor:
     """inside (r, c) bool @ weights_t (c, R): sparse CSR product when sparse, else dense."""
     if nnz > SPARSE_MAX_DENSITY * inside.numel():
         return inside.to(weights_t.dtype) @ weights_t
     crow = torch.zeros(len(inside) + 1, dtype=torch.int64, device=inside.device)
-    torch.cumsum(inside.sum(dim=1), dim=0, out=crow[1:])
+    torch.cumsum(_count_true(inside, dim=1), dim=0, out=crow[1:])
     col = inside.nonzero()[:, 1]  # row-major order, as CSR wants
     values = torch.ones(nnz, dtype=weights_t.dtype, device=inside.device)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
@@ -265,7 +272,7 @@ def ball_scans(
             bound = thresholds[n][r, None] if family.of == "rows" else thresholds[n][None, c]
             inside = squared <= bound  # strictness is in the threshold
             row_any[n][r] |= inside.any(dim=1)
-            col_sums = inside.sum(dim=0)
+            col_sums = _count_true(inside, dim=0)
             col_count[n][c] += col_sums
             if not replicating[n]:
                 continue
