@@ -144,3 +144,16 @@ def test_fd_infinity_extrapolates_a_planted_one_over_n_bias():
     # A real shift survives extrapolation: mean offset 0.5 in each of 16 dims gives FD = 4.
     shifted = fd_infinity({"features": x + 0.5}, {"features": y}, context)["fd_inf"]
     assert shifted.value == pytest.approx(4.0, abs=0.1)
+
+
+def test_float64_kernels_equal_torch_s_own():
+    from gen_eval.metrics import linalg
+
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(70, 40, generator=gen, dtype=torch.float64)
+    b = torch.randn(40, 50, generator=gen, dtype=torch.float64)
+    sym = a.T @ a
+    assert torch.allclose(linalg.eigvalsh(sym), torch.linalg.eigvalsh(sym), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(linalg.svdvals(a), torch.linalg.svdvals(a), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(linalg.matmul(a, b), a @ b, rtol=1e-12, atol=1e-12)
+    assert linalg.matmul(a.float(), b.float()).dtype == torch.float64

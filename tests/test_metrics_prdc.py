@@ -154,7 +154,9 @@ def test_auto_chunk_size_keeps_a_block_within_the_budget():
         c = knn.auto_chunk_size(dim, budget, resamples)
         assert 12 * c * c + (8 * dim + 4 * resamples) * c <= budget
         assert 12 * (c + 1) ** 2 + (8 * dim + 4 * resamples) * (c + 1) > budget
-    assert knn.auto_chunk_size(2048) > 1500  # 128 MB default: 50,000 samples in ~30 row blocks
+    assert knn.auto_chunk_size(2048) > 1000  # 32 MB default: 50,000 samples in ~45 row blocks
+    assert knn.default_memory_budget("cpu") == knn.default_memory_budget(None) == 32 * 2**20
+    assert knn.default_memory_budget("cuda:0") == 2**30  # large GEMMs on a GPU
 
 
 def test_squared_thresholds_decide_exactly_as_comparing_square_roots():

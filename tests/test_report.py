@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 import gen_eval
 from gen_eval.cli import app
-from gen_eval.runs.report import reproduce_command, run_report_html, write_report
+from gen_eval.runs.report import run_report_html, write_report
+from gen_eval.runs.report_manifest import reproduce_command
 
 # Every plot drawn by plotly.js: the inlined library ran and each figure rendered its SVG.
 ALL_PLOTS_DRAWN = (

@@ -16,7 +16,7 @@ import gen_eval.evaluation
 from gen_eval import GenEvalError
 from gen_eval.bench.hostile import CANARY, build_submissions, digits, npy_bytes, write_pngs, write_tar
 from gen_eval.cli import app
-from gen_eval.runs import submissions
+from gen_eval.runs import archives
 from gen_eval.runs.submissions import Entry, Limits, prepare
 
 OPTIONS = {"reference": "digits:test", "features": "digits", "num_resamples": 5}
@@ -55,9 +55,9 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     expected = build_submissions(subs, outside)
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where archives are unpacked
     written: list[Path] = []
-    real_copy = submissions._copy
+    real_copy = archives._copy
     monkeypatch.setattr(
-        submissions, "_copy", lambda src, target, *a: (written.append(target), real_copy(src, target, *a))
+        archives, "_copy", lambda src, target, *a: (written.append(target), real_copy(src, target, *a))
     )
 
     result = gen_eval.score(subs, out=tmp_path / "out", cache_dir=cache, **OPTIONS)

@@ -83,7 +83,7 @@ def _ours_precision_recall(n: int, dim: int) -> dict[str, float]:
     from gen_eval.metrics.base import MetricContext
     from gen_eval.metrics.precision_recall import precision_recall
 
-    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2) + 0.05
+    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2).add_(0.05)
     out = precision_recall({"features": x}, {"features": y}, MetricContext(num_resamples=0))
     return {name: r.value for name, r in out.items()}
 
@@ -91,7 +91,7 @@ def _ours_precision_recall(n: int, dim: int) -> dict[str, float]:
 def _torch_fidelity_precision_recall(n: int, dim: int) -> dict[str, float]:
     from torch_fidelity.metric_prc import prc_features_to_metric
 
-    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2) + 0.05
+    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2).add_(0.05)
     out = prc_features_to_metric(
         x, y, prc_neighborhood=3, prc_batch_size=10000, save_cpu_ram=False, verbose=False
     )
@@ -101,21 +101,31 @@ def _torch_fidelity_precision_recall(n: int, dim: int) -> dict[str, float]:
 def _prdc_precision_recall(n: int, dim: int) -> dict[str, float]:
     import prdc
 
-    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2) + 0.05
+    x, y = _random_features(n, dim, 1), _random_features(n, dim, 2).add_(0.05)
     out = prdc.compute_prdc(real_features=y.numpy(), fake_features=x.numpy(), nearest_k=3)
     return {"precision": float(out["precision"]), "recall": float(out["recall"])}
 
 
+# Peak memory is the kernel's high-water mark of this process's own address space (VmHWM, reset
+# by exec). ru_maxrss is not: Linux carries it over from the forking parent, so a child of a
+# large parent would report the parent's size.
 _RUNNER = (
     "import importlib, json, resource, sys, time\n"
+    "def peak_mb():\n"
+    "    try:\n"
+    "        with open('/proc/self/status') as status:\n"
+    "            line = next(l for l in status if l.startswith('VmHWM:'))\n"
+    "        return int(line.split()[1]) / 1024\n"
+    "    except (OSError, StopIteration):\n"
+    "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
     "module, name, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])\n"
     "task = getattr(importlib.import_module(module), name)\n"
     "import torch\n"
-    "baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "baseline = peak_mb()\n"
     "start = time.perf_counter()\n"
     "values = task(*args)\n"
     "seconds = time.perf_counter() - start\n"
-    "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "peak = peak_mb()\n"
     "print(json.dumps({'seconds': seconds, 'peak_mb': peak, 'working_mb': peak - baseline, 'values': values}))\n"
 )
 

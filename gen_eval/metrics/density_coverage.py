@@ -42,7 +42,7 @@ def density_coverage(
         Feature dicts; ``"features"`` (M, D) generated and (N, D) reference are used.
     context : MetricContext, optional
         Device, seed, bootstrap resamples (0: no interval) and options ``dc_k`` (5),
-        ``dc_chunk_size`` and ``dc_memory_mb`` (256).
+        ``dc_chunk_size`` and ``dc_memory_mb`` (32; 1024 on CUDA).
 
     Returns
     -------

@@ -23,7 +23,7 @@ import torch
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import mean_interval, recentred_interval, resample_counts
-from gen_eval.metrics.knn import DEFAULT_MEMORY_BUDGET, Balls, ball_scans, knn_radii
+from gen_eval.metrics.knn import Balls, ball_scans, default_memory_budget, knn_radii
 from gen_eval.metrics.result import Result
 
 
@@ -41,8 +41,8 @@ def check_knn_inputs(x: torch.Tensor, y: torch.Tensor, k: int, metric: str) -> N
 
 
 def knn_options(context: MetricContext, prefix: str) -> dict:
-    """Chunking options ``<prefix>_chunk_size`` and ``<prefix>_memory_mb`` (default 128 MB)."""
-    memory_mb = context.option(f"{prefix}_memory_mb", DEFAULT_MEMORY_BUDGET / 2**20)
+    """Chunking options ``<prefix>_chunk_size`` and ``<prefix>_memory_mb`` (default 32 MB; 1 GB on CUDA)."""
+    memory_mb = context.option(f"{prefix}_memory_mb", default_memory_budget(context.device) / 2**20)
     return {
         "chunk_size": context.option(f"{prefix}_chunk_size", None),
         "device": context.device,
@@ -64,7 +64,7 @@ def precision_recall(
     context : MetricContext, optional
         Device, seed, bootstrap resamples (0: no interval) and options ``pr_k`` (3),
         ``pr_chunk_size`` (rows per distance block; from the budget when unset) and
-        ``pr_memory_mb`` (256).
+        ``pr_memory_mb`` (32; 1024 on CUDA).
 
     Returns
     -------

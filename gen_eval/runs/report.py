@@ -14,43 +14,25 @@ touches what it describes.
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import os
-import re
-import shlex
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
 from gen_eval.runs.html import Page, escape, image_tag, table
+from gen_eval.runs.report_figures import fmt, folder_figures, label, metrics_figure
+from gen_eval.runs.report_manifest import manifest_section
 from gen_eval.runs.run import SAMPLES, Run, load_run
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
-    from gen_eval.metrics.result import Result
+    pass
 
 REPORT = "report.html"
 
-# Metrics whose values live on [0, 1] (density can pass 1): they share one axis in the chart;
-# every other metric has a scale of its own (FID in the hundreds next to KID in the thousandths).
-_UNIT_SCALE = ("precision", "recall", "density", "coverage", "ms_ssim", "ms_ssim_reference")
-_LABELS = {
-    "fid": "FID",
-    "fd_inf": "FD∞",
-    "kid": "KID",
-    "is": "IS",
-    "ms_ssim": "MS-SSIM",
-    "ms_ssim_reference": "MS-SSIM (reference)",
-    "bits_per_dim": "bits/dim",
-}
 # Data figures first, each followed by the evidence images behind it; unknown names go last.
 _COLLAPSE_ORDER = ("modes", "classes", "stacked", "ndb", "ndb_bins", "birthday", "duplicates", "copies")
-# Padding around and between cells in collapse evidence grids (gen_eval.collapse.figures.grid_array).
-_GRID_PADDING = 2
 _KINDS = {
     "estimate": "estimated from samples",
     "exact": "exact (no bound, no sampling of the likelihood)",
@@ -70,23 +52,6 @@ details{margin:.8em 0}summary{cursor:pointer;color:#1f77b4}code{overflow-wrap:an
 .grid td{vertical-align:middle;text-align:left;padding:0 .7em 0 0;border:0}.grid img{display:block}
 img.evidence{image-rendering:pixelated;max-width:100%}
 </style>"""
-
-
-def _label(name: str, result: Result | None = None) -> str:
-    label = _LABELS.get(name, name.replace("_", " "))
-    return f"{label} (bound)" if result is not None and result.kind == "bound" else label
-
-
-def _fmt(value: float | None) -> str:
-    """Four decimals, like the terminal table; very large or small values in 4 significant digits."""
-    if value is None or not math.isfinite(value):
-        return "–" if value is None else str(value)
-    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 or value == 0 else f"{value:.4g}"
-
-
-def _plain(text: object) -> str:
-    """Plotly title text without its markup (titles move out of the figure into HTML headings)."""
-    return re.sub(r"<[^>]+>", "", str(text).replace("<br>", " "))
 
 
 def run_report_html(run: Run) -> str:
@@ -132,9 +97,9 @@ def run_report_html(run: Run) -> str:
     if (run.path / "latent").is_dir():
         page.add("<h2 id='latent'>Latent space</h2>")
         _latent_numbers(page, run)
-        if not _folder_figures(page, run, "latent", _LATENT_ORDER):
+        if not folder_figures(page, run, "latent", _LATENT_ORDER):
             page.paragraph("The latent/ folder holds no figures.", "muted")
-    _manifest_section(page, run)
+    manifest_section(page, run)
     return page.render()
 
 
@@ -201,12 +166,12 @@ def _metrics_section(page: Page, run: Run) -> None:
         return
     rows = []
     for name, result in run.metrics.items():
-        interval = f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}" if result.interval else "–"
+        interval = f"{fmt(result.interval[0])} – {fmt(result.interval[1])}" if result.interval else "–"
         method = result.details.get("interval_method", "")
         rows.append(
             [
-                f"<span title='{escape(name)}'>{escape(_label(name, result))}</span>",
-                _fmt(result.value),
+                f"<span title='{escape(name)}'>{escape(label(name, result))}</span>",
+                fmt(result.value),
                 f"<span title='{escape(method)}'>{interval}</span>" if method else interval,
                 "↓ lower" if result.direction == "lower" else "↑ higher",
                 f"{result.num_generated:,}",
@@ -250,102 +215,6 @@ def _metrics_section(page: Page, run: Run) -> None:
             "MS-SSIM) share one. ↓: lower is better, ↑: higher is better.",
             "muted",
         )
-
-
-def metrics_figure(metrics: dict[str, Result]) -> go.Figure | None:
-    """The metrics as points with their interval bars, one axis per scale.
-
-    Parameters
-    ----------
-    metrics : dict of str to Result
-        The run's metrics, in display order.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure or None
-        One subplot row per metric with its own x axis (values of different metrics are on
-        unrelated scales), except that the [0, 1] scores share one row; None when no metric
-        has a finite value.
-    """
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    finite = {name: r for name, r in metrics.items() if math.isfinite(r.value)}
-    if not finite:
-        return None
-    groups: list[list[str]] = []
-    for name in finite:
-        if name in _UNIT_SCALE:
-            unit = next((g for g in groups if g[0] in _UNIT_SCALE), None)
-            if unit is None:
-                groups.append([name])
-            else:
-                unit.append(name)
-        else:
-            groups.append([name])
-    per_metric, gap = 34, 46  # pixels per metric row, and between groups for the axis labels
-    heights = [per_metric * len(g) + 10 for g in groups]
-    total = sum(heights) + gap * (len(groups) - 1) + 70
-    figure = make_subplots(
-        rows=len(groups),
-        cols=1,
-        row_heights=heights,
-        vertical_spacing=gap / total if len(groups) > 1 else 0,
-    )
-    for row, group in enumerate(groups, start=1):
-        results = [finite[name] for name in group]
-        labels = [
-            f"{_label(n, r)} {'↓' if r.direction == 'lower' else '↑'}"
-            for n, r in zip(group, results, strict=True)
-        ]
-        values = [r.value for r in results]
-        # Bias-shifted intervals contain the point, but clip anyway so a bar never points backwards.
-        above = [max(r.interval[1] - r.value, 0.0) if r.interval else 0.0 for r in results]
-        below = [max(r.value - r.interval[0], 0.0) if r.interval else 0.0 for r in results]
-        intervals = [
-            f"{_fmt(r.interval[0])} – {_fmt(r.interval[1])}" if r.interval else "no interval" for r in results
-        ]
-        figure.add_trace(
-            go.Scatter(
-                x=values,
-                y=labels,
-                mode="markers",
-                marker={
-                    "size": 10,
-                    "color": "#1f77b4",
-                    "symbol": ["circle-open" if r.kind == "bound" else "circle" for r in results],
-                },
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": above,
-                    "arrayminus": below,
-                    "thickness": 2,
-                    "width": 6,
-                    "visible": any(r.interval for r in results),
-                },
-                customdata=[
-                    [text, r.num_generated, r.num_reference]
-                    for text, r in zip(intervals, results, strict=True)
-                ],
-                hovertemplate="%{y}: %{x:.4g}<br>95%: %{customdata[0]}<br>n gen %{customdata[1]}, "
-                "n ref %{customdata[2]}<extra></extra>",
-                showlegend=False,
-            ),
-            row=row,
-            col=1,
-        )
-        figure.update_yaxes(autorange="reversed", row=row, col=1)
-        if group[0] in _UNIT_SCALE:
-            top = max([1.0, *(r.interval[1] if r.interval else r.value for r in results)])
-            figure.update_xaxes(range=[0, top * 1.03], row=row, col=1)
-        else:
-            figure.update_xaxes(rangemode="tozero", row=row, col=1)
-    figure.update_layout(
-        template="plotly_white", height=total, margin={"l": 10, "r": 20, "t": 20, "b": 40}, showlegend=False
-    )
-    figure.update_yaxes(automargin=True)
-    return figure
 
 
 # -- samples ---------------------------------------------------------------------------------------
@@ -406,7 +275,7 @@ def _collapse_section(page: Page, run: Run) -> None:
             + "; ".join(f"{escape(name)} ({escape(why)})" for name, why in skipped.items())
             + "</p>"
         )
-    _folder_figures(page, run, "collapse", _COLLAPSE_ORDER)
+    folder_figures(page, run, "collapse", _COLLAPSE_ORDER)
     detectors = collapse.get("detectors")
     if detectors:
         page.add(
@@ -443,235 +312,3 @@ def _latent_numbers(page: Page, run: Run) -> None:
     notes = doc.get("notes", []) + doc.get("analyses", {}).get("ppl", {}).get("notes", [])
     for note in notes:
         page.paragraph(note, "muted")
-
-
-def _folder_figures(page: Page, run: Run, folder: str, order: tuple[str, ...]) -> int:
-    """Render ``folder/*.json`` (plotly figures) and ``folder/*.png``; return how many were shown.
-
-    A JSON figure that only shows an image grid, next to a PNG of the same name, is shown as
-    that PNG with the figure's captions: sharper at small sizes and a fraction of the bytes.
-    """
-    root = run.path / folder
-    if not root.is_dir():
-        return 0
-    checksummed = set(run.manifest.get("files", {}))
-    stems = sorted({p.stem for p in root.iterdir() if p.suffix in (".json", ".png") and p.is_file()})
-    stems.sort(key=lambda stem: order.index(stem) if stem in order else len(order))
-    shown = 0
-    for stem in stems:
-        json_path, png_path = root / f"{stem}.json", root / f"{stem}.png"
-        unverified = [
-            p.relative_to(run.path).as_posix()
-            for p in (json_path, png_path)
-            if p.is_file() and p.relative_to(run.path).as_posix() not in checksummed
-        ]
-        note = (
-            f"<p class='muted'>{escape(', '.join(unverified))}: not covered by the run's checksums.</p>"
-            if unverified
-            else ""
-        )
-        try:
-            if json_path.is_file():
-                _json_figure(page, json_path, png_path if png_path.is_file() else None)
-            else:
-                page.add(f"<h3>{escape(stem.replace('_', ' '))}</h3>")
-                page.add(f"<figure>{image_tag(png_path.read_bytes(), stem)}</figure>")
-        except (ValueError, KeyError, TypeError) as exc:  # a damaged figure must not cost the report
-            page.paragraph(f"{folder}/{stem}: cannot be shown ({exc})", "error")
-            continue
-        page.add(note)
-        shown += 1
-    return shown
-
-
-def _json_figure(page: Page, json_path: Path, png_path: Path | None) -> None:
-    import plotly.io
-
-    text = json_path.read_text(encoding="utf-8")
-    spec = json.loads(text)
-    layout = spec.get("layout", {})
-    title = layout.get("title", "")
-    title = title.get("text", "") if isinstance(title, dict) else title
-    heading = f"<h3>{escape(_plain(title or json_path.stem.replace('_', ' ')))}</h3>"
-    traces = spec.get("data", [])
-    if png_path is not None and traces and all(trace.get("type") == "image" for trace in traces):
-        captions = [_plain(a.get("text", "")) for a in layout.get("annotations", []) if a.get("text")]
-        page.add(heading + _image_grid(png_path.read_bytes(), captions, json_path.stem))
-        return
-    figure = plotly.io.from_json(text)
-    # The title becomes an HTML heading, which wraps on a narrow screen where plotly's would clip.
-    figure.update_layout(title_text="", margin_t=30)
-    page.add(heading)
-    page.figure(figure)
-    if png_path is not None:
-        page.add(f"<figure>{image_tag(png_path.read_bytes(), png_path.stem)}</figure>")
-
-
-def _image_grid(png: bytes, captions: list[str], alt: str) -> str:
-    """An evidence grid with each row's caption beside it (as a list below when rows cannot be cut)."""
-    rows = _grid_rows(png, len(captions)) if captions else None
-    if rows is None:
-        listed = "".join(f"<li>{escape(c)}</li>" for c in captions)
-        caption = f"<figcaption>Rows, top to bottom:<ol>{listed}</ol></figcaption>" if captions else ""
-        return f"<figure>{image_tag(png, alt)}{caption}</figure>"
-    body = "".join(
-        f"<tr><td>{image_tag(row, f'{alt}: {caption}', 'evidence')}</td><td>{escape(caption)}</td></tr>"
-        for row, caption in zip(rows, captions, strict=True)
-    )
-    return f"<div class='wrap'><table class='grid'><tbody>{body}</tbody></table></div>"
-
-
-def _grid_rows(png: bytes, count: int) -> list[bytes] | None:
-    """Cut a grid PNG into ``count`` equal rows (None when its height does not divide evenly)."""
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png))
-    step, rest = divmod(image.height - _GRID_PADDING, count)
-    if rest or step <= _GRID_PADDING:
-        return None
-    rows = []
-    for index in range(count):
-        buffer = io.BytesIO()
-        image.crop((0, index * step, image.width, (index + 1) * step + _GRID_PADDING)).save(buffer, "PNG")
-        rows.append(buffer.getvalue())
-    return rows
-
-
-# -- manifest --------------------------------------------------------------------------------------
-
-
-def _value_html(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32,}", value):
-        return f"<code>{escape(value)}</code>"
-    if isinstance(value, dict):
-        return "; ".join(f"{escape(k)} = {_value_html(v)}" for k, v in value.items()) or "–"
-    if isinstance(value, list | tuple):
-        if value and all(isinstance(v, int | float) for v in value):
-            return escape(" x ".join(str(v) for v in value))  # a shape
-        if all(isinstance(v, str) and len(v) < 40 for v in value):
-            return escape(", ".join(value)) or "–"  # names (metrics, features)
-        return "<br>".join(_value_html(v) for v in value) or "–"  # sentences (conversions)
-    if isinstance(value, float):
-        return escape(f"{value:g}")
-    return escape(value)
-
-
-def _kv_table(items: dict[str, Any], heading: str = "") -> str:
-    head = f"<thead><tr><th class='l' colspan='2'>{escape(heading)}</th></tr></thead>" if heading else ""
-    rows = "".join(
-        f"<tr><td>{escape(key)}</td><td>{_value_html(value)}</td></tr>" for key, value in items.items()
-    )
-    return f"<div class='kv wrap'><table>{head}<tbody>{rows}</tbody></table></div>"
-
-
-def reproduce_command(manifest: dict[str, Any], collapse: bool = True, multiline: bool = False) -> str:
-    """The ``gen-eval evaluate`` command line that recomputes a run from its manifest.
-
-    Parameters
-    ----------
-    manifest : dict
-        A run's ``manifest.json``.
-    collapse : bool
-        Whether the run holds a collapse verdict (else ``--no-collapse`` is added).
-    multiline : bool
-        One option per line, joined by backslash continuations (for reading; still pastes).
-
-    Returns
-    -------
-    str
-        A shell-quoted command. Paths are as they were given (run it from the same folder);
-        Inception weights appear as a placeholder path naming the start of their SHA-256.
-    """
-    generated, reference = manifest.get("generated", {}), manifest.get("reference", {})
-    options = manifest.get("options", {})
-    extractor = manifest.get("extractor", {})
-    parts = [["gen-eval", "evaluate", str(generated.get("spec", "?")), "-r", str(reference.get("spec", "?"))]]
-    parts.append(["--features", str(extractor.get("name", "auto"))])
-    if options.get("metrics"):
-        parts.append(["--metrics", ",".join(options["metrics"])])
-    for flag, key in (
-        ("--num-samples", "num_samples"),
-        ("--num-reference", "num_reference"),
-        ("--seed", "seed"),
-        ("--num-resamples", "num_resamples"),
-        ("--batch-size", "batch_size"),
-        ("--device", "device"),
-        ("--resize", "resize"),
-        ("--key", "key"),
-    ):
-        if options.get(key) is not None:
-            parts.append([flag, str(options[key])])
-    if options.get("value_range") not in (None, "auto"):
-        parts.append(["--value-range", str(options["value_range"])])
-    for key, value in (options.get("metric_options") or {}).items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, list | tuple):
-            value = ",".join(str(v) for v in value)
-        parts.append(["-o", f"{key}={value}"])
-    if generated.get("kind") == "python":
-        parts.append(["--trust-code"])
-    if extractor.get("name") == "inception":
-        digest = str(extractor.get("weights_sha256", ""))[:12]
-        parts.append(["--inception-weights", f"/path/to/inception-{digest}.pth"])
-        if options.get("channels_last") is False:
-            parts.append(["--no-channels-last"])
-    if not collapse:
-        parts.append(["--no-collapse"])
-    elif (manifest.get("training_set") or {}).get("spec"):
-        parts.append(["--train", str(manifest["training_set"]["spec"])])
-    lines = [" ".join(shlex.quote(a) for a in part) for part in parts]
-    return " \\\n  ".join(lines) if multiline else " ".join(lines)
-
-
-def _manifest_section(page: Page, run: Run) -> None:
-    manifest = run.manifest
-    page.add("<h2 id='manifest'>Manifest: how to reproduce these numbers</h2>")
-    page.add("<h3>Command</h3>")
-    command = reproduce_command(manifest, collapse=run.collapse is not None, multiline=True)
-    page.add(f"<pre class='command'>{escape(command)}</pre>")
-    page.paragraph(
-        "Run it from the folder the original ran in (relative paths are as given). The same versions, "
-        "source fingerprints, extractor weights and seed give the same numbers; on another device "
-        "they agree to rounding.",
-        "muted",
-    )
-    page.add("<h3>Sources</h3><div class='row'>")
-    for role in ("generated", "reference", "training_set"):
-        source = manifest.get(role)
-        if not source:
-            continue
-        source = dict(source)
-        fingerprint = source.pop("fingerprint", None)
-        # Show the content hash right after the spec: it is what the cache and comparisons key on.
-        ordered = {"spec": source.pop("spec", None), "content SHA-256": fingerprint, **source}
-        page.add(f"<div>{_kv_table(ordered, role.replace('_', ' '))}</div>")
-    page.add("</div>")
-    extractor = manifest.get("extractor")
-    if extractor:
-        page.add("<h3>Feature extractor</h3>")
-        page.add(_kv_table(extractor))
-    page.add("<div class='row'>")
-    if manifest.get("options"):
-        page.add(f"<div><h3>Options</h3>{_kv_table(manifest['options'])}</div>")
-    if manifest.get("versions"):
-        page.add(f"<div><h3>Versions</h3>{_kv_table(manifest['versions'])}</div>")
-    if manifest.get("timings_s"):
-        timings = {
-            key: f"{value:.3f} s" if value is not None else None
-            for key, value in manifest["timings_s"].items()
-        }
-        page.add(f"<div><h3>Timings</h3>{_kv_table(timings)}</div>")
-    page.add("</div>")
-    if manifest.get("files"):
-        page.add("<h3>Files (SHA-256, verified when the run is loaded)</h3>")
-        page.add(_kv_table(manifest["files"]))
-    page.add(
-        "<details><summary>manifest.json (raw)</summary><pre>"
-        + escape(json.dumps(manifest, indent=2))
-        + "</pre></details>"
-    )
