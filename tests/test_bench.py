@@ -1,0 +1,20 @@
+"""The benchmark harness: fresh-process measurement and the interval rows, at toy sizes."""
+
+from gen_eval.bench.metrics_bench import _interval_rows, _ours_precision_recall, measure
+
+
+def test_measure_runs_a_task_in_a_fresh_process_and_reports_its_own_memory():
+    import numpy as np
+
+    # A parent larger than the task: ru_maxrss would report the parent's size, VmHWM the task's.
+    ballast = np.ones(1500 * 2**20 // 8)
+    record = measure(_ours_precision_recall, 300, 16)
+    assert record["seconds"] > 0
+    assert 0 <= record["working_mb"] < record["peak_mb"] < ballast.nbytes / 2**20
+    assert 0 <= record["values"]["precision"] <= 1 and 0 <= record["values"]["recall"] <= 1
+
+
+def test_interval_rows_time_without_and_with_resamples():
+    rows = _interval_rows(300, 8, 3)
+    assert [row[1] for row in rows] == ["0", "3"]
+    assert all(float(row[2]) >= 0 for row in rows)
