@@ -18,3 +18,15 @@ def test_interval_rows_time_without_and_with_resamples():
     rows = _interval_rows(300, 8, 3)
     assert [row[1] for row in rows] == ["0", "3"]
     assert all(float(row[2]) >= 0 for row in rows)
+
+
+def test_scale_runs_report_the_child_s_own_peak():
+    import sys
+
+    import numpy as np
+
+    from gen_eval.bench.scale import _run
+
+    ballast = np.ones(1500 * 2**20 // 8)
+    seconds, peak = _run([sys.executable, "-c", "import numpy; block = numpy.ones(50 * 2**20 // 8)"])
+    assert seconds > 0 and 50 < peak < ballast.nbytes / 2**20

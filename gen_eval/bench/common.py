@@ -24,6 +24,39 @@ def write_png_folder(images: np.ndarray, folder: Path) -> Path:
     return folder
 
 
+def own_peak_mb() -> float:
+    """Peak resident memory of this process's own address space, in MB.
+
+    The kernel's high-water mark (``VmHWM``, reset by exec). ``ru_maxrss`` is not what it seems
+    for a child process: Linux carries it over from the parent that forked it, so a small task
+    started by a large benchmark process would report the parent's size. Falls back to it where
+    ``/proc`` is missing.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            line = next(line for line in status if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Runs ``python -m MODULE ARGS`` or ``python -c CODE`` and writes its own peak (own_peak_mb) to a
+# file at exit: argv is [peak file, "-m" or "-c", module or code, args...].
+PEAK_WRAPPER = (
+    "import atexit, runpy, sys\n"
+    "from gen_eval.bench.common import own_peak_mb\n"
+    "peak_file, mode, target = sys.argv[1:4]\n"
+    "atexit.register(lambda: open(peak_file, 'w').write(str(own_peak_mb())))\n"
+    "sys.argv = [target, *sys.argv[4:]]\n"
+    "if mode == '-m':\n"
+    "    runpy.run_module(target, run_name='__main__', alter_sys=True)\n"
+    "else:\n"
+    "    exec(compile(target, '<benchmark>', 'exec'), {'__name__': '__main__'})\n"
+)
+
+
 @contextmanager
 def timed() -> Iterator[dict[str, float]]:
     """``with timed() as t: ...`` then ``t["seconds"]``."""

@@ -132,26 +132,18 @@ def _interval_rows(n: int, dim: int, resamples: int) -> list[list[str]]:
     ]
 
 
-# Peak memory is the kernel's high-water mark of this process's own address space (VmHWM, reset
-# by exec). ru_maxrss is not: Linux carries it over from the forking parent, so a child of a
-# large parent would report the parent's size.
+# The peak is the task process's own (common.own_peak_mb), not ru_maxrss: see there.
 _RUNNER = (
-    "import importlib, json, resource, sys, time\n"
-    "def peak_mb():\n"
-    "    try:\n"
-    "        with open('/proc/self/status') as status:\n"
-    "            line = next(l for l in status if l.startswith('VmHWM:'))\n"
-    "        return int(line.split()[1]) / 1024\n"
-    "    except (OSError, StopIteration):\n"
-    "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "import importlib, json, sys, time\n"
+    "from gen_eval.bench.common import own_peak_mb\n"
     "module, name, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])\n"
     "task = getattr(importlib.import_module(module), name)\n"
     "import torch\n"
-    "baseline = peak_mb()\n"
+    "baseline = own_peak_mb()\n"
     "start = time.perf_counter()\n"
     "values = task(*args)\n"
     "seconds = time.perf_counter() - start\n"
-    "peak = peak_mb()\n"
+    "peak = own_peak_mb()\n"
     "print(json.dumps({'seconds': seconds, 'peak_mb': peak, 'working_mb': peak - baseline, 'values': values}))\n"
 )
 

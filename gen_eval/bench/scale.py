@@ -25,15 +25,24 @@ import numpy as np
 
 
 def _run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB of the process and the children it waited for)."""
+    """(seconds, peak RSS in MB) of ``python -m ...`` or ``python -c ...`` in a fresh process.
+
+    The peak is the process's own (``own_peak_mb``, written by a wrapper at exit), not the
+    ``ru_maxrss`` that ``wait4`` reports, which carries over this (larger) parent's size.
+    """
+    from gen_eval.bench.common import PEAK_WRAPPER
+
+    assert command[0] == sys.executable and command[1] in ("-m", "-c"), command[:2]
     environment = {**os.environ, **(env or {})}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command[:6])}... failed: {process.stderr.read().decode()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory(prefix="gen-eval-peak-") as folder:
+        peak_file = Path(folder) / "peak"
+        wrapped = [sys.executable, "-c", PEAK_WRAPPER, str(peak_file), *command[1:]]
+        started = time.perf_counter()
+        done = subprocess.run(wrapped, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:6])}... failed: {done.stderr.decode()[-500:]}")
+        return seconds, float(peak_file.read_text())
 
 
 def _shapes_pngs(folder: Path, count: int) -> Path:
