@@ -13,7 +13,7 @@ from gen_eval.cli import _guard, app
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gen_eval.runs.compare import Comparison
+    from gen_eval.runs.comparison import Comparison
 
 COMPARE_EXAMPLES = """
 [bold]Examples[/bold]
@@ -126,8 +126,8 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
     from rich.markup import escape
     from rich.table import Table
 
-    from gen_eval.runs.compare import METHODS
     from gen_eval.runs.compare_html import fmt, interval_text, signed
+    from gen_eval.runs.comparison import METHODS
 
     console = console or Console()
     runs = comparison.runs

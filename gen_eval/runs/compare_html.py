@@ -17,7 +17,7 @@ from gen_eval.runs.html import Page, escape, image_tag, table
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from gen_eval.runs.compare import Comparison
+    from gen_eval.runs.comparison import Comparison
 
 # Verdict -> CSS class of gen_eval.runs.html.STYLE (green, red, grey).
 VERDICT_CLASS = {"better": "better", "worse": "worse", "best": "better"}
