@@ -103,3 +103,25 @@ def test_readme_commands_are_what_ci_runs():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
     assert "pytest" in makefile
+
+
+def test_threads_option_sets_torch_and_blas_threads(monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores numpy's BLAS pools afterwards
+        try:
+            done = runner.invoke(app, ["--threads", "1", "datasets"])
+            assert done.exit_code == 0, done.output
+            assert torch.get_num_threads() == 1
+            import scipy.linalg  # noqa: F401  (its own OpenBLAS, loaded later, reads the environment)
+
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info()), threadpool_info()
+            assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        finally:
+            torch.set_num_threads(before)
+    refused = runner.invoke(app, ["--threads", "0", "datasets"])
+    assert refused.exit_code == 2 and "--threads" in refused.output  # a usage error, no traceback
