@@ -329,92 +329,6 @@ def metrics(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     _guard(body)
 
 
-bench_app = typer.Typer(help="Benchmarks and parity reports, written under reports/.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-
-
-@bench_app.command("metrics", epilog="[bold]Example[/bold]\n\n  gen-eval bench metrics --num-images 200")
-def bench_metrics(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/benchmarks.md"),
-    num_images: Annotated[int, typer.Option(help="Images per set for the end-to-end timing.")] = 200,
-    repeats: Annotated[int, typer.Option(help="Take the best of this many runs.")] = 1,
-    max_prc: Annotated[int, typer.Option(help="Largest precision/recall size (N x N, 2048-d).")] = 50_000,
-) -> None:
-    """Time our metrics against torch-fidelity, pytorch-fid, scipy and prdc on the same inputs."""
-
-    def body() -> None:
-        from gen_eval.bench.metrics_bench import run_metrics_benchmark
-
-        sizes = tuple(n for n in (10_000, 50_000) if n <= max_prc) or (max_prc,)
-        typer.echo(run_metrics_benchmark(out, num_images=num_images, repeats=repeats, prc_sizes=sizes))
-        typer.echo(f"written to {out}")
-
-    _guard(body)
-
-
-@bench_app.command("parity", epilog="[bold]Example[/bold]\n\n  gen-eval bench parity --num-images 100")
-def bench_parity(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/parity.md"),
-    num_images: Annotated[int, typer.Option(help="Images per set.")] = 100,
-) -> None:
-    """Compare every metric with torch-fidelity (and prdc) on the same images and weights."""
-
-    def body() -> None:
-        from gen_eval.bench.parity import tolerance, write_parity_report
-
-        rows = write_parity_report(out, num_images=num_images)
-        for row in rows:
-            typer.echo(
-                f"{row['metric']:>10}: ours {row['ours']:.8g}  {row['tool']} {row['theirs']:.8g}  "
-                f"rel. diff {row['relative_difference']:.1e}"
-            )
-        typer.echo(f"written to {out}")
-        if any(row["relative_difference"] > tolerance(row) for row in rows):
-            raise GenEvalError(f"parity outside its bound: see {out}")
-
-    _guard(body)
-
-
-@bench_app.command("scale", epilog="[bold]Example[/bold]\n\n  gen-eval bench scale --memory-images 50000")
-def bench_scale(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/scale.md"),
-    num_images: Annotated[int, typer.Option(help="Images per set for the 1 vs 2 process timing.")] = 400,
-    memory_images: Annotated[int, typer.Option(help="Images (and points) for the memory peaks.")] = 50_000,
-) -> None:
-    """Time torchrun with 1 vs 2 processes and measure peak memory on 50,000 images and points."""
-
-    def body() -> None:
-        from gen_eval.bench.scale import run_scale_benchmark
-
-        typer.echo(run_scale_benchmark(out, num_images=num_images, memory_images=memory_images))
-        typer.echo(f"written to {out}")
-
-    _guard(body)
-
-
-@bench_app.command("robustness", epilog="[bold]Example[/bold]\n\n  gen-eval bench robustness")
-def bench_robustness(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/robustness.md"),
-) -> None:
-    """Score the hostile corpus, inject write faults, kill a scoring run; count what went right."""
-
-    def body() -> None:
-        from gen_eval.bench.robustness import run_robustness
-
-        report = run_robustness(out)
-        correct = sum(check.ok for check in report.checks)
-        for check in report.checks:
-            if not check.ok:
-                typer.echo(f"WRONG {check.part}/{check.case}: expected {check.expected}; got {check.got}")
-        typer.echo(
-            f"{len(report.checks)} cases, {correct} handled as expected, data lost: {report.data_lost}; written to {out}"
-        )
-        if correct < len(report.checks) or report.data_lost:
-            raise GenEvalError(f"robustness cases failed: see {out}")
-
-    _guard(body)
-
-
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``["kid_subset_size=500", "is_shuffle=false"]`` -> typed dict (int, float, bool or str)."""
     options: dict[str, Any] = {}
@@ -448,7 +362,16 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption:
     Console().print(table)
 
 
-from gen_eval import cli_collapse, cli_compare, cli_dashboard, cli_latent, cli_models, cli_report, cli_score  # noqa: E402, F401  (register their commands)
+from gen_eval import (  # noqa: E402, F401  (register their commands)
+    cli_bench,
+    cli_collapse,
+    cli_compare,
+    cli_dashboard,
+    cli_latent,
+    cli_models,
+    cli_report,
+    cli_score,
+)
 
 
 def main() -> None:
