@@ -292,7 +292,7 @@ def run_metrics_benchmark(
             tasks += [("torch-fidelity", _torch_fidelity_precision_recall), ("prdc", _prdc_precision_recall)]
         records = {label: measure(task, n, 2048, repeats=prc_repeats) for label, task in tasks}
         for label, record in records.items():
-            speedup = records[label]["seconds"] / records["gen-eval"]["seconds"]
+            speedup = record["seconds"] / records["gen-eval"]["seconds"]
             prc_rows.append(
                 [
                     f"{n:,} x {n:,}",

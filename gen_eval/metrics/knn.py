@@ -2,9 +2,10 @@
 
 Every function walks the rows x columns distance matrix block by block and keeps only
 per-sample summaries, so the full N x M matrix never exists: 50,000 x 50,000 samples at 2048-d
-stay within ``memory_budget`` (32 MB by default on the CPU, 1 GB on CUDA) plus the inputs themselves. Ball radii follow
-torch-fidelity and prdc: the distance to the k-th nearest neighbour other than the point itself,
-i.e. the (k+1)-th smallest distance to its own set, the point included.
+stay within ``memory_budget`` (32 MB by default on the CPU, 1 GB on CUDA) plus the inputs
+themselves. Ball radii follow torch-fidelity and prdc: the distance to the k-th nearest
+neighbour other than the point itself, i.e. the (k+1)-th smallest distance to its own set, the
+point included.
 
 Blocks hold squared distances in float32 from the same expansion ``torch.cdist`` uses on this
 path (``|x|^2 + |y|^2 - 2 x.y``, one matmul, clamped at 0), without the square root and the
