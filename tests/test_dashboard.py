@@ -184,8 +184,12 @@ def test_dashboard_in_a_real_browser(runs_dir: Path, headless_browser, artifacts
                 break
             except OSError:
                 time.sleep(0.5)
+        # The data grid draws on a canvas and fills its accessible cells a moment after the frame
+        # appears (CI once read them empty), so wait for the run names themselves.
+        expected_runs = ["dcgan", "collapsed", "ring8"]
+        cell_texts = "[...document.querySelectorAll('[role=\"gridcell\"]')].map(e => e.innerText)"
         ready = (
-            "document.querySelector('[data-testid=\"stDataFrame\"]') && "
+            f"{expected_runs}.every(name => {cell_texts}.includes(name)) && "
             "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1"
         )
         visit = headless_browser.open(
@@ -195,12 +199,12 @@ def test_dashboard_in_a_real_browser(runs_dir: Path, headless_browser, artifacts
             timeout_s=90,
             expressions=[
                 "document.querySelectorAll('[data-testid=\"stException\"]').length",
-                "[...document.querySelectorAll('[role=\"gridcell\"]')].map(e => e.innerText)",
+                cell_texts,
             ],
         )
         exceptions, cells = visit.values
         assert exceptions == 0
-        assert {"dcgan", "collapsed", "ring8"} <= set(cells)
+        assert set(expected_runs) <= set(cells)
         assert not [e for e in visit.errors if "404" not in e]  # Streamlit answers 404 for its health probes
         assert all(url.startswith(f"http://127.0.0.1:{port}") for url in visit.external_requests)
     finally:
