@@ -23,9 +23,9 @@ from __future__ import annotations
 import torch
 
 from gen_eval.metrics.base import MetricContext
-from gen_eval.metrics.bootstrap import mean_interval, recentred_interval, resample_counts
+from gen_eval.metrics.bootstrap import resample_counts
 from gen_eval.metrics.knn import ball_scan, knn_radii
-from gen_eval.metrics.precision_recall import check_knn_inputs, knn_options
+from gen_eval.metrics.precision_recall import ball_results, check_knn_inputs, knn_options
 from gen_eval.metrics.result import Result
 
 
@@ -64,32 +64,12 @@ def density_coverage(
 
     density = int(scan.col_count.sum()) / (k * len(x))
     coverage = int(scan.row_any.sum()) / len(y)
-    density_interval = coverage_interval = None
-    if counts is not None:
-        density_interval = mean_interval(
-            per_sample_density, context.num_resamples, context.random_state, context.confidence
-        )
-        coverage_interval = recentred_interval(scan.row_replicates, coverage, context.confidence)
-    details = {
-        "k": k,
-        "feature_dim": x.shape[1],
-        "num_resamples": context.num_resamples,
-        "membership": "strict (<), as prdc",
-    }
-    common = {"direction": "higher", "num_generated": len(x), "num_reference": len(y)}
-    return {
-        "density": Result(
-            name="density",
-            value=density,
-            interval=density_interval,
-            details={**details, "interval_method": "percentile of resample means"},
-            **common,
-        ),
-        "coverage": Result(
-            name="coverage",
-            value=coverage,
-            interval=coverage_interval,
-            details={**details, "interval_method": "percentile, shifted by the bootstrap bias"},
-            **common,
-        ),
-    }
+    return ball_results(
+        ("density", density, per_sample_density),
+        ("coverage", coverage, scan.row_replicates),
+        x,
+        y,
+        k,
+        context,
+        membership="strict (<), as prdc",
+    )

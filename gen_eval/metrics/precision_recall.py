@@ -88,31 +88,79 @@ def precision_recall(
 
     precision = int(in_reference_balls.sum()) / len(x)
     recall = int(recall_scan.row_any.sum()) / len(y)
-    precision_interval = recall_interval = None
-    if counts is not None:
-        precision_interval = mean_interval(
-            in_reference_balls.double(), context.num_resamples, context.random_state, context.confidence
+    return ball_results(
+        ("precision", precision, in_reference_balls.double()),
+        ("recall", recall, recall_scan.row_replicates),
+        x,
+        y,
+        k,
+        context,
+        membership="inclusive (<=), as torch-fidelity",
+    )
+
+
+def ball_results(
+    per_generated: tuple[str, float, torch.Tensor],
+    per_reference: tuple[str, float, torch.Tensor | None],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    context: MetricContext,
+    membership: str,
+) -> dict[str, Result]:
+    """The two results of a k-NN ball scan, with their bootstrap intervals when resampling.
+
+    Parameters
+    ----------
+    per_generated : (name, value, per-sample values)
+        A mean over generated samples (precision, density); its interval is the percentile
+        interval of resample means of the per-sample values.
+    per_reference : (name, value, replicates or None)
+        A fraction of reference samples (recall, coverage) with its bootstrap replicates; their
+        percentile interval is shifted by the bootstrap bias.
+    x, y : torch.Tensor
+        Generated and reference features (for the counts and dimension recorded).
+    k : int
+        The k of the k-NN radii.
+    context : MetricContext
+        Resamples (0: no intervals), seed and confidence.
+    membership : str
+        How ball membership is decided, recorded in the details.
+
+    Returns
+    -------
+    dict
+        The two names mapped to ``Result`` objects, both ``direction="higher"``.
+    """
+    (mean_name, mean_value, per_sample), (covered_name, covered_value, replicates) = (
+        per_generated,
+        per_reference,
+    )
+    generated_interval = covered_interval = None
+    if context.num_resamples and replicates is not None:
+        generated_interval = mean_interval(
+            per_sample, context.num_resamples, context.random_state, context.confidence
         )
-        recall_interval = recentred_interval(recall_scan.row_replicates, recall, context.confidence)
+        covered_interval = recentred_interval(replicates, covered_value, context.confidence)
     details = {
         "k": k,
         "feature_dim": x.shape[1],
         "num_resamples": context.num_resamples,
-        "membership": "inclusive (<=), as torch-fidelity",
+        "membership": membership,
     }
     common = {"direction": "higher", "num_generated": len(x), "num_reference": len(y)}
     return {
-        "precision": Result(
-            name="precision",
-            value=precision,
-            interval=precision_interval,
+        mean_name: Result(
+            name=mean_name,
+            value=mean_value,
+            interval=generated_interval,
             details={**details, "interval_method": "percentile of resample means"},
             **common,
         ),
-        "recall": Result(
-            name="recall",
-            value=recall,
-            interval=recall_interval,
+        covered_name: Result(
+            name=covered_name,
+            value=covered_value,
+            interval=covered_interval,
             details={**details, "interval_method": "percentile, shifted by the bootstrap bias"},
             **common,
         ),
