@@ -41,7 +41,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
                 f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}" if result.interval else "-"
             )
         arrow = "↓ lower" if result.direction == "lower" else "↑ higher"
-        cells += [arrow, f"{result.num_generated:,}", f"{result.num_reference:,}"]
+        reference_count = f"{result.num_reference:,}" if result.num_reference else "-"  # IS uses none
+        cells += [arrow, f"{result.num_generated:,}", reference_count]
         table.add_row(*cells)
         warnings += [f"{name}: {w}" for w in result.warnings]
     console.print(table)

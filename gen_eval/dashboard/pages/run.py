@@ -31,7 +31,7 @@ with numbers:
             else f"{r['interval'][0]:.4g} – {r['interval'][1]:.4g}",
             "better": r.get("direction", ""),
             "kind": r.get("kind", ""),
-            "n generated / reference": f"{r.get('num_generated', '')} / {r.get('num_reference', '')}",
+            "n generated / reference": f"{r.get('num_generated', '')} / {r.get('num_reference') or '–'}",
             "warnings": "; ".join(r.get("warnings", [])),
         }
         for name, r in info.metrics.items()
