@@ -94,3 +94,29 @@ def bench_robustness(
             raise GenEvalError(f"robustness cases failed: see {out}")
 
     _guard(body)
+
+
+@bench_app.command(
+    "disentanglement", epilog="[bold]Example[/bold]\n\n  gen-eval bench disentanglement --num-train 2000"
+)
+def bench_disentanglement(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/disentanglement.md"),
+    num_train: Annotated[
+        int, typer.Option(help="Training points per metric (evaluation points: half as many).")
+    ] = 10_000,
+    dci_jobs: Annotated[int, typer.Option(help="Processes for DCI's per-factor classifiers.")] = 2,
+    dci_estimators: Annotated[int, typer.Option(help="Boosting stages of DCI's classifiers.")] = 100,
+) -> None:
+    """Time the six disentanglement metrics on planted encoders and check their known scores."""
+
+    def body() -> None:
+        from gen_eval.bench.disentanglement import run_disentanglement_benchmark
+
+        options = {"dci": {"n_jobs": dci_jobs, "n_estimators": dci_estimators}}
+        text, failed = run_disentanglement_benchmark(out, num_train=num_train, options=options)
+        typer.echo(text)
+        typer.echo(f"written to {out}")
+        if failed:
+            raise GenEvalError(f"{failed} planted expectation(s) do not hold: see {out}")
+
+    _guard(body)

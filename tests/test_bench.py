@@ -30,3 +30,25 @@ def test_scale_runs_report_the_child_s_own_peak():
     ballast = np.ones(1500 * 2**20 // 8)
     seconds, peak = _run([sys.executable, "-c", "import numpy; block = numpy.ones(50 * 2**20 // 8)"])
     assert seconds > 0 and 50 < peak < ballast.nbytes / 2**20
+
+
+def test_disentanglement_bench_checks_the_planted_expectations(tmp_path):
+    from gen_eval.bench.disentanglement import run_disentanglement_benchmark
+
+    out = tmp_path / "disentanglement.md"
+    small = {"dci": {"n_estimators": 5}}
+    text, failed = run_disentanglement_benchmark(
+        out, num_train=600, cases=("perfect", "noise"), options=small, progress=False
+    )
+    assert out.read_text() == text and "| perfect | 1.000 | 1.000 |" in text
+    checks = [line for line in text.splitlines() if line.startswith(("| perfect |", "| noise |"))]
+    assert len(checks) == 2 + 11  # two summary rows; 6 + 5 expectations on these two encoders
+    assert failed == text.count("**no**")
+
+    # An encoder that fails its expectations is reported as failing: noise scored as if perfect.
+    from gen_eval.bench.disentanglement import measure, report_text
+
+    results = measure(("perfect",), 300, options=small, progress=False)
+    results["noise"] = results["perfect"]
+    text, failed = report_text(results, 300, small)
+    assert failed >= 4 and text.count("**no**") == failed

@@ -1,9 +1,9 @@
 """The six disentanglement metrics on planted codes over the shapes factor grid.
 
-Synthetic encoders act on factor *values* (no rendering): ``perfect`` is the standardised
-ground-truth values (L=5), ``rotated`` the same under a fixed random orthogonal matrix,
-``duplicated`` is [z, z] (L=10) and ``noise`` is standard normal codes independent of the
-factors (L=10). BetaVAE, FactorVAE, MIG, SAP and modularity run at disentanglement_lib's
+The planted encoders (``gen_eval.latent.disentangle.planted``) act on factor indices (no
+rendering): ``perfect`` is the standardised ground-truth values (L=5), ``rotated`` the same under
+a fixed random orthogonal matrix, ``duplicated`` is [z, z] (L=10) and ``noise`` is standard normal
+codes independent of the factors (L=10). BetaVAE, FactorVAE, MIG, SAP and modularity run at disentanglement_lib's
 default sizes (cheap with these encoders); DCI, whose gradient-boosted trees take 1 to 7 minutes
 per call at the defaults on 2 shared cores, runs on 1,000 train + 500 test points with 10
 boosting stages instead of 10,000 + 5,000 with 100. The whole file takes about 25 s on 2 shared cores.
@@ -16,7 +16,6 @@ from functools import cache
 
 import numpy as np
 import pytest
-from scipy.stats import ortho_group
 
 from gen_eval.datasets import shapes
 from gen_eval.latent.disentangle import (
@@ -39,37 +38,10 @@ from gen_eval.latent.disentangle.common import (
 )
 from gen_eval.latent.disentangle.dci import _weighted_specificity
 from gen_eval.latent.disentangle.modularity import _modularity
+from gen_eval.latent.disentangle.planted import perfect, planted_encoder
 
 SIZES = shapes.FACTOR_SIZES
-_MEAN = np.array([shapes.FACTOR_VALUES[n].mean() for n in shapes.FACTOR_NAMES])
-_STD = np.array([shapes.FACTOR_VALUES[n].std() for n in shapes.FACTOR_NAMES])
-_ROTATION = ortho_group.rvs(5, random_state=0)
-
-
-def perfect(f: np.ndarray) -> np.ndarray:
-    values = np.stack([shapes.FACTOR_VALUES[n][f[:, j]] for j, n in enumerate(shapes.FACTOR_NAMES)], axis=1)
-    return (values - _MEAN) / _STD
-
-
-def rotated(f: np.ndarray) -> np.ndarray:
-    return perfect(f) @ _ROTATION
-
-
-def duplicated(f: np.ndarray) -> np.ndarray:
-    z = perfect(f)
-    return np.hstack([z, z])
-
-
-def make_noise(seed: int = 123):
-    rng = np.random.default_rng(seed)
-    return lambda f: rng.normal(size=(len(f), 10))
-
-
-ENCODERS = {"perfect": perfect, "rotated": rotated, "duplicated": duplicated}
-
-
-def encoder(case: str, seed: int = 123):
-    return make_noise(seed) if case == "noise" else ENCODERS[case]
+encoder = planted_encoder
 
 
 @cache
