@@ -103,7 +103,7 @@ def report_text(results: dict[str, dict[str, Any]], num_train: int, options: dic
             "",
             *environment_lines(),
             f"- {num_train:,} training + {num_train // 2:,} evaluation points per metric "
-            f"(disentanglement_lib's defaults at 10,000); overrides: {options or 'none'}",
+            f"(disentanglement_lib's defaults are 10,000 + 5,000); overrides: {options or 'none'}",
             "",
             "Planted encoders act on factor indices (no rendering), so the seconds are the metrics' own "
             "cost. `perfect`: standardised ground-truth factors; `rotated`: the same under a random "
