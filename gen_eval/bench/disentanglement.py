@@ -16,16 +16,7 @@ from typing import Any
 from gen_eval.datasets import shapes
 from gen_eval.latent.disentangle import METRICS, evaluate_disentanglement
 from gen_eval.latent.disentangle.planted import CASES, EXPECTED, planted_encoder
-
-# The number each metric is known by, for the summary table.
-HEADLINE = {
-    "beta_vae": "eval_accuracy",
-    "factor_vae": "eval_accuracy",
-    "mig": "mig",
-    "dci": "disentanglement",
-    "sap": "sap",
-    "modularity": "modularity",
-}
+from gen_eval.latent.factors import HEADLINES
 
 
 def measure(
@@ -73,8 +64,8 @@ def report_text(results: dict[str, dict[str, Any]], num_train: int, options: dic
 
     summary = []
     for case, by_metric in results.items():
-        cells = [f"{by_metric[m]['scores'][key]:.3f}" for m, key in HEADLINE.items()]
-        times = [f"{by_metric[m]['seconds']:.1f}" for m in HEADLINE]
+        cells = [f"{by_metric[m]['scores'][key]:.3f}" for m, (key, _) in HEADLINES.items()]
+        times = [f"{by_metric[m]['seconds']:.1f}" for m in HEADLINES]
         total = sum(entry["seconds"] for entry in by_metric.values())
         summary.append([case, *cells, " / ".join(times), f"{total:.0f}"])
     checks, failed = [], 0
@@ -94,7 +85,12 @@ def report_text(results: dict[str, dict[str, Any]], num_train: int, options: dic
                 expectation.why,
             ]
         )
-    header = ["encoder", *(f"{m} ({k})" for m, k in HEADLINE.items()), "seconds per metric", "seconds"]
+    header = [
+        "encoder",
+        *(f"{m} ({key})" for m, (key, _) in HEADLINES.items()),
+        "seconds per metric",
+        "seconds",
+    ]
     text = "\n".join(
         [
             "# Benchmarks: disentanglement metrics on planted encoders",

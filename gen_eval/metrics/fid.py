@@ -55,9 +55,13 @@ def trace_sqrt_product(cov1: torch.Tensor, cov2: torch.Tensor, factor1: torch.Te
     non-negative eigenvalues are those of cov1 cov2. Pass ``factor1`` to reuse a cached factor.
     """
     factor = covariance_factor(cov1) if factor1 is None else factor1.to(torch.float64)
-    middle = linalg.matmul(linalg.matmul(factor.T, cov2), factor)
-    middle = (middle + middle.T) / 2  # symmetric up to rounding; make it exactly so for eigvalsh
-    return float(linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
+    return float(_trace_sqrt_symmetric(linalg.matmul(linalg.matmul(factor.T, cov2), factor)))
+
+
+def _trace_sqrt_symmetric(middle: torch.Tensor) -> torch.Tensor:
+    """tr sqrt(M) of a PSD matrix M that is symmetric up to rounding (negative rounding clamped)."""
+    middle = (middle + middle.T) / 2  # make it exactly symmetric for eigvalsh
+    return linalg.eigvalsh(middle).clamp(min=0).sqrt().sum()
 
 
 def trace_sqrt_product_lowrank(features1: torch.Tensor, features2: torch.Tensor) -> float:
@@ -147,8 +151,7 @@ def _bootstrap_fid(
             drawn = w > 0
             z = rotated[drawn] * w[drawn].sqrt()[:, None]
             middle = (linalg.matmul(z.T, z) - n * torch.outer(shift, shift)) / (n - 1)
-            middle = (middle + middle.T) / 2
-            traces_sqrt.append(linalg.eigvalsh(middle).clamp(min=0).sqrt().sum())
+            traces_sqrt.append(_trace_sqrt_symmetric(middle))
         trace_sqrt = torch.stack(traces_sqrt)
     return (mean_terms + traces_x + torch.trace(cov_y) - 2 * trace_sqrt).cpu()
 

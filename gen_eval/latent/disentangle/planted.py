@@ -10,8 +10,8 @@ default sizes in seconds to minutes:
 
 :data:`EXPECTED` lists what each one must score (the validation asked of the metrics: near the
 maximum for ``perfect``, rotations fool only BetaVAE, a duplicated code has no gap, noise sits
-at chance). ``gen-eval bench disentanglement`` times the six metrics on them and checks these;
-the unit tests check them at smaller sizes.
+at chance). ``gen-eval bench disentanglement`` times the six metrics on them and checks these at
+the default sizes; ``tests/test_disentangle.py`` asserts the same bounds with a smaller DCI.
 """
 
 from __future__ import annotations
