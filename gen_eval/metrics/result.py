@@ -24,6 +24,9 @@ class Result:
         ``"bound"`` for likelihood bounds (ELBO, IWAE), else an estimate from samples.
     interval : (low, high) or None
         95% bootstrap interval, when computed.
+    interval_covers : str or None
+        What the interval is an interval for, in one sentence (FID's covers FID at this sample
+        size, not the large-sample FID); shown next to the interval everywhere it is printed.
     warnings : list of str
         Caveats that belong next to the number (small samples, unofficial weights...).
     details : dict
@@ -37,6 +40,7 @@ class Result:
     num_reference: int
     kind: Literal["exact", "estimate", "bound"] = "estimate"
     interval: tuple[float, float] | None = None
+    interval_covers: str | None = None
     warnings: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
