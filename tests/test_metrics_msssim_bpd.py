@@ -178,6 +178,88 @@ def test_256px_uses_torchmetrics_standard_five_scales_exactly():
     assert torch.allclose(ours, expected.double(), rtol=1e-6, atol=0)
 
 
+def _smooth_pairs(
+    size: int, channels: int, count: int = 4, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 pairs with structure at several scales: independent (first half), alike (second half)."""
+    generator = torch.Generator().manual_seed(seed)
+    base = torch.rand((2 * count, channels, size, size), generator=generator)
+    smooth = torch.nn.functional.avg_pool2d(base, 9, stride=1, padding=4)
+    a, b = smooth[:count], smooth[count:]
+    b = torch.cat([b[: count // 2], (0.7 * a + 0.3 * b)[count // 2 :]])
+    return tuple(torch.round(t * 255).to(torch.uint8) for t in (a, b))
+
+
+@pytest.mark.parametrize(
+    ("size", "channels", "scales", "kernel"),
+    [(256, 3, 5, 11), (256, 1, 5, 11), (150, 3, 5, 9), (128, 3, 5, 7), (131, 3, 4, 7), (100, 2, 2, 5)],
+)
+def test_pytorch_msssim_convention_matches_pytorch_msssim(size, channels, scales, kernel):
+    # Peer library on the same inputs. Odd sizes (150, 131) exercise its zero-padded
+    # downsampling; fewer scales at sizes it accepts stand in for the small-image settings its
+    # ms_ssim refuses (<= (kernel - 1) * 16 px). Both run in float32: tolerance 1e-6 absolute.
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    from gen_eval.metrics.ms_ssim import msssim_valid
+
+    first, second = _smooth_pairs(size, channels)
+    betas = tuple(b / sum(WANG_BETAS[:scales]) for b in WANG_BETAS[:scales])
+    if scales == 5:  # the settings gen-eval itself uses at these sizes
+        betas = WANG_BETAS
+        assert msssim_settings(size, size) == (kernel, WANG_BETAS)
+        ours = pair_msssim(first, second, convention="pytorch_msssim")
+    else:
+        ours = msssim_valid(first.float() / 255, second.float() / 255, kernel, betas).double()
+    theirs = pytorch_msssim.ms_ssim(
+        first.float() / 255,
+        second.float() / 255,
+        data_range=1.0,
+        size_average=False,
+        win_size=kernel,
+        win_sigma=1.5 * kernel / 11,
+        weights=list(betas),
+    )
+    assert float(theirs.min()) > 0.2 and float(theirs.max()) < 0.99  # discriminating values
+    assert torch.allclose(ours, theirs.double(), rtol=0, atol=1e-6)
+    if scales == 5:  # the conventions differ here, so matching one is not matching the other
+        assert (pair_msssim(first, second) - ours).abs().max() > 1e-3
+
+
+def test_pytorch_msssim_convention_at_8px_is_its_nonnegative_ssim():
+    pytorch_msssim = pytest.importorskip("pytorch_msssim")
+    images = torch.from_numpy(load_digits_split("test")[0][:40])
+    first, second = images[:20], images[20:]
+    theirs = pytorch_msssim.ssim(
+        first.float() / 255,
+        second.float() / 255,
+        data_range=1.0,
+        size_average=False,
+        win_size=7,
+        win_sigma=1.5 * 7 / 11,
+        nonnegative_ssim=True,
+    )
+    ours = pair_msssim(first, second, convention="pytorch_msssim")
+    assert torch.allclose(ours, theirs.double(), rtol=0, atol=1e-6)
+    # Valid filtering keeps 2 x 2 of the 8 x 8 windows, mostly on the stroke; torchmetrics
+    # averages all 64, blank reflected background (SSIM 1) included: far higher on digits.
+    assert float(pair_msssim(first, second).mean()) > float(ours.mean()) + 0.05
+
+
+def test_msssim_records_its_convention_and_refuses_unknown_ones():
+    digits = open_source("digits:test")
+    results = get_metric("ms_ssim")({}, {}, _context(digits, digits, ms_ssim_pairs=50))
+    default = results["ms_ssim"]
+    assert default.details["convention"] == "torchmetrics"
+    assert "reflection" in default.details["convention_description"]
+    other = get_metric("ms_ssim")(
+        {}, {}, _context(digits, digits, ms_ssim_pairs=50, ms_ssim_convention="pytorch_msssim")
+    )
+    assert other["ms_ssim"].details["convention"] == other["ms_ssim_reference"].details["convention"]
+    assert other["ms_ssim"].details["convention"] == "pytorch_msssim"
+    assert other["ms_ssim"].value < default.value - 0.05  # see the test above
+    with pytest.raises(GenEvalError, match="unknown ms_ssim_convention 'skimage'"):
+        get_metric("ms_ssim")({}, {}, _context(digits, digits, ms_ssim_convention="skimage"))
+
+
 def test_msssim_needs_images():
     with pytest.raises(GenEvalError, match="MS-SSIM needs images"):
         get_metric("ms_ssim")({}, {}, _context(_source(Vectors()), open_source("digits:test")))

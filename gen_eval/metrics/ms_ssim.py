@@ -28,6 +28,38 @@ size   scales kernel betas                                   sigma
 The Gaussian's sigma is ``1.5 * kernel / 11`` so that torchmetrics' window (``2 *
 int(3.5 sigma + 0.5) + 1``) is exactly ``kernel`` px. Values at different sizes are not
 comparable; compare generated and reference at the same size.
+
+Conventions (``ms_ssim_convention``; recorded in ``details["convention"]``). MS-SSIM has no
+single reference implementation and the two common ones disagree:
+
+- ``"torchmetrics"`` (default): each scale's SSIM/contrast term is averaged over channels
+  *and* pixels, then the product across scales is taken per image. Filtering pads by
+  reflection; the contrast terms are then cropped to the windows that lie inside the image,
+  but the coarsest scale's SSIM is averaged over the whole (padded) map. Downsampling floors
+  odd sizes. Negative averages are clipped at 0.
+- ``"pytorch_msssim"`` (pytorch-msssim 1.0): "valid" filtering (no padding: only windows
+  inside the image, at every scale, the coarsest SSIM included), the product across scales
+  taken per channel and *then* the channel mean; each channel's term is clipped at 0; odd
+  sizes are zero-padded by one pixel before downsampling. Variances are not clipped at 0.
+
+The gap depends on size and content, not on a constant factor. Mean over random pairs of
+distinct images (dissimilar) and over images paired with a copy plus N(0, 8) grey-level noise
+(similar), torchmetrics -> pytorch-msssim:
+
+========================== ========================== ==========================
+set                        dissimilar                 similar
+========================== ========================== ==========================
+digits 8 px grey           0.304 -> 0.180 (-41%)      0.980 -> 0.997 (+1.7%)
+shapes 64 px grey          0.433 -> 0.180 (-59%)      0.863 -> 0.951 (+10%)
+varied 32 px RGB           0.0501 -> 0.0498 (-0.7%)   0.9843 -> 0.9842
+varied 64 px RGB           0.0530 -> 0.0483 (-8.9%)   0.9909 -> 0.9909
+smooth noise 256 px RGB    0.504 -> 0.499 (-1.0%)     0.9354 -> 0.9354
+========================== ========================== ==========================
+
+Blank backgrounds make the difference: a window of two blank patches has SSIM 1, and
+torchmetrics' coarsest-scale SSIM averages the whole reflected map (8 x 8 windows for a
+64-px image's 8-px scale) where valid filtering keeps the 2 x 2 inside windows, mostly on
+the object. Compare values only under one convention.
 """
 
 from __future__ import annotations
@@ -42,6 +74,10 @@ from gen_eval.metrics.result import Result
 
 WANG_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 MIN_COARSEST = 8  # coarsest scale kept at >= 8 px: below that a window sees almost the whole image
+CONVENTIONS = {
+    "torchmetrics": "torchmetrics: reflection padding, channel mean before the product across scales",
+    "pytorch_msssim": "pytorch-msssim: valid filtering (no padding), product across scales per channel",
+}
 
 
 def msssim_settings(height: int, width: int) -> tuple[int, tuple[float, ...]]:
@@ -80,7 +116,70 @@ def msssim_settings(height: int, width: int) -> tuple[int, tuple[float, ...]]:
     return kernel, tuple(float(b / sum(kept)) for b in kept)
 
 
-def pair_msssim(first: torch.Tensor, second: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+def check_convention(convention: str) -> str:
+    """``convention`` if it names one of :data:`CONVENTIONS`, else a one-line GenEvalError."""
+    if convention not in CONVENTIONS:
+        raise GenEvalError(
+            f"unknown ms_ssim_convention {convention!r}; use one of {', '.join(map(repr, CONVENTIONS))}"
+        )
+    return convention
+
+
+def msssim_valid(a: torch.Tensor, b: torch.Tensor, kernel: int, betas: tuple[float, ...]) -> torch.Tensor:
+    """MS-SSIM under pytorch-msssim's convention (valid filtering, product per channel, then channel mean).
+
+    Written out rather than calling ``pytorch_msssim.ms_ssim``: that package is not a
+    dependency, and its ``ms_ssim`` refuses images of (kernel - 1) * 16 px or less whatever the
+    number of scales, i.e. every size below 128 px in :func:`msssim_settings`' table. The
+    operations and their order are its own (``_fspecial_gauss_1d``, filtering along height then
+    width, ``avg_pool2d`` with ``padding = size % 2``, relu of each channel's terms); the tests
+    hold this function to ``pytorch_msssim.ms_ssim`` where that accepts the images.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Float (P, C, H, W) images in [0, 1].
+    kernel : int
+        Odd Gaussian window; sigma is ``1.5 * kernel / 11``.
+    betas : tuple of float
+        One exponent per scale (finest first).
+
+    Returns
+    -------
+    torch.Tensor
+        (P,) values in [0, 1].
+    """
+    channels = a.shape[1]
+    sigma = 1.5 * kernel / 11
+    coords = torch.arange(kernel, dtype=a.dtype, device=a.device) - kernel // 2
+    window = torch.exp(-(coords**2) / (2 * sigma**2))
+    window = (window / window.sum()).repeat(channels, 1, 1, 1)  # (C, 1, 1, k)
+    c1, c2 = 0.01**2, 0.03**2
+
+    def blur(z: torch.Tensor) -> torch.Tensor:  # separable, no padding: only windows inside the image
+        z = torch.nn.functional.conv2d(z, window.transpose(2, 3), groups=channels)
+        return torch.nn.functional.conv2d(z, window, groups=channels)
+
+    terms = []
+    for scale in range(len(betas)):
+        if scale:
+            padding = [size % 2 for size in a.shape[2:]]
+            a = torch.nn.functional.avg_pool2d(a, kernel_size=2, padding=padding)
+            b = torch.nn.functional.avg_pool2d(b, kernel_size=2, padding=padding)
+        mu_a, mu_b = blur(a), blur(b)
+        cs_map = (2 * (blur(a * b) - mu_a * mu_b) + c2) / (
+            blur(a * a) - mu_a.square() + blur(b * b) - mu_b.square() + c2
+        )
+        if scale == len(betas) - 1:  # the coarsest scale contributes the full SSIM, the others cs
+            cs_map = (2 * mu_a * mu_b + c1) / (mu_a.square() + mu_b.square() + c1) * cs_map
+        terms.append(torch.relu(cs_map.flatten(2).mean(-1)))  # (P, C): one term per channel
+    exponents = torch.tensor(betas, dtype=a.dtype, device=a.device).view(-1, 1, 1)
+    return torch.prod(torch.stack(terms) ** exponents, dim=0).mean(1)
+
+
+def pair_msssim(
+    first: torch.Tensor, second: torch.Tensor, device: str = "cpu", convention: str = "torchmetrics"
+) -> torch.Tensor:
     """MS-SSIM of each pair (first[i], second[i]) of uint8 NCHW images, with :func:`msssim_settings`.
 
     Parameters
@@ -89,16 +188,22 @@ def pair_msssim(first: torch.Tensor, second: torch.Tensor, device: str = "cpu") 
         uint8 (P, C, H, W) images of the same shape (one call: chunk large sets yourself).
     device : str
         Where the maths runs.
+    convention : {"torchmetrics", "pytorch_msssim"}
+        Whose definition (see the module docstring): torchmetrics' function itself, or
+        :func:`msssim_valid`.
 
     Returns
     -------
     torch.Tensor
-        (P,) float64 values in [0, 1] (torchmetrics clips negative per-scale terms at 0).
+        (P,) float64 values in [0, 1] (both clip negative per-scale terms at 0).
     """
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
 
+    check_convention(convention)
     kernel, betas = msssim_settings(*first.shape[-2:])
     a, b = (images.to(device).float() / 255 for images in (first, second))
+    if convention == "pytorch_msssim":
+        return msssim_valid(a, b, kernel, betas).to("cpu", torch.float64)
     values = msssim(
         a, b, kernel_size=kernel, sigma=1.5 * kernel / 11, betas=betas, data_range=1.0, reduction="none"
     )
@@ -125,11 +230,13 @@ def draw_pairs(n: int, num_pairs: int, random_state: int) -> tuple[np.ndarray, n
     return first, second, False
 
 
-def _indexed_msssim(images: torch.Tensor, first: np.ndarray, second: np.ndarray, device: str) -> torch.Tensor:
+def _indexed_msssim(
+    images: torch.Tensor, first: np.ndarray, second: np.ndarray, device: str, convention: str
+) -> torch.Tensor:
     """MS-SSIM of pairs (images[first[i]], images[second[i]]), gathering a chunk at a time."""
     step = max(1, 2**22 // images[0].numel())  # ~4M pixels per side: bounded memory for 256x256 sets
     parts = [
-        pair_msssim(images[first[i : i + step]], images[second[i : i + step]], device)
+        pair_msssim(images[first[i : i + step]], images[second[i : i + step]], device, convention)
         for i in range(0, len(first), step)
     ]
     return torch.cat(parts)
@@ -150,7 +257,8 @@ def _set_msssim(source, role: str, context: MetricContext) -> tuple[torch.Tensor
     batch = source.head(n)
     images = batch.data
     first, second, disjoint = draw_pairs(n, pairs, context.random_state)
-    values = _indexed_msssim(images, first, second, context.device)
+    convention = check_convention(context.option("ms_ssim_convention", "torchmetrics"))
+    values = _indexed_msssim(images, first, second, context.device, convention)
     warnings = (
         [] if disjoint else [f"{role}: {pairs} pairs from {n} images share images; interval optimistic"]
     )
@@ -165,7 +273,7 @@ def _set_msssim(source, role: str, context: MetricContext) -> tuple[torch.Tensor
                 members = np.flatnonzero(labels == label)
                 if len(members) >= 2:
                     a, b, _ = draw_pairs(len(members), class_pairs, context.random_state)
-                    values_c = _indexed_msssim(images, members[a], members[b], context.device)
+                    values_c = _indexed_msssim(images, members[a], members[b], context.device, convention)
                     per_class[str(label.item())] = float(values_c.mean())
     if labels is not None and labels.ndim == 1 and len(np.unique(labels)) == 1 and len(source) > n:
         # Only the first n images are read: a source sorted by class would be judged on one class.
@@ -186,14 +294,18 @@ def ms_ssim(
         Unused: the images are read from ``context.generated_source`` / ``reference_source``.
     context : MetricContext
         Options ``ms_ssim_pairs`` (1000), ``ms_ssim_per_class`` (False), ``ms_ssim_class_pairs``
-        (100); seed and bootstrap settings.
+        (100), ``ms_ssim_convention`` ("torchmetrics" or "pytorch_msssim", see the module
+        docstring); seed and bootstrap settings.
 
     Returns
     -------
     dict
         ``{"ms_ssim": Result, "ms_ssim_reference": Result}``, direction "lower" (more diverse), but
         read the generated value against the reference's (see the module docstring).
+        ``details["convention"]`` names the convention, ``details["convention_description"]``
+        says in one line what it means: show it next to the number.
     """
+    convention = check_convention(context.option("ms_ssim_convention", "torchmetrics"))
     gen_values, n_gen, gen_classes, warnings = _set_msssim(context.generated_source, "generated", context)
     ref_values, n_ref, ref_classes, ref_warnings = _set_msssim(context.reference_source, "reference", context)
     gen_shape, ref_shape = context.generated_source.sample_shape, context.reference_source.sample_shape
@@ -215,6 +327,8 @@ def ms_ssim(
             "kernel_size": kernel,
             "sigma": 1.5 * kernel / 11,
             "betas": list(betas),
+            "convention": convention,
+            "convention_description": CONVENTIONS[convention],
         }
         if classes:
             details["per_class"] = classes
