@@ -66,37 +66,73 @@ def test_precision_recall_equal_torch_fidelity(data):
 
 @pytest.mark.parametrize("data", DATASETS)
 def test_density_coverage_equal_prdc(data):
+    # Without ties the ball convention does not matter; on the lattice, prdc's open balls.
     x, y = DATASETS[data]()
-    expected, ours = _prdc(x, y, k=5), _ours(x, y)
+    options = {"dc_ball": "open"} if data == "lattice" else {}
+    expected, ours = _prdc(x, y, k=5), _ours(x, y, **options)
     assert ours["density"] == pytest.approx(expected["density"], abs=1e-6)
     assert ours["coverage"] == pytest.approx(expected["coverage"], abs=1e-6)
 
 
 def test_precision_recall_equal_prdc_except_on_ties():
-    # prdc defines precision/recall as torch-fidelity does but with a strict "<": equal when no
-    # distance equals a radius, lower on tied (here integer) features.
+    # prdc defines precision/recall as torch-fidelity does but with open balls ("<"): equal when
+    # no distance equals a radius, lower on tied (here integer) features; pr_ball="open" is prdc.
     x, y = _gaussians()
     expected, ours = _prdc(x, y, k=3), _ours(x, y)
     assert (ours["precision"], ours["recall"]) == pytest.approx((expected["precision"], expected["recall"]))
     x, y = _lattice()
     expected, ours = _prdc(x, y, k=3), _ours(x, y)
     assert expected["precision"] < ours["precision"] - 0.1
-    strict = knn.ball_scan(y, x, knn.knn_radii(y, 3), "rows", strict=True).col_any.double().mean()
-    assert float(strict) == pytest.approx(expected["precision"], abs=1e-12)
+    opened = _ours(x, y, pr_ball="open")
+    assert (opened["precision"], opened["recall"]) == pytest.approx(
+        (expected["precision"], expected["recall"]), abs=1e-12
+    )
+
+
+def test_ties_on_integer_features_follow_the_closed_ball_convention():
+    # Brute force in float64 on integer features (exact distances, ties everywhere): closed balls
+    # (d <= radius) by default for all four metrics, open balls on request.
+    x, y = _lattice()
+    xd, yd = x.double(), y.double()
+    cross = torch.cdist(yd, xd)  # (reference, generated)
+    real_r3 = torch.cdist(yd, yd).sort(dim=1).values[:, 3]
+    gen_r3 = torch.cdist(xd, xd).sort(dim=1).values[:, 3]
+    real_r5 = torch.cdist(yd, yd).sort(dim=1).values[:, 5]
+    for ball, inside in [("closed", torch.le), ("open", torch.lt)]:
+        ours = _ours(x, y, pr_ball=ball, dc_ball=ball)
+        in_real = inside(cross, real_r3[:, None])
+        in_real5 = inside(cross, real_r5[:, None])
+        expected = {
+            "precision": float(in_real.any(dim=0).double().mean()),
+            "recall": float(inside(cross, gen_r3[None, :]).any(dim=1).double().mean()),
+            "density": float(in_real5.sum()) / (5 * len(x)),
+            "coverage": float(in_real5.any(dim=1).double().mean()),
+        }
+        assert ours == pytest.approx(expected, abs=1e-12), ball
+    assert _ours(x, y)["precision"] == 1.0  # every generated point of the lattice has a real copy
+
+
+def test_unknown_ball_convention_is_refused():
+    x, y = _gaussians(20, 20, 4)
+    with pytest.raises(GenEvalError, match=r"pr_ball='half'.*'closed'"):
+        _ours(x, y, pr_ball="half")
 
 
 def test_hand_computed_one_dimensional_case():
     # real = [0, 1, 2, 3], gen = [0.5, 1.5, 4, 5].
     # k = 1: every radius is 1 (nearest other point). precision: 0.5 (|0.5-0| <= 1), 1.5 and 4
     # (|4-3| = 1 <= 1, a tie) are in a real ball, 5 is not: 3/4. recall: 0 and 1 (near 0.5),
-    # 2 (near 1.5), 3 (|3-4| = 1 <= 1, a tie): 1. prdc's strict "<" drops both ties: 2/4 and 3/4.
-    # k = 2: real radii [2, 1, 1, 2]. Real balls strictly holding each generated point:
-    # 0.5 -> {0, 1}, 1.5 -> {0, 1, 2, 3}, 4 -> {3}, 5 -> {} (|5-3| = 2, not < 2): 7 in all,
-    # density = 7 / (k M) = 7 / 8; coverage: 0, 1, 2 hold 0.5 or 1.5, 3 holds 4: 1.
+    # 2 (near 1.5), 3 (|3-4| = 1 <= 1, a tie): 1. prdc's open balls drop both ties: 2/4 and 3/4.
+    # k = 2: real radii [2, 1, 1, 2]. Closed real balls holding each generated point:
+    # 0.5 -> {0, 1}, 1.5 -> {0, 1, 2, 3}, 4 -> {3}, 5 -> {3} (|5-3| = 2 <= 2, a tie): 8 in all,
+    # density = 8 / (k M) = 1; open balls drop the tie: 7 / 8 (prdc). coverage: 0, 1, 2 hold 0.5
+    # or 1.5, 3 holds 4: 1.
     real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
     gen = torch.tensor([[0.5], [1.5], [4.0], [5.0]])
     ours = _ours(gen, real, pr_k=1, dc_k=2)
-    assert ours == {"precision": 0.75, "recall": 1.0, "density": 0.875, "coverage": 1.0}
+    assert ours == {"precision": 0.75, "recall": 1.0, "density": 1.0, "coverage": 1.0}
+    opened = _ours(gen, real, pr_k=1, dc_k=2, pr_ball="open", dc_ball="open")
+    assert opened == {"precision": 0.5, "recall": 0.75, "density": 0.875, "coverage": 1.0}
     strict_pr = _prdc(gen, real, k=1)
     assert (strict_pr["precision"], strict_pr["recall"]) == (0.5, 0.75)
     assert _prdc(gen, real, k=2)["density"] == pytest.approx(0.875)
@@ -106,8 +142,10 @@ def test_identical_sets_are_perfect_and_far_clouds_score_zero():
     x, _ = _gaussians(300, 300, 16)
     same = _ours(x, x.clone())
     assert (same["precision"], same["recall"], same["coverage"]) == (1.0, 1.0, 1.0)
-    # Each strict ball holds its centre and its k - 1 nearer neighbours: density 1 (ties aside).
-    assert same["density"] == pytest.approx(1.0, abs=1e-3)
+    # Each closed ball holds its centre and its k nearest neighbours, the k-th on its edge:
+    # density (k + 1) / k = 1.2 (an open ball drops the edge: exactly 1).
+    assert same["density"] == pytest.approx(1.2, abs=1e-3)
+    assert _ours(x, x.clone(), dc_ball="open")["density"] == pytest.approx(1.0, abs=1e-3)
     far = _ours(x, x + 100.0)
     assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
 

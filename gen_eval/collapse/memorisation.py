@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
+from gen_eval.metrics import knn
+
 # Features closer than this fraction of their median norm count as the same sample: features of
 # one image can differ in the last bits with its position in a batch (or under TF32 on a GPU).
 REPEAT_RTOL = 1e-4
@@ -89,8 +91,10 @@ def nearest_neighbours(
     """
     rows = max(1, MEMORY_BUDGET // (12 * len(keys) + 8 * queries.shape[1]))
     indices = torch.empty(len(queries), dtype=torch.int64)
+    # Centred on one common point first: far from the origin, float32 cdist picks wrong neighbours.
+    shifted_queries, shifted_keys = knn.centred_float32(queries, keys, device=queries.device)
     for r0 in range(0, len(queries), rows):
-        block = torch.cdist(queries[r0 : r0 + rows], keys)
+        block = torch.cdist(shifted_queries[r0 : r0 + rows], shifted_keys)
         if exclude_self:
             local = torch.arange(len(block))
             block[local, local + r0] = torch.inf
@@ -130,8 +134,9 @@ def two_nearest(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each sample's nearest and second-nearest other sample: (distance 1, index 1, distance 2)."""
     rows = max(1, MEMORY_BUDGET // (12 * len(x) + 8 * x.shape[1]))
     indices = torch.empty((len(x), 2), dtype=torch.int64)
+    (shifted,) = knn.centred_float32(x, device=x.device)  # as in nearest_neighbours
     for r0 in range(0, len(x), rows):
-        block = torch.cdist(x[r0 : r0 + rows], x)
+        block = torch.cdist(shifted[r0 : r0 + rows], shifted)
         local = torch.arange(len(block))
         block[local, local + r0] = torch.inf
         indices[r0 : r0 + len(block)] = block.topk(2, dim=1, largest=False).indices

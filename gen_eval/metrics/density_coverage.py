@@ -6,7 +6,9 @@ their k-th nearest neighbour among the other reference samples (k = 5). With Y_1
     density  = 1 / (k M) * sum_j sum_i 1[Y_j in B(X_i, NND_k(X_i))]
     coverage = 1 / N * sum_i 1[exists j: Y_j in B(X_i, NND_k(X_i))]
 
-Membership is strict (``d < radius``) as in prdc. Density counts how many reference balls hold
+Balls are closed (``d <= radius``), the convention of all four k-NN metrics (see
+:mod:`gen_eval.metrics.precision_recall`); prdc's open balls (``d < radius``) with
+``dc_ball="open"``. The two differ only on exact ties. Density counts how many reference balls hold
 each generated sample, divided by k: about 1 when the two sets come from one distribution,
 above 1 when generated samples crowd dense reference regions, so it is not bounded by 1.
 
@@ -25,7 +27,13 @@ import torch
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import resample_counts
 from gen_eval.metrics.knn import ball_scan, knn_radii
-from gen_eval.metrics.precision_recall import ball_results, check_knn_inputs, knn_options
+from gen_eval.metrics.precision_recall import (
+    ball_results,
+    check_knn_inputs,
+    knn_options,
+    membership,
+    open_balls,
+)
 from gen_eval.metrics.result import Result
 
 
@@ -42,6 +50,7 @@ def density_coverage(
         Feature dicts; ``"features"`` (M, D) generated and (N, D) reference are used.
     context : MetricContext, optional
         Device, seed, bootstrap resamples (0: no interval) and options ``dc_k`` (5),
+        ``dc_ball`` ("closed", default, or "open" as prdc),
         ``dc_chunk_size`` and ``dc_memory_mb`` (32; 1024 on CUDA).
 
     Returns
@@ -54,12 +63,13 @@ def density_coverage(
     k = int(context.option("dc_k", 5))
     check_knn_inputs(x, y, k, "density/coverage")
     options = knn_options(context, "dc")
+    strict = open_balls(context, "dc")
     reference_radii = knn_radii(y, k, **options)
     counts = None
     if context.num_resamples > 0:
         counts = resample_counts(len(x), context.num_resamples, context.random_state, context.device)
     # Rows: reference balls; columns: generated samples. One pass gives both metrics.
-    scan = ball_scan(y, x, reference_radii, "rows", strict=True, counts=counts, **options)
+    scan = ball_scan(y, x, reference_radii, "rows", strict=strict, counts=counts, **options)
     per_sample_density = scan.col_count.double() / k
 
     density = int(scan.col_count.sum()) / (k * len(x))
@@ -71,5 +81,5 @@ def density_coverage(
         y,
         k,
         context,
-        membership="strict (<), as prdc",
+        membership=membership(strict),
     )

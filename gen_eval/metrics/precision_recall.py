@@ -2,9 +2,16 @@
 
 Each sample's ball has the radius to its k-th nearest neighbour in its own set (k = 3).
 precision = fraction of generated samples inside at least one reference ball;
-recall = fraction of reference samples inside at least one generated ball. Membership is
-inclusive (``d <= radius``) as in torch-fidelity (prdc uses ``<``: the two differ only when a
-distance equals a radius exactly, which duplicated or quantised features make common). Generated is torch-fidelity's ``features_1``, reference its ``features_2``.
+recall = fraction of reference samples inside at least one generated ball. Generated is
+torch-fidelity's ``features_1``, reference its ``features_2``.
+
+Ties (one convention for all four k-NN metrics, here and in density/coverage): balls are closed,
+a sample at exactly the radius is inside (``d <= radius``), as in Kynkäänniemi et al.'s
+definition and torch-fidelity. prdc uses open balls (``d < radius``); the two differ only when a
+distance equals a radius exactly, which duplicated or quantised features make common: with
+integer features and duplicates, a radius is often 0, and an open ball then holds nothing, not even
+an exact copy of its own centre (prdc's precision on a 6-d lattice: 0.40 where closed balls give
+1.0). ``pr_ball="open"`` (``dc_ball`` for density/coverage) reproduces prdc's numbers.
 
 Intervals resample the generated set with replacement, the reference fixed, and keep the k-NN
 radii of the original sets: they measure the variability due to which generated samples were
@@ -40,6 +47,28 @@ def check_knn_inputs(x: torch.Tensor, y: torch.Tensor, k: int, metric: str) -> N
         )
 
 
+BALLS = {"closed": False, "open": True}  # option value -> strict membership (d < radius)
+
+
+def open_balls(context: MetricContext, prefix: str) -> bool:
+    """Whether option ``<prefix>_ball`` asks for open balls (``"open"``, prdc) rather than closed (default)."""
+    value = context.option(f"{prefix}_ball", "closed")
+    if value not in BALLS:
+        raise GenEvalError(
+            f"option {prefix}_ball={value!r}: choose 'closed' (d <= radius, the default) or 'open' (d < radius, prdc)"
+        )
+    return BALLS[value]
+
+
+def membership(strict: bool) -> str:
+    """How ball membership was decided, for a Result's details."""
+    return (
+        "open balls (d < radius), as prdc"
+        if strict
+        else "closed balls (d <= radius), as torch-fidelity and Kynkäänniemi et al."
+    )
+
+
 def knn_options(context: MetricContext, prefix: str) -> dict:
     """Chunking options ``<prefix>_chunk_size`` and ``<prefix>_memory_mb`` (default 32 MB; 1 GB on CUDA)."""
     memory_mb = context.option(f"{prefix}_memory_mb", default_memory_budget(context.device) / 2**20)
@@ -63,7 +92,7 @@ def precision_recall(
         Feature dicts; ``"features"`` (N, D) and (M, D) are used.
     context : MetricContext, optional
         Device, seed, bootstrap resamples (0: no interval) and options ``pr_k`` (3),
-        ``pr_chunk_size`` (rows per distance block; from the budget when unset) and
+        ``pr_ball`` ("closed", default, or "open" as prdc), ``pr_chunk_size`` (rows per distance block; from the budget when unset) and
         ``pr_memory_mb`` (32; 1024 on CUDA).
 
     Returns
@@ -76,13 +105,14 @@ def precision_recall(
     k = int(context.option("pr_k", 3))
     check_knn_inputs(x, y, k, "precision/recall")
     options = knn_options(context, "pr")
+    strict = open_balls(context, "pr")
     generated_radii = knn_radii(x, k, **options)
     reference_radii = knn_radii(y, k, **options)
     counts = None
     if context.num_resamples > 0:
         counts = resample_counts(len(x), context.num_resamples, context.random_state, context.device)
     # One pass over cdist(reference, generated), the orientation torch-fidelity uses for both.
-    balls = [Balls(reference_radii, "rows"), Balls(generated_radii, "cols", replicates=True)]
+    balls = [Balls(reference_radii, "rows", strict), Balls(generated_radii, "cols", strict, replicates=True)]
     precision_scan, recall_scan = ball_scans(y, x, balls, counts, **options)
     in_reference_balls = precision_scan.col_any
 
@@ -95,7 +125,7 @@ def precision_recall(
         y,
         k,
         context,
-        membership="inclusive (<=), as torch-fidelity",
+        membership=membership(strict),
     )
 
 

@@ -282,15 +282,16 @@ def _knn_replicates(
     """Precision/recall or density/coverage as their modules bootstrap them: radii of the original
     sets, resample counts as weights (a resample's duplicates would shrink its own k-NN radii)."""
     from gen_eval.metrics.knn import Balls, ball_scans, knn_radii
-    from gen_eval.metrics.precision_recall import check_knn_inputs, knn_options
+    from gen_eval.metrics.precision_recall import check_knn_inputs, knn_options, open_balls
 
     n = len(x)
     if metric == "precision_recall":
         k, options = int(context.option("pr_k", 3)), knn_options(context, "pr")
         check_knn_inputs(x, y, k, "precision/recall")
+        strict = open_balls(context, "pr")
         balls = [
-            Balls(knn_radii(y, k, **options), "rows"),
-            Balls(knn_radii(x, k, **options), "cols", replicates=True),
+            Balls(knn_radii(y, k, **options), "rows", strict),
+            Balls(knn_radii(x, k, **options), "cols", strict, replicates=True),
         ]
         inside, reached = ball_scans(y, x, balls, counts, **options)
         hits = inside.col_any.to(counts.device, counts.dtype)
@@ -301,7 +302,11 @@ def _knn_replicates(
     k, options = int(context.option("dc_k", 5)), knn_options(context, "dc")
     check_knn_inputs(x, y, k, "density/coverage")
     scan = ball_scans(
-        y, x, [Balls(knn_radii(y, k, **options), "rows", strict=True, replicates=True)], counts, **options
+        y,
+        x,
+        [Balls(knn_radii(y, k, **options), "rows", open_balls(context, "dc"), replicates=True)],
+        counts,
+        **options,
     )[0]
     per_sample = scan.col_count.to(counts.device, counts.dtype) / k
     return {
