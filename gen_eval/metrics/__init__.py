@@ -32,7 +32,10 @@ class MetricEntry:
 _REGISTRY: dict[str, MetricEntry] = {
     "fid": MetricEntry("gen_eval.metrics.fid:fid", "features", True, "Fréchet distance of feature Gaussians"),
     "fd_inf": MetricEntry(
-        "gen_eval.metrics.fd_infinity:fd_infinity", "features", False, "FID extrapolated to infinite N"
+        "gen_eval.metrics.fd_infinity:fd_infinity",
+        "features",
+        False,
+        "FID extrapolated to infinite N (dgm-eval's subset sizes; interval from a bootstrap)",
     ),
     "kid": MetricEntry(
         "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel"
