@@ -82,4 +82,8 @@ def density_coverage(
         k,
         context,
         membership=membership(strict),
+        covers=(
+            "density at this N, M and k ({sizes}), the generated set resampled and the reference balls fixed, though they carry much of its noise: the interval is too narrow (reports/coverage.md); compare runs of equal N, M and k",
+            "coverage at this N, M and k ({sizes}), the generated set resampled and the reference balls fixed; compare runs of equal N, M and k",
+        ),
     )

@@ -207,6 +207,9 @@ def fid(
         num_generated=n1,
         num_reference=n2,
         interval=interval,
+        interval_covers=None
+        if interval is None
+        else f"FID at this sample size ({n1:,} generated vs {n2:,} reference), the generated set resampled and the reference fixed; FID is biased upward by O(1/N), so it does not cover the large-sample FID: compare runs of equal N, and see fd_inf for the large-sample value",
         warnings=warnings,
         details={
             "method": "lowrank" if lowrank else "eigh",

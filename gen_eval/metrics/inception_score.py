@@ -148,6 +148,9 @@ def inception_score(
         num_generated=n,
         num_reference=0,  # the value uses no reference samples
         interval=interval,
+        interval_covers=None
+        if interval is None
+        else f"IS at this sample size and split count ({n:,} samples, {splits} splits), the samples resampled; small splits bias IS downward, so it does not cover the large-sample IS: compare runs of equal N and splits",
         details={
             "std": float(scores.std(correction=0)),
             "splits": splits,

@@ -237,3 +237,6 @@ def kid(
         },
     )
     return {"kid": result}
+        interval_covers=None
+        if interval is None
+        else "the large-sample KID (MMD^2; KID is unbiased at any N), the generated set resampled and the reference fixed, so it covers somewhat less than 95% (reports/coverage.md)",

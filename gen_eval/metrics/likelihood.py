@@ -149,6 +149,9 @@ def bits_per_dim(
         num_reference=len(per_example),
         kind="exact" if convention == "discrete" else "bound",
         interval=interval,
+        interval_covers=None
+        if interval is None
+        else "this model's expected bits/dim (or its bound) on data like the test set: a mean over the test examples, resampled, unbiased at any N",
         warnings=warnings,
         details=details,
     )

@@ -339,6 +339,9 @@ def ms_ssim(
             num_generated=n_gen,
             num_reference=n_ref,
             interval=interval,
+            interval_covers=None
+            if interval is None
+            else f"the mean MS-SSIM of two independent {'generated' if name == 'ms_ssim' else 'reference'} images at this image size ({len(values):,} pairs resampled; a mean of pairs is unbiased at any number of pairs)",
             warnings=notes,
             details=details,
         )

@@ -126,6 +126,10 @@ def precision_recall(
         k,
         context,
         membership=membership(strict),
+        covers=(
+            "precision at this N, M and k ({sizes}), the generated set resampled and the reference balls fixed; k-NN values drift with N, so compare runs of equal N, M and k",
+            "recall at this N, M and k ({sizes}), the generated set resampled and the reference fixed; k-NN values drift with N, so compare runs of equal N, M and k",
+        ),
     )
 
 
@@ -137,6 +141,7 @@ def ball_results(
     k: int,
     context: MetricContext,
     membership: str,
+    covers: tuple[str, str] = ("", ""),
 ) -> dict[str, Result]:
     """The two results of a k-NN ball scan, with their bootstrap intervals when resampling.
 
@@ -156,6 +161,8 @@ def ball_results(
         Resamples (0: no intervals), seed and confidence.
     membership : str
         How ball membership is decided, recorded in the details.
+    covers : (str, str)
+        What each interval covers (``Result.interval_covers``); ``{sizes}`` is filled in with N, M, k.
 
     Returns
     -------
@@ -179,11 +186,13 @@ def ball_results(
         "membership": membership,
     }
     common = {"direction": "higher", "num_generated": len(x), "num_reference": len(y)}
+    sizes = f"{len(x):,} generated vs {len(y):,} reference, k={k}"
     return {
         mean_name: Result(
             name=mean_name,
             value=mean_value,
             interval=generated_interval,
+            interval_covers=covers[0].format(sizes=sizes) if generated_interval and covers[0] else None,
             details={**details, "interval_method": "percentile of resample means"},
             **common,
         ),
@@ -191,6 +200,7 @@ def ball_results(
             name=covered_name,
             value=covered_value,
             interval=covered_interval,
+            interval_covers=covers[1].format(sizes=sizes) if covered_interval and covers[1] else None,
             details={**details, "interval_method": "percentile, shifted by the bootstrap bias"},
             **common,
         ),
