@@ -223,6 +223,9 @@ def kid(
         num_generated=n1,
         num_reference=n2,
         interval=interval,
+        interval_covers=None
+        if interval is None
+        else "the large-sample KID (MMD^2; KID is unbiased at any N), the generated set resampled and the reference fixed, so it covers somewhat less than 95% (reports/coverage.md)",
         warnings=warnings,
         details={
             "std": float(mmds.std(correction=0)),
@@ -237,6 +240,3 @@ def kid(
         },
     )
     return {"kid": result}
-        interval_covers=None
-        if interval is None
-        else "the large-sample KID (MMD^2; KID is unbiased at any N), the generated set resampled and the reference fixed, so it covers somewhat less than 95% (reports/coverage.md)",
