@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.metrics import get_metric
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.inception_score import inception_score
-from gen_eval.metrics.kid import _poly_kernel, _SubsetMMD, kid
+from gen_eval.metrics.kid import KID_MIN_INTERVAL_SAMPLES, _poly_kernel, _SubsetMMD, kid
 
 SEED = 1234
 
@@ -167,6 +168,52 @@ def test_kid_needs_two_samples_and_one_dimension():
         _kid(x, torch.randn(10, 5))
     with pytest.raises(GenEvalError, match="kid_subset_size >= 2"):
         _kid(x, y, kid_subset_size=1)
+
+
+@pytest.mark.parametrize("n", [2, 3, KID_MIN_INTERVAL_SAMPLES - 1])
+def test_kid_gives_no_interval_below_its_minimum_and_says_why(n):
+    # n = 2 used to report an interval collapsed onto the point: half its resamples repeat one
+    # sample (undefined, silently dropped), the other half are the original set.
+    x, y = _gaussians(n, 8, shift=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor any replicate left out behind the Result's back
+        result = _kid(x, y, resamples=100)
+    assert result.interval is None and np.isfinite(result.value)
+    assert f"no KID interval below 10 generated samples (got {n})" in result.warnings[-1]
+
+
+@pytest.mark.parametrize("n", [KID_MIN_INTERVAL_SAMPLES, KID_MIN_INTERVAL_SAMPLES + 1, 30])
+def test_kid_interval_from_its_minimum_on_is_a_real_interval(n):
+    x, y = _gaussians(n, 8, shift=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = _kid(x, y, resamples=100)
+    low, high = result.interval
+    assert low < result.value < high and high - low > 0.1 * abs(result.value)  # not collapsed
+    assert not any("bootstrap replicates" in w or "no KID interval" in w for w in result.warnings)
+
+
+def test_kid_undefined_replicates_are_counted_and_refuse_the_interval_above_one_percent():
+    # Subsets of 2 from a resample of 100 hold two copies of one sample ~1% of the time.
+    x, y = _gaussians(100, 8, shift=0.5)
+    refused = _kid(x, y, seed=0, resamples=2000, kid_subset_size=2)  # 10 subsets: ~9.6% undefined
+    assert refused.interval is None
+    assert refused.warnings == [
+        "KID: 189 of 2000 bootstrap replicates undefined (NaN); no interval (more than 1%)"
+    ]
+    kept = _kid(x, y, seed=0, resamples=2000, kid_subset_size=2, kid_bootstrap_subsets=1)  # ~1%
+    assert kept.warnings == ["KID: 19 of 2000 bootstrap replicates undefined (NaN); left out of the interval"]
+    assert kept.interval[0] < kept.value < kept.interval[1]
+
+
+def test_is_replicates_stay_defined_at_the_smallest_sizes():
+    # IS has no undefined resample (a split is never empty, xlogy(0, 0) = 0): nothing to drop.
+    logits = torch.randn(10, 5, generator=torch.Generator().manual_seed(4)) * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n, splits in ((2, 1), (3, 1), (10, 2), (10, 10)):
+            result = _is(logits[:n], resamples=200, is_splits=splits)
+            assert result.interval[0] <= result.value <= result.interval[1]
 
 
 def _is(logits, seed=SEED, resamples=0, reference=None, key="logits", **options):
