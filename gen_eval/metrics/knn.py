@@ -150,7 +150,7 @@ def squared_distance_error_bound(dim: int, row_sq: torch.Tensor, col_sq: torch.T
     return (gamma + 4 * UNIT_ROUNDOFF) * norms.square()
 
 
-_ROWS = 4096  # rows per chunk when summing or shifting in float64 (no N x D float64 copy)
+_SHIFT_ROWS = 1024
 
 
 def common_shift(*sets: torch.Tensor) -> torch.Tensor:
@@ -159,23 +159,36 @@ def common_shift(*sets: torch.Tensor) -> torch.Tensor:
     Each coordinate's pooled mean is rounded to a multiple of 2^floor(log2(std)), the coordinate's
     pooled standard deviation rounded down to a power of two. The shift leaves at most half a
     standard deviation of offset, and data on a power-of-two grid (integers, quantised pixels)
-    stays exactly on it after the subtraction, ties included; a constant coordinate is shifted by
-    its value exactly.
+    stays exactly on it after the subtraction, ties included. The shift only has to lie near the
+    data (the grid makes it exact whatever rounding it carries), so the moments come from at most
+    ``_SHIFT_ROWS`` evenly spaced rows of each set: a full pass cost 0.25 s per 10,000 x 2048 set.
     """
-    chunks = [chunk.detach() for s in sets for chunk in s.split(_ROWS)]
-    mean = sum(c.sum(dim=0, dtype=torch.float64) for c in chunks) / sum(len(s) for s in sets)
-    variance = sum((c.double() - mean).square().sum(dim=0) for c in chunks) / sum(len(s) for s in sets)
+    samples = [_floating(s[:: max(1, len(s) // _SHIFT_ROWS)]).double() for s in sets]
+    variance, mean = torch.var_mean(torch.cat(samples), dim=0, correction=0)
     std = variance.sqrt()
     grid = torch.exp2(torch.floor(torch.log2(std.clamp_min(torch.finfo(torch.float64).tiny))))
     return torch.where(std > 0, torch.round(mean / grid) * grid, mean)
 
 
+def _floating(features: torch.Tensor) -> torch.Tensor:
+    features = features.detach()
+    return features if features.dtype in (torch.float32, torch.float64) else features.float()
+
+
 def _centred(features: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """float32 ``features - shift``, subtracted in float64 a chunk of rows at a time."""
+    """float32 ``features - shift``: one correctly rounded subtraction per element.
+
+    The shift is a multiple of a power of two, so it is exact in float32 (for offsets below 2^24
+    grid steps) and a float32 subtraction rounds the exact difference once. float64 inputs are
+    subtracted in float64, a chunk of rows at a time (no N x D float64 temporary).
+    """
+    features = _floating(features)
+    if features.dtype == torch.float32:
+        return features - shift.to(features.device, torch.float32)
     out = torch.empty(features.shape, dtype=torch.float32, device=features.device)
-    for start in range(0, len(features), _ROWS):
-        rows = slice(start, start + _ROWS)
-        out[rows] = features[rows].detach().double() - shift
+    shift = shift.to(features.device)
+    for start in range(0, len(features), 4096):
+        out[start : start + 4096] = features[start : start + 4096] - shift
     return out
 
 
