@@ -9,15 +9,55 @@ if TYPE_CHECKING:
 
     from gen_eval.collapse.check import CollapseReport
     from gen_eval.evaluation import Evaluation
+    from gen_eval.metrics.result import Result
 
 
 def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
 
 
+def metric_label(name: str, result: Result) -> str:
+    """A metric's row label: ``FID at N=500`` (FID depends on N), ``bits per dim (bound)``.
+
+    Parameters
+    ----------
+    name : str
+        Result name.
+    result : Result
+
+    Returns
+    -------
+    str
+    """
+    label = name.upper() if len(name) <= 3 else name.replace("_", " ")
+    if name == "fid":
+        label += f" at N={result.num_generated:,}"
+    return label + (" (bound)" if result.kind == "bound" else "")
+
+
+def interval_notes(metrics: dict[str, Result]) -> list[tuple[str, str]]:
+    """(label, sentence) for each result whose interval says what it covers, in table order.
+
+    Parameters
+    ----------
+    metrics : dict of str to Result
+
+    Returns
+    -------
+    list of (str, str)
+        Empty for runs written before ``Result.interval_covers`` existed.
+    """
+    return [
+        (metric_label(name, result), result.interval_covers)
+        for name, result in metrics.items()
+        if result.interval is not None and result.interval_covers
+    ]
+
+
 def print_evaluation(evaluation: Evaluation) -> None:
     """Print the metrics table, conversion notes, warnings, and where the run was written."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -31,14 +71,15 @@ def print_evaluation(evaluation: Evaluation) -> None:
     for column, justify in columns:
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     warnings = []
+    notes = interval_notes(evaluation.metrics)
+    marks = {label: f"[{index}]" for index, (label, _) in enumerate(notes, 1)}
     for name, result in evaluation.metrics.items():
-        label = name.upper() if len(name) <= 3 else name.replace("_", " ")
-        if result.kind == "bound":
-            label += " (bound)"
+        label = metric_label(name, result)
         cells = [label, _fmt(result.value)]
         if with_intervals:
+            mark = f" {marks[label]}" if label in marks else ""
             cells.append(
-                f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}" if result.interval else "-"
+                f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}{mark}" if result.interval else "-"
             )
         arrow = "↓ lower" if result.direction == "lower" else "↑ higher"
         reference_count = f"{result.num_reference:,}" if result.num_reference else "-"  # IS uses none
@@ -46,6 +87,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
         table.add_row(*cells)
         warnings += [f"{name}: {w}" for w in result.warnings]
     console.print(table)
+    for label, sentence in notes:  # what each interval is an interval for (FID's: at this N)
+        console.print(f"[dim]{marks[label]} {escape(sentence)}[/dim]", highlight=False)
     if evaluation.collapse is not None:
         print_collapse(evaluation.collapse, console, detailed=False)
     for note in evaluation.notes:

@@ -93,6 +93,31 @@ def show_stored_figure(json_path: Path, png_path: Path | None) -> None:
     st.plotly_chart(figure, width="stretch", key=f"fig-{json_path}")
 
 
+def metric_name(name: str, result: dict[str, Any]) -> str:
+    """A stored metric's display name; FID says its N (``fid at N=500``), as the terminal and report do."""
+    count = result.get("num_generated")
+    return f"{name} at N={count:,}" if name == "fid" and isinstance(count, int) else name
+
+
+def interval_notes(metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """One markdown line per metric whose stored interval says what it covers (none for older runs).
+
+    Parameters
+    ----------
+    metrics : dict
+        A run's ``metrics.json["metrics"]``.
+
+    Returns
+    -------
+    list of str
+    """
+    return [
+        f"**{metric_name(name, r)}** interval: {r['interval_covers']}"
+        for name, r in metrics.items()
+        if r.get("interval") and r.get("interval_covers")
+    ]
+
+
 def metric_bars(frame: Any, metric: str) -> Any:
     """Bar chart of one leaderboard metric per run with its 95% interval as error bars."""
     import plotly.graph_objects as go
@@ -116,5 +141,6 @@ def metric_bars(frame: Any, metric: str) -> Any:
             marker_color="#1f77b4",
         )
     )
-    figure.update_layout(title=f"{metric} with 95% intervals", height=380, margin={"t": 50, "b": 120})
+    title = f"{metric} with 95% intervals" + (" (FID at each run's N)" if metric == "FID" else "")
+    figure.update_layout(title=title, height=380, margin={"t": 50, "b": 120})
     return figure

@@ -299,6 +299,7 @@ def _summary(d: _RunData) -> RunSummary:
             else ("bootstrap" if name in d.replicates else None),
             "direction": result.direction,
             "num_generated": result.num_generated,
+            "interval_covers": result.interval_covers,  # None for runs written before it existed
         }
         for name, result in d.run.metrics.items()
     }

@@ -105,6 +105,8 @@ def comparison_html(comparison: Comparison) -> str:
     for name, figure in comparison_figures(comparison).items():
         page.heading(headings[name])
         page.figure(figure)
+        if name == "metrics":
+            page.add(_interval_covers(comparison))
     page.heading("Samples")
     page.add(
         "<div class='row'>"
@@ -148,6 +150,37 @@ def write_comparison_html(comparison: Comparison, path: str | Path) -> Path:
             f"{path}: cannot write the HTML page ({exc.strerror}); choose another --html"
         ) from exc
     return path
+
+
+def _interval_covers(comparison: Comparison) -> str:
+    """What each run's interval of each shared metric covers (FID's: FID at that run's N), as a list.
+
+    Parameters
+    ----------
+    comparison : Comparison
+
+    Returns
+    -------
+    str
+        HTML; empty when no run records it (runs written before ``interval_covers``).
+    """
+    items = []
+    for name in _shared_metrics(comparison):
+        sentences: dict[str, list[str]] = {}
+        for run in comparison.runs:
+            text = run.metrics[name].get("interval_covers")
+            if text and run.metrics[name].get("interval_source") == "stored":
+                sentences.setdefault(text, []).append(run.label)
+        for text, labels in sentences.items():
+            who = "" if len(sentences) == 1 else f" ({', '.join(labels)})"
+            items.append(f"<li><b>{escape(name)}</b>{escape(who)}: {escape(text)}</li>")
+    if not items:
+        return ""
+    return (
+        "<p class='muted'>What each run's interval covers:</p><ul class='muted interval-covers'>"
+        + "".join(items)
+        + "</ul>"
+    )
 
 
 def _verdict_cell(verdict: str) -> str:

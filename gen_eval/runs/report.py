@@ -194,6 +194,7 @@ def _metrics_section(page: Page, run: Run) -> None:
         "kind: estimate from samples, exact, or a likelihood bound.",
         "muted",
     )
+    _interval_covers(page, run)
     notes = [
         f"{role}: {note}"
         for role in ("generated", "reference")
@@ -215,6 +216,16 @@ def _metrics_section(page: Page, run: Run) -> None:
             "MS-SSIM) share one. ↓: lower is better, ↑: higher is better.",
             "muted",
         )
+
+
+def _interval_covers(page: Page, run: Run) -> None:
+    """What each interval is an interval for (``Result.interval_covers``); nothing for older runs."""
+    covers = [
+        (label(n, r), r.interval_covers) for n, r in run.metrics.items() if r.interval and r.interval_covers
+    ]
+    if covers:
+        items = "".join(f"<li><b>{escape(name)}</b>: {escape(text)}</li>" for name, text in covers)
+        page.add(f"<p>What each interval covers:</p><ul class='interval-covers'>{items}</ul>")
 
 
 # -- samples ---------------------------------------------------------------------------------------

@@ -36,7 +36,10 @@ _GRID_PADDING = 2
 
 
 def label(name: str, result: Result | None = None) -> str:
+    """A metric's display name; FID says its N (``FID at N=500``: FID depends on N), bounds say so."""
     label = _LABELS.get(name, name.replace("_", " "))
+    if name == "fid" and result is not None:
+        label += f" at N={result.num_generated:,}"
     return f"{label} (bound)" if result is not None and result.kind == "bound" else label
 
 

@@ -6,7 +6,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gen_eval.dashboard.widgets import choose_run, load_runs, show_stored_figure
+from gen_eval.dashboard.widgets import (
+    choose_run,
+    interval_notes,
+    load_runs,
+    metric_name,
+    show_stored_figure,
+)
 
 st.title("Run")
 info = choose_run(load_runs())
@@ -24,7 +30,7 @@ with numbers:
     st.subheader("Metrics")
     rows = [
         {
-            "metric": name,
+            "metric": metric_name(name, r),
             "value": r["value"],
             "95% interval": ""
             if not r.get("interval")
@@ -37,6 +43,8 @@ with numbers:
         for name, r in info.metrics.items()
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    for note in interval_notes(info.metrics):  # what each interval covers (FID's: at this N)
+        st.caption(note)
 
 prdc = [m for m in ("precision", "recall", "density", "coverage") if m in info.metrics]
 if prdc:
