@@ -120,3 +120,40 @@ def bench_disentanglement(
             raise GenEvalError(f"{failed} planted expectation(s) do not hold: see {out}")
 
     _guard(body)
+
+
+@bench_app.command(
+    "coverage", epilog="[bold]Example[/bold]\n\n  gen-eval bench coverage --quick --out /tmp/coverage.md"
+)
+def bench_coverage(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/coverage.md"),
+    repeats: Annotated[int, typer.Option(help="Repeated experiments per metric and case.")] = 200,
+    num_samples: Annotated[int, typer.Option(help="Samples per set (N = M).")] = 500,
+    dim: Annotated[int, typer.Option(help="Dimension of the Gaussian features.")] = 16,
+    mc_draws: Annotated[int, typer.Option(help="Draws for the Monte Carlo expected value at N.")] = 500,
+    num_resamples: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 100,
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated registry names (default: every metric with an interval)."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Toy sizes (seconds): N = 200, 8-d, 30 repeats.")
+    ] = False,
+) -> None:
+    """Coverage of each metric's 95% interval: of the large-sample value and of the expected value at N."""
+
+    def body() -> None:
+        from gen_eval.bench.coverage import Sizes, run_coverage_benchmark
+        from gen_eval.metrics import resolve_metric_name
+
+        sizes = Sizes.quick() if quick else Sizes(num_samples, dim, repeats, mc_draws, num_resamples)
+        chosen = None if metrics is None else tuple(resolve_metric_name(m) for m in metrics.split(","))
+        _, rows = run_coverage_benchmark(out, sizes, chosen)
+        for row in rows:
+            typer.echo(
+                f"{row['metric']:>12} {row['case']:<11} covers large-sample {row['coverage_large_sample']:.2f}, "
+                f"expected at N {row['coverage_expected']:.2f} (R={row['repeats']})"
+            )
+        typer.echo(f"written to {out}")
+
+    _guard(body)
