@@ -198,6 +198,14 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "",
             *environment_lines(),
             "",
+            "## What the intervals cover",
+            "",
+            "This page checks point values. What each 95% interval covers is measured in",
+            "[coverage.md](coverage.md) (`gen-eval bench coverage`, repeated experiments with known truth): FID's",
+            "interval covers FID at the run's sample size, not the large-sample FID (FID is biased upward by",
+            "O(1/N)), so compare FIDs at equal N or use `fd_inf`; KID, MS-SSIM and bits/dim are unbiased; IS,",
+            "precision, recall, density and coverage are values at the run's N (and splits, k).",
+            "",
         ]
     )
     out.parent.mkdir(parents=True, exist_ok=True)
