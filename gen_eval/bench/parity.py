@@ -158,8 +158,15 @@ def compare_with_torch_fidelity(
 
 
 def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> list[dict[str, Any]]:
-    """Run :func:`compare_with_torch_fidelity` and write the markdown report to ``out``."""
+    """Run :func:`compare_with_torch_fidelity` and the MS-SSIM rows, and write the markdown report to ``out``."""
+    from gen_eval.bench.parity_msssim import msssim_rows
+
     rows = compare_with_torch_fidelity(num_images=num_images, size=size)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra_rows, msssim_notes = msssim_rows(Path(tmp))
+    for row in extra_rows:
+        row["relative_difference"] = relative_difference(row["ours"], row["theirs"])
+    rows += extra_rows
     table = markdown_table(
         ["metric", "gen-eval", "reference", "reference tool", "relative difference", "bound", "within"],
         [
@@ -196,6 +203,7 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "the N - 1 eigenvalues of the true rank: it agrees with gen-eval to ~1e-8. The raw difference grows with",
             "the scale of the features (random weights give large ones); it is held to 1e-3 here.",
             "",
+            *(line for note in msssim_notes for line in (note, "")),
             *environment_lines(),
             "",
             "## What the intervals cover",
