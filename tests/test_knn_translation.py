@@ -131,3 +131,16 @@ def test_memorisation_check_finds_the_same_copies_far_from_the_origin():
     assert near.num_copies >= 40
     assert far.num_copies == near.num_copies
     assert [pair[:2] for pair in far.pairs] == [pair[:2] for pair in near.pairs]
+
+
+def test_parity_report_rows_for_translated_and_integer_features_hold():
+    pytest.importorskip("prdc")
+    from gen_eval.bench.parity_knn import knn_section
+
+    lines, rows = knn_section(tolerance=1e-9)
+    assert len(rows) == 5 * 4 + 8  # 4 offsets + a rotation, 4 metrics each; 8 tie rows
+    assert all(row["difference"] <= 1e-9 for row in rows), [r for r in rows if r["difference"] > 1e-9]
+    assert any("open balls" in line for line in lines)
+    closed = {r["metric"]: r["ours"] for r in rows if r["case"].startswith("integer features, closed")}
+    opened = {r["metric"]: r["ours"] for r in rows if r["case"] == "integer features, open balls"}
+    assert closed["precision"] > opened["precision"]  # the tie convention matters on integer features

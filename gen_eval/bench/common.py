@@ -83,7 +83,17 @@ def environment_lines() -> list[str]:
     import torch
 
     versions = []
-    for package in ("gen-eval", "torch", "torch-fidelity", "pytorch-fid", "prdc", "scipy", "numpy"):
+    for package in (
+        "gen-eval",
+        "torch",
+        "torch-fidelity",
+        "torchmetrics",
+        "pytorch-fid",
+        "prdc",
+        "pytorch-msssim",
+        "scipy",
+        "numpy",
+    ):
         try:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:

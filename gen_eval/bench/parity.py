@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gen_eval.bench.common import environment_lines, markdown_table, relative_difference, write_png_folder
+from gen_eval.bench.parity_knn import knn_section
 
 TOLERANCE = 1e-4
 # torch-fidelity's FID adds square roots of noise eigenvalues when N <= D (see
@@ -23,9 +24,32 @@ TOLERANCE = 1e-4
 RAW_FID_TOLERANCE = 1e-3
 
 
+# k-NN rows compare exact counts (fractions of 1,000 samples): any difference is a real disagreement.
+KNN_TOLERANCE = 1e-9
+
+
 def tolerance(row: dict[str, Any]) -> float:
     """The bound a parity row must meet."""
+    if "bound" in row:
+        return row["bound"]
     return RAW_FID_TOLERANCE if row["metric"] == "fid" and row["tool"] == "torch-fidelity" else TOLERANCE
+
+
+# Where gen-eval and its peers choose differently, the choice and how to get the other one.
+CONVENTIONS = [
+    "## Conventions",
+    "",
+    "| what | gen-eval's default | peers | the other choice |",
+    "| --- | --- | --- | --- |",
+    "| k-NN ball membership (precision, recall, density, coverage) | closed balls, d <= radius | torch-fidelity: closed; prdc: open (d < radius) | `-o pr_ball=open`, `-o dc_ball=open` |",
+    "| k-NN distances | both sets centred on one common grid-rounded point, then float32 products (error bound in `metrics/knn.py`) | torch-fidelity: float32 `cdist` uncentred; prdc: float64 uncentred | none needed: translation-invariant |",
+    "| FID interval | FID at this N, generated set resampled, reference fixed (see [coverage.md](coverage.md)) | torch-fidelity, clean-fid: no interval | `fd_inf` for the large-sample value |",
+    "| FD-infinity subset sizes | dgm-eval: 15 sizes from min(5000, N/10) to N, repeats kept | Chong & Forsyth: 5,000 to 50,000 (the same rule at N = 50,000) | `-o fd_inf_convention=legacy` (N/10, no cap, repeats dropped) |",
+    "| FD-infinity interval | bootstrap of FID_N plus the fit's OLS variance | dgm-eval: none; Chong & Forsyth: none | `-o fd_inf_interval=refit` or `ols` |",
+    "| MS-SSIM | torchmetrics: reflection padding, channel mean before the product across scales | pytorch-msssim: valid windows only, per-channel product | `-o ms_ssim_convention=pytorch_msssim` |",
+    "| KID interval | none below 10 generated samples (a warning says why) | torch-fidelity: std over subsets | — |",
+    "",
+]
 
 
 def _torch_fidelity_metrics(
@@ -167,6 +191,10 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
     for row in extra_rows:
         row["relative_difference"] = relative_difference(row["ours"], row["theirs"])
     rows += extra_rows
+    knn_lines, knn_rows = knn_section(KNN_TOLERANCE)
+    for row in knn_rows:  # exact counts: held to an absolute bound, checked like the others
+        row["relative_difference"] = row["difference"]
+        row["bound"] = KNN_TOLERANCE
     table = markdown_table(
         ["metric", "gen-eval", "reference", "reference tool", "relative difference", "bound", "within"],
         [
@@ -176,14 +204,15 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
                 f"{r['theirs']:.8g}",
                 r["tool"],
                 f"{r['relative_difference']:.2e}",
-                "yes" if r["relative_difference"] <= TOLERANCE else "**no**",
+                f"{tolerance(r):g}",
+                "yes" if r["relative_difference"] <= tolerance(r) else "**no**",
             ]
             for r in rows
         ],
     )
     text = "\n".join(
         [
-            "# Parity with torch-fidelity and prdc",
+            "# Parity with torch-fidelity, prdc, torchmetrics and pytorch-msssim",
             "",
             "Regenerate with `gen-eval bench parity` (this file is written by it).",
             "",
@@ -204,6 +233,8 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "the scale of the features (random weights give large ones); it is held to 1e-3 here.",
             "",
             *(line for note in msssim_notes for line in (note, "")),
+            *knn_lines,
+            *CONVENTIONS,
             *environment_lines(),
             "",
             "## What the intervals cover",
@@ -218,4 +249,4 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    return rows
+    return rows + knn_rows
