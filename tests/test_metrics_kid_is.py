@@ -211,9 +211,19 @@ def test_is_replicates_stay_defined_at_the_smallest_sizes():
     logits = torch.randn(10, 5, generator=torch.Generator().manual_seed(4)) * 3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for n, splits in ((2, 1), (3, 1), (10, 2), (10, 10)):
+        for n, splits in ((2, 1), (3, 1), (10, 2), (10, 5)):
             result = _is(logits[:n], resamples=200, is_splits=splits)
             assert result.interval[0] <= result.value <= result.interval[1]
+
+
+def test_is_with_one_sample_per_split_gives_no_interval_and_says_why():
+    # Splits of one sample score exactly 1 whatever the samples: an interval [1, 1] would mislead.
+    logits = torch.randn(10, 5, generator=torch.Generator().manual_seed(4)) * 3
+    result = _is(logits, resamples=200, is_splits=10)
+    assert result.value == pytest.approx(1.0)
+    assert result.interval is None
+    assert result.warnings and "fewer splits (-o is_splits=...)" in result.warnings[0]
+    assert _is(logits, resamples=200, is_splits=5).warnings == []
 
 
 def _is(logits, seed=SEED, resamples=0, reference=None, key="logits", **options):
@@ -273,3 +283,15 @@ def test_is_errors_are_clear():
     with pytest.raises(GenEvalError, match="at least"):
         _is(torch.randn(5, 4))  # fewer samples than the 10 splits
     assert np.isfinite(_is(torch.randn(2, 4), is_splits=1).value)
+
+
+def test_compare_refuses_kid_replicates_below_the_interval_minimum():
+    # compare's own KID bootstrap follows kid(): below the minimum, a one-line reason, not NaNs.
+    from gen_eval.errors import GenEvalError
+    from gen_eval.runs.compare_bootstrap import replicates
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(5, 4, generator=g), torch.randn(30, 4, generator=g)
+    context = MetricContext(num_resamples=0, options={"kid_subset_size": 5})
+    with pytest.raises(GenEvalError, match="no bootstrap below 10 generated samples"):
+        replicates("kid", {"features": x}, {"features": y}, context, 20, 0)

@@ -130,8 +130,15 @@ def inception_score(
         raise GenEvalError(f"IS needs at least max(2, is_splits={splits}) generated samples; got {n}")
     probabilities = _class_probabilities(logits, context.device)
     scores = split_scores(probabilities, _order(n, shuffle, context.random_state), splits)[0]
-    interval = None
-    if context.num_resamples > 0:
+    interval, warnings = None, []
+    if n < 2 * splits:
+        # A split of one sample scores exactly 1 (its marginal is its own prediction), so the value
+        # and every replicate say nothing about the samples: no interval, and say why.
+        warnings.append(
+            f"{n} samples in {splits} splits leave splits of one sample, which score IS = 1 whatever the "
+            f"samples; use at least {2 * splits} samples or fewer splits (-o is_splits=...)"
+        )
+    elif context.num_resamples > 0:
         resamples = resample_indices(n, context.num_resamples, context.random_state)
         replicates = split_scores(probabilities, resamples, splits).mean(1)
         interval = recentred_interval(replicates, float(scores.mean()), context.confidence, 1.0, math.inf)
@@ -148,6 +155,7 @@ def inception_score(
         num_generated=n,
         num_reference=0,  # the value uses no reference samples
         interval=interval,
+        warnings=warnings,
         interval_covers=None
         if interval is None
         else f"IS at this sample size and split count ({n:,} samples, {splits} splits), the samples resampled; small splits bias IS downward, so it does not cover the large-sample IS: compare runs of equal N and splits",

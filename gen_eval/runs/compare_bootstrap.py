@@ -323,8 +323,12 @@ def _kid_replicates(
     import torch
 
     from gen_eval.metrics.bootstrap import resample_indices
-    from gen_eval.metrics.kid import _draw_subsets, _SubsetMMD, kid
+    from gen_eval.metrics.kid import KID_MIN_INTERVAL_SAMPLES, _draw_subsets, _SubsetMMD, kid
 
+    if len(x) < KID_MIN_INTERVAL_SAMPLES:  # as kid() itself: too few distinct resamples to mean anything
+        raise GenEvalError(
+            f"KID has no bootstrap below {KID_MIN_INTERVAL_SAMPLES} generated samples; this run has {len(x)}"
+        )
     point = kid({"features": x}, {"features": y}, context)["kid"]
     x, y = x.to(context.device, torch.float64), y.to(context.device, torch.float64)
     d = point.details
