@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from gen_eval.errors import GenEvalError
+from gen_eval.options import parse_option_pairs
 
 app = typer.Typer(
     name="gen-eval",
@@ -125,7 +126,12 @@ def evaluate(
     ] = 100,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="Metric option KEY=VALUE, e.g. kid_subset_size=500."),
+        typer.Option(
+            "--option",
+            "-o",
+            help="Metric or detector option KEY=VALUE, e.g. kid_subset_size=500 (see gen-eval metrics); "
+            "unknown keys and mistyped values are refused.",
+        ),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run directory (default: runs/<time>-<source>).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Print results without writing a run.")] = False,
@@ -185,7 +191,7 @@ def evaluate(
             device=device,
             seed=seed,
             num_resamples=num_resamples,
-            metric_options=_parse_options(option or []),
+            metric_options=parse_option_pairs(option or []),
             out=target,
             overwrite=overwrite,
             cache_dir=None if no_cache else (cache_dir or True),
@@ -319,35 +325,17 @@ def metrics(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
+        from gen_eval.options import option_rows
+
         _print_table(
             "Metrics",
             ["name", "needs", "default", "what"],
             [[r["name"], r["requires"], "yes" if r["default"] else "no", r["summary"]] for r in rows],
             caption="defaults run when their needs are met; pick others with --metrics a,b,c",
         )
+        _print_table("Options (-o KEY=VALUE)", ["option", "of", "default", "what"], option_rows())
 
     _guard(body)
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``["kid_subset_size=500", "is_shuffle=false"]`` -> typed dict (int, float, bool or str)."""
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise GenEvalError(f"--option {pair!r}: expected KEY=VALUE, e.g. kid_subset_size=500")
-        value: Any = raw
-        if raw.lower() in ("true", "false"):
-            value = raw.lower() == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    continue
-        options[key.strip()] = value
-    return options
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption: str | None = None) -> None:

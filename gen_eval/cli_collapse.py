@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, _parse_options, app
+from gen_eval.cli import _guard, app
+from gen_eval.options import parse_option_pairs
 
 COLLAPSE_EXAMPLES = """
 [bold]Examples[/bold]
@@ -75,7 +76,7 @@ def collapse(
             device=device,
             seed=seed,
             num_resamples=0,
-            metric_options=_parse_options(option or []),
+            metric_options=parse_option_pairs(option or []),
             out=out,
             overwrite=overwrite,
             trust_code=trust_code,
@@ -89,12 +90,13 @@ def collapse(
         if html is not None:
             _write_html(html, result)
         if as_json:
-            typer.echo(
-                json.dumps({"collapse": report.to_dict(), "run_dir": str(result.run_dir or "")}, indent=2)
-            )
+            payload = {"collapse": report.to_dict(), "run_dir": str(result.run_dir or "")}
+            typer.echo(json.dumps({**payload, "warnings": result.warnings}, indent=2))
             return
         typer.echo(f"{source} vs {reference} ({result.manifest['extractor']['name']} features)")
         print_collapse(report)
+        for warning in result.warnings:  # fewer samples than --num-samples asked for
+            typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW)
         if result.run_dir is not None:
             typer.echo(f"run written to {result.run_dir}")
         if html is not None:

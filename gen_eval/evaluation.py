@@ -18,7 +18,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
 from gen_eval.progress import progress_task
-from gen_eval.sources import Source, open_source
+from gen_eval.sources import Source, open_source, shortfall
 
 # Samples per forward pass by extractor and device. Inception on CPU is fastest at small
 # batches in channels_last layout: 9.9 img/s at batch 8 against 6.0 in the default layout and
@@ -44,6 +44,8 @@ class Evaluation:
     collapse_evidence: Callable[[], tuple[dict[str, Any], dict[str, Any]]] | None = field(
         default=None, repr=False
     )
+    # About the run as a whole (fewer samples than asked for); also in the manifest.
+    warnings: list[str] = field(default_factory=list)
 
     def collapse_figures(self) -> dict[str, Any]:
         """Plotly figures of the collapse verdict (data plots and evidence image grids)."""
@@ -55,6 +57,7 @@ class Evaluation:
             "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
             "collapse": self.collapse.to_dict() if self.collapse is not None else None,
             "notes": self.notes,
+            "warnings": self.warnings,
             "manifest": self.manifest,
         }
 
@@ -163,7 +166,10 @@ def evaluate(
     num_resamples : int
         Bootstrap resamples for the 95% intervals (0: no intervals).
     metric_options : dict, optional
-        Per-metric overrides such as ``{"kid_subset_size": 500, "is_splits": 10}``.
+        Per-metric overrides such as ``{"kid_subset_size": 500, "is_splits": 10}`` (values may be
+        text, ``"500"``, as from ``-o``). Each key must be an option of a metric or detector that
+        runs (``gen-eval metrics``), and each value of its type; otherwise a GenEvalError is
+        raised before any work is done.
     out : str or Path, optional
         Run directory to write; nothing is written when None.
     overwrite : bool
@@ -201,9 +207,13 @@ def evaluate(
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
     from gen_eval.metrics import get_metric, resolve_metric_name
+    from gen_eval.options import check_applicable, coerce_options
 
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
     requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
+    # Options are checked before anything is opened or computed: a typo must not cost a run.
+    expected = _COLLAPSE_METRICS if metrics == "collapse" else requested
+    metric_options = coerce_options(metric_options, expected, collapse)
     if num_resamples < 0:
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
@@ -217,6 +227,8 @@ def evaluate(
     if _is_code(source) and num_samples is None:
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
+    asked = ((gen, num_samples, "samples"), (ref, num_reference, "reference samples"))
+    run_warnings = [w for s, n, what in asked if (w := shortfall(s, n, what)) is not None]
     if gen.data_kind != ref.data_kind:
         raise GenEvalError(
             f"{gen.spec} holds {gen.data_kind}s but the reference {ref.spec} holds {ref.data_kind}s; "
@@ -235,7 +247,8 @@ def evaluate(
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
     chosen = _choose_metrics(requested, gen, extractor.feature_names)
     if metrics == "collapse":
-        chosen = ["density_coverage"] + (["ms_ssim"] if gen.data_kind == "image" else [])
+        chosen = [m for m in _COLLAPSE_METRICS if m != "ms_ssim" or gen.data_kind == "image"]
+    check_applicable(metric_options, chosen, collapse, "collapse" if metrics == "collapse" else "list")
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
 
@@ -316,9 +329,10 @@ def evaluate(
             "collapse_check": round(time.perf_counter() - collapse_started, 3) if collapse else None,
         },
         "training_set": train_source.describe() if train_source is not None else None,
+        "warnings": run_warnings,
     }
     features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}
-    evaluation = Evaluation(results, manifest, None, notes, features_by_role, report)
+    evaluation = Evaluation(results, manifest, None, notes, features_by_role, report, warnings=run_warnings)
     from gen_eval import distributed
 
     extra: dict[str, bytes] = {}
@@ -334,6 +348,9 @@ def evaluate(
     if out is not None and distributed.is_main():  # under torchrun, rank 0 alone writes the run
         evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
     return evaluation
+
+
+_COLLAPSE_METRICS = ["density_coverage", "ms_ssim"]  # what the collapse verdict reads (MS-SSIM: images)
 
 
 def _choose_metrics(requested: list[str] | None, gen: Source, feature_names: tuple[str, ...]) -> list[str]:

@@ -93,8 +93,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
         print_collapse(evaluation.collapse, console, detailed=False)
     for note in evaluation.notes:
         console.print(f"[dim]note: {note}[/dim]")
-    for warning in warnings:
-        console.print(f"[yellow]warning: {warning}[/yellow]")
+    for warning in [*evaluation.warnings, *warnings]:  # the run's own first (fewer samples than asked)
+        console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     cached = [role for role in ("reference", "generated") if manifest[role].get("features_from_cache")]
     if cached:
         console.print(f"[dim]features from cache: {', '.join(cached)}[/dim]")

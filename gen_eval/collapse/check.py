@@ -14,7 +14,8 @@ memorisation       when training-set features are given (``train``)
 coverage, MS-SSIM  read from the metrics when they were computed
 =================  ======================================================================
 
-Options (``metric_options`` of :func:`gen_eval.evaluate`, ``-o`` on the command line):
+Options (``metric_options`` of :func:`gen_eval.evaluate`, ``-o`` on the command line) are
+declared in :data:`DETECTOR_OPTIONS`, which is what user options are checked against:
 ``ndb_bins`` (100), ``ndb_alpha`` (0.05), ``birthday_batch_sizes`` ("8,16,24,32"),
 ``birthday_batches`` (200), ``birthday_quantile`` (0.01), ``memorisation_quantile`` (0.01),
 ``class_confidence`` (0.8), ``vendi_samples`` (2000).
@@ -28,11 +29,34 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gen_eval.options import Option
+
 if TYPE_CHECKING:
     import torch
 
     from gen_eval.metrics.result import Result
 
+# Detector -> the options it reads; keep in step with check_collapse (tests/test_options.py checks).
+DETECTOR_OPTIONS: dict[str, dict[str, Option]] = {
+    "classes": {
+        "class_confidence": Option(float, 0.8, "softmax confidence for a sample to count in its class")
+    },
+    "ndb": {
+        "ndb_bins": Option(int, 100, "k-means bins of the reference features"),
+        "ndb_alpha": Option(float, 0.05, "significance level of each bin's test"),
+    },
+    "birthday": {
+        "birthday_batch_sizes": Option(tuple, (8, 16, 24, 32), "batch sizes searched for near-duplicates"),
+        "birthday_batches": Option(int, 200, "batches per size"),
+        "birthday_quantile": Option(float, 0.01, "reference distance quantile that counts as a duplicate"),
+    },
+    "vendi": {"vendi_samples": Option(int, 2000, "samples per set in the similarity matrix")},
+    "memorisation": {
+        "memorisation_quantile": Option(
+            float, 0.01, "distance quantile that counts as a copy of training data"
+        )
+    },
+}
 SEVERITY_ORDER = ("ok", "warning", "memorisation", "collapse")  # collapse is the question asked first
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from gen_eval.errors import GenEvalError
 from gen_eval.sources.base import Batch, Source
 
-__all__ = ["Batch", "Source", "open_source"]
+__all__ = ["Batch", "Source", "open_source", "shortfall"]
 
 
 def open_source(
@@ -105,3 +105,28 @@ def _open_dataset(text: str, num_samples: int | None) -> Source:
     if split not in info.splits:
         raise GenEvalError(f"{text}: dataset {name} has splits {', '.join(info.splits)}, not {split!r}")
     return DatasetSource(spec=text, dataset=info, split=split, limit=num_samples)
+
+
+def shortfall(source: Source, asked: int | None, what: str = "samples") -> str | None:
+    """A warning when ``source`` holds fewer items than the ``asked`` (``--num-samples``) count.
+
+    A folder, array or dataset keeps its first N items and silently has fewer when it is smaller;
+    a generator draws exactly N, so never falls short.
+
+    Parameters
+    ----------
+    source : Source
+        The opened source.
+    asked : int, optional
+        The count asked for; None (all of it) never falls short.
+    what : str
+        What the items are, for the message (``"samples"``, ``"reference samples"``).
+
+    Returns
+    -------
+    str or None
+        ``"asked for 5,000 samples; samples/ holds 300: using 300"``, or None.
+    """
+    if asked is None or len(source) >= asked:
+        return None
+    return f"asked for {asked:,} {what}; {source.spec} holds {len(source):,}: using {len(source):,}"
