@@ -220,10 +220,11 @@ def fd_infinity(
     if sizes[0] < 2 * dim:
         # Below ~2D samples FID's bias has large (D/N)^2 terms and the line through 1/N undershoots:
         # at D = 64, N = 500 (subsets from 50) FD-inf came out at 0.07 for a true 0.29 and the interval
-        # held it 3% of the time; with fd_inf_min = 128 it held it 97% of the time.
+        # held it 3% of the time; with fd_inf_min = 128 it held it 97% of the time. At 10,000 x 2048
+        # (isotropic, the worst case) subsets from 1,000 gave 81 and from 4,096 gave 135 for a true 144.
         warnings.append(
             f"smallest subset ({sizes[0]}) is under twice the feature dimension ({dim}): FD-inf is biased low "
-            f"and its interval unreliable; set fd_inf_min to at least {2 * dim} (needs N > {2 * dim})"
+            f"and its interval unreliable; set fd_inf_min to at least {2 * dim} (needs N > {2 * dim}), more where N allows"
         )
     # FID's bias is about c_g / N + c_r / M; extrapolating in N leaves the reference's c_r / M. With
     # both sets from similar distributions c_r ~ c_g = slope (measured: 0.12 predicted, 0.11 seen at
