@@ -136,8 +136,8 @@ def _owners_of(key: str, owners: Mapping[str, Mapping[str, Option]]) -> list[str
 
 
 def _describe_owners(metrics: Sequence[str], collapse: bool) -> str:
-    text = f"metrics {', '.join(metrics)}" if metrics else "no metrics"
-    return text + (" and the collapse check" if collapse else "")
+    names = [f"metrics {', '.join(metrics)}"] if metrics else []
+    return " and ".join(names + (["the collapse check"] if collapse else [])) or "no metrics"
 
 
 def coerce_options(

@@ -256,3 +256,17 @@ def test_declared_choices_resolve():
             accepted = option.accepted()
             assert accepted is None or (option.type is str and option.default in accepted), key
             assert json.dumps(option.describe())
+
+
+def test_check_collapse_refuses_misspelt_detector_options():
+    import torch
+
+    from gen_eval.collapse.check import check_collapse
+
+    features = {"features": torch.randn(200, 4, generator=torch.Generator().manual_seed(0))}
+    with pytest.raises(
+        GenEvalError, match=r"unknown option 'ndb_binz' for the collapse check: did you mean 'ndb_bins'\?"
+    ):
+        check_collapse(features, features, options={"ndb_binz": 5})
+    report = check_collapse(features, features, options={"ndb_bins": "5", "birthday_batch_sizes": "4,8"})
+    assert report.detectors["ndb"].num_bins == 5

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gen_eval.options import Option
+from gen_eval.options import Option, coerce_options
 
 if TYPE_CHECKING:
     import torch
@@ -141,7 +141,8 @@ def check_collapse(
     metrics : dict of str to Result, optional
         Computed metrics; coverage and MS-SSIM are summarised when present.
     options : dict, optional
-        Detector options (see the module docstring).
+        Detector options (:data:`DETECTOR_OPTIONS`); an undeclared key or a value of the wrong
+        type raises a one-line GenEvalError.
     random_state : int
         Seed of every random choice (k-means, batches, subsets).
     cached_reference : callable, optional
@@ -159,7 +160,9 @@ def check_collapse(
     from gen_eval.collapse.vendi import vendi_comparison
     from gen_eval.collapse.verdict import summarise
 
-    options = dict(options or {})
+    # Called directly, a misspelt detector option must fail as it does through evaluate; metric
+    # options (evaluate passes them all) are declared too, so they pass.
+    options = coerce_options(options, [], collapse=True)
     gen, ref = _numpy(generated["features"]), _numpy(reference["features"])
     detectors: dict[str, Any] = {}
     skipped: dict[str, str] = {}
