@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,85 +26,17 @@ import numpy as np
 
 from gen_eval.bench.coverage_cases import (
     Blobs,
+    Draw,
+    Experiment,
     Gaussians,
     ImageSet,
     Logits,
     Pixels,
+    Sizes,
     expected_density_coverage,
     large_n_values,
 )
 from gen_eval.metrics import MetricContext, get_metric
-
-Draw = Callable[[int], tuple[dict, dict, dict[str, Any]]]  # seed -> generated, reference, context kwargs
-
-
-@dataclass
-class Experiment:
-    """One metric on one known-truth case.
-
-    Attributes
-    ----------
-    metric : str
-        Registry name (``"precision_recall"``).
-    results : tuple of str
-        The result names recorded (``("precision", "recall")``).
-    case, description : str
-        Short case name and what the two sets are.
-    draw : callable
-        seed -> (generated features, reference features, MetricContext keyword arguments).
-    large_sample : dict
-        Result name -> (value, how it was obtained).
-    exact_expected : dict
-        Result name -> (expected value at this N, why), where known without Monte Carlo.
-    closed_form : dict
-        Result name -> exact expected value at this N, checked against the Monte Carlo one.
-    repeats, mc_draws : int
-        Experiments with intervals; draws without intervals for the expected value (0: the sizes').
-    """
-
-    metric: str
-    results: tuple[str, ...]
-    case: str
-    description: str
-    draw: Draw
-    large_sample: dict[str, tuple[float, str]]
-    exact_expected: dict[str, tuple[float, str]] = field(default_factory=dict)
-    closed_form: dict[str, float] = field(default_factory=dict)
-    repeats: int = 0  # 0: Sizes.repeats
-    mc_draws: int = 0  # 0: Sizes.mc_draws
-
-
-@dataclass
-class Sizes:
-    """Sizes of the experiments (defaults: a few minutes on 2 CPU cores).
-
-    Attributes
-    ----------
-    num_samples : int
-        N generated = M reference points per experiment.
-    dim : int
-        Feature dimension of the Gaussian cases.
-    repeats : int
-        Repeated experiments with intervals per metric and case (MS-SSIM and FD-inf: half).
-    mc_draws : int
-        Draws for the Monte Carlo expected value at N (FD-inf: a third).
-    num_resamples : int
-        Bootstrap resamples per interval (gen-eval's default, 100).
-    msssim_pairs : int
-        Image pairs per MS-SSIM value (2 x pairs images, disjoint pairs).
-    """
-
-    num_samples: int = 500
-    dim: int = 16
-    repeats: int = 200
-    mc_draws: int = 500
-    num_resamples: int = 100
-    msssim_pairs: int = 100
-
-    @classmethod
-    def quick(cls) -> Sizes:
-        """Toy sizes for tests (seconds)."""
-        return cls(num_samples=200, dim=8, repeats=30, mc_draws=60, num_resamples=50, msssim_pairs=20)
 
 
 def _gaussian_draw(case: Gaussians, n: int, options: dict[str, Any]) -> Draw:
@@ -141,7 +71,13 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
         if keep("fid"):
             out.append(
                 Experiment(
-                    "fid", ("fid",), case_name, description, _gaussian_draw(case, n, {}), {"fid": fid_value}
+                    "fid",
+                    ("fid",),
+                    case_name,
+                    description,
+                    _gaussian_draw(case, n, {}),
+                    {"fid": fid_value},
+                    conditional=lambda generated, reference, case=case: case.fid_given_reference(reference),
                 )
             )
         if keep("fd_inf"):
@@ -153,6 +89,7 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
                     description,
                     _gaussian_draw(case, n, {}),
                     {"fd_inf": fid_value},
+                    conditional=lambda generated, reference, case=case: case.fid_given_reference(reference),
                     repeats=max(2, sizes.repeats // 2),
                     mc_draws=max(2, sizes.mc_draws // 3),
                 )
@@ -176,8 +113,16 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
         ):
             if not keep(metric):
                 continue
-            large = large_n_values(metric, case, 10 * n)
             exact = dict(zip(names, expected_density_coverage(n, n, 5), strict=True))
+            large = {
+                name: (value, f"mean of 4 draws at N = M = {10 * n:,}")
+                for name, value in large_n_values(metric, case, 10 * n).items()
+            }
+            if metric == "density_coverage" and case_name == "equal":  # exact at N = M = 10 n
+                large = {
+                    name: (value, f"exact at N = M = {10 * n:,}")
+                    for name, value in zip(names, expected_density_coverage(10 * n, 10 * n, 5), strict=True)
+                }
             out.append(
                 Experiment(
                     metric,
@@ -185,7 +130,7 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
                     case_name,
                     description,
                     _gaussian_draw(case, n, {}),
-                    {name: (large[name], f"value at N = M = {10 * n:,}") for name in names},
+                    large,
                     closed_form=exact if metric == "density_coverage" and case_name == "equal" else {},
                 )
             )
@@ -226,7 +171,6 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
                     draw,
                     {"ms_ssim": (population, f"{max(50 * pairs, 2_000):,} pairs")},
                     {"ms_ssim": (population, "the large-sample value (a mean of independent pairs)")},
-                    repeats=max(2, sizes.repeats // 2),
                 )
             )
     if keep("bpd"):
@@ -260,12 +204,15 @@ def experiments(sizes: Sizes, metrics: tuple[str, ...] | None = None) -> list[Ex
     return out
 
 
-def _call(experiment: Experiment, seed: int, num_resamples: int) -> tuple[dict, float]:
+def _call(experiment: Experiment, seed: int, num_resamples: int) -> tuple[dict, float, float | None]:
+    """The metric's results on draw ``seed``, the seconds it took, and the conditional target."""
     generated, reference, kwargs = experiment.draw(seed)
     context = MetricContext(num_resamples=num_resamples, random_state=seed, **kwargs)
     started = time.perf_counter()
     results = get_metric(experiment.metric)(generated, reference, context)
-    return results, time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    target = None if experiment.conditional is None else experiment.conditional(generated, reference)
+    return results, elapsed, target
 
 
 def run_experiment(experiment: Experiment, num_resamples: int, bar: Any) -> list[dict[str, Any]]:
@@ -284,22 +231,24 @@ def run_experiment(experiment: Experiment, num_resamples: int, bar: Any) -> list
     list of dict
         Per result: metric, case, repeats, large-sample value and its source, expected value at N
         (and its standard error, 0 when exact), coverage of each with its standard error, mean
-        interval width, seconds per call with the interval, the interval's ``interval_covers``.
+        interval width, seconds per call with the interval (mean and fastest), the interval's
+        ``interval_covers``; with a conditional target, its coverage too (else None).
     """
     names = experiment.results
     values: dict[str, list[float]] = {name: [] for name in names}
     intervals: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    seconds, covers = [], {}
+    seconds, covers, targets = [], {}, []
     for repeat in range(experiment.repeats):
-        results, elapsed = _call(experiment, repeat, num_resamples)
+        results, elapsed, target = _call(experiment, repeat, num_resamples)
         seconds.append(elapsed)
+        targets.append(math.nan if target is None else target)
         for name in names:
             interval = results[name].interval or (math.nan, math.nan)
             intervals[name].append((float(interval[0]), float(interval[1])))
             covers[name] = results[name].interval_covers
         bar.advance(1)
     for draw in range(experiment.mc_draws if set(names) - set(experiment.exact_expected) else 0):
-        results, _ = _call(experiment, 10**6 + draw, 0)
+        results, _, _ = _call(experiment, 10**6 + draw, 0)
         for name in names:
             values[name].append(results[name].value)
         bar.advance(1)
@@ -327,12 +276,18 @@ def run_experiment(experiment: Experiment, num_resamples: int, bar: Any) -> list
             "expected_note": expected_note,
             "mean_width": float(np.nanmean(highs - lows)),
             "seconds_per_call": float(np.mean(seconds)),
+            "fastest_call": float(np.min(seconds)),
             "interval_covers": covers.get(name),
             "closed_form": experiment.closed_form.get(name),
         }
         for key, target in (("large_sample", large), ("expected", expected)):
             p = float(np.mean((lows <= target) & (target <= highs)))
             row[f"coverage_{key}"], row[f"coverage_{key}_se"] = p, math.sqrt(p * (1 - p) / repeats)
+        row["coverage_conditional"] = row["coverage_conditional_se"] = None
+        if experiment.conditional is not None:
+            conditional = np.array(targets)
+            p = float(np.mean((lows <= conditional) & (conditional <= highs)))
+            row["coverage_conditional"], row["coverage_conditional_se"] = p, math.sqrt(p * (1 - p) / repeats)
         rows.append(row)
     return rows
 

@@ -15,16 +15,92 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 if TYPE_CHECKING:
     from gen_eval.metrics.likelihood import FactorisedCategorical
+
+
+Draw = Callable[[int], tuple[dict, dict, dict[str, Any]]]  # seed -> generated, reference, context kwargs
+
+
+@dataclass
+class Experiment:
+    """One metric on one known-truth case.
+
+    Attributes
+    ----------
+    metric : str
+        Registry name (``"precision_recall"``).
+    results : tuple of str
+        The result names recorded (``("precision", "recall")``).
+    case, description : str
+        Short case name and what the two sets are.
+    draw : callable
+        seed -> (generated features, reference features, MetricContext keyword arguments).
+    large_sample : dict
+        Result name -> (value, how it was obtained).
+    exact_expected : dict
+        Result name -> (expected value at this N, why), where known without Monte Carlo.
+    closed_form : dict
+        Result name -> exact expected value at this N, checked against the Monte Carlo one.
+    conditional : callable, optional
+        (generated, reference) -> the large-sample value given this reference set (generated
+        N -> infinity, the reference as drawn): FD-inf's own target; checked per repeat.
+    repeats, mc_draws : int
+        Experiments with intervals; draws without intervals for the expected value (0: the sizes').
+    """
+
+    metric: str
+    results: tuple[str, ...]
+    case: str
+    description: str
+    draw: Draw
+    large_sample: dict[str, tuple[float, str]]
+    exact_expected: dict[str, tuple[float, str]] = field(default_factory=dict)
+    closed_form: dict[str, float] = field(default_factory=dict)
+    conditional: Callable[[dict, dict], float] | None = None
+    repeats: int = 0  # 0: Sizes.repeats
+    mc_draws: int = 0  # 0: Sizes.mc_draws
+
+
+@dataclass
+class Sizes:
+    """Sizes of the experiments (defaults: a few minutes on 2 CPU cores).
+
+    Attributes
+    ----------
+    num_samples : int
+        N generated = M reference points per experiment.
+    dim : int
+        Feature dimension of the Gaussian cases.
+    repeats : int
+        Repeated experiments with intervals per metric and case (FD-inf: half).
+    mc_draws : int
+        Draws for the Monte Carlo expected value at N (FD-inf: a third).
+    num_resamples : int
+        Bootstrap resamples per interval (gen-eval's default, 100).
+    msssim_pairs : int
+        Image pairs per MS-SSIM value (2 x pairs images, disjoint pairs).
+    """
+
+    num_samples: int = 500
+    dim: int = 16
+    repeats: int = 200
+    mc_draws: int = 500
+    num_resamples: int = 100
+    msssim_pairs: int = 100
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        """Toy sizes for tests (seconds)."""
+        return cls(num_samples=200, dim=8, repeats=30, mc_draws=60, num_resamples=50, msssim_pairs=20)
 
 
 def poly_kernel_mean(
@@ -83,6 +159,17 @@ class Gaussians:
     def population_fid(self) -> float:
         """|mu1 - mu2|^2 + tr(S1 + S2 - 2 sqrt(S1 S2)) = dim (shift^2 + (scale - 1)^2)."""
         return self.dim * (self.shift**2 + (self.scale - 1) ** 2)
+
+    def fid_given_reference(self, reference: dict[str, torch.Tensor]) -> float:
+        """FID of the generated population against the Gaussian of this reference sample (its mean and
+        unbiased covariance): the large-sample FID with the reference as drawn (FD-inf's target)."""
+        from gen_eval.metrics.fid import frechet_distance
+        from gen_eval.metrics.stats import Moments
+
+        moments = Moments.from_features(reference["features"].to(torch.float64))
+        mean = torch.full((self.dim,), self.shift, dtype=torch.float64)
+        cov = self.scale**2 * torch.eye(self.dim, dtype=torch.float64)
+        return frechet_distance(mean, cov, moments.mean, moments.cov)
 
     def population_kid(self, gamma: float | None = None, coef0: float = 1.0) -> float:
         """MMD^2 of the two Gaussians under (gamma x.y + coef0)^3, gamma = 1/dim by default."""
@@ -243,7 +330,7 @@ class Pixels:
         return float(-(q * np.log2(p)).sum() / (self.side * self.side))
 
 
-def large_n_values(metric: str, case: Gaussians, n: int, draws: int = 2) -> dict[str, float]:
+def large_n_values(metric: str, case: Gaussians, n: int, draws: int = 4) -> dict[str, float]:
     """Mean values of registry metric ``metric`` at N = M = n over ``draws`` draws of ``case``.
 
     Parameters
