@@ -27,7 +27,17 @@ SCORE_EXAMPLES = """
   submissions/carol.npz                a bare array
 
 Rerunning resumes: finished submissions whose samples and options are unchanged are not redone.
+
+[bold]Exit status[/bold]
+
+  0  every submission was scored
+  3  some submissions failed (their errors are on the leaderboard, which is written all the same)
+  2  the command itself could not run (bad reference, options or folder): nothing graded
 """
+
+# Distinct from 2 (an input error of the command itself, nothing graded) so a script can tell "the
+# batch ran but some students' submissions failed" from "the grader could not run".
+EXIT_FAILED_SUBMISSIONS = 3
 
 
 @app.command(epilog=SCORE_EXAMPLES)
@@ -53,10 +63,10 @@ def score(
     """Grade every submission in SUBMISSIONS_DIR: a leaderboard (CSV, HTML, JSON), a run and a report each.
 
     A bad submission (corrupt, too few samples, NaNs, unsafe archive...) gets its error on the leaderboard
-    and the batch goes on. Nothing submitted is unpickled or executed.
+    and the batch goes on; the exit status is then 3. Nothing submitted is unpickled or executed.
     """
 
-    def body() -> None:
+    def body() -> ScoreResult:
         from gen_eval.runs.score import score as run_score
 
         result = run_score(
@@ -73,8 +83,10 @@ def score(
             show_progress=not quiet,
         )
         print_score(result)
+        return result
 
-    _guard(body)
+    if _guard(body).failed:  # after the leaderboard is written and printed
+        raise typer.Exit(EXIT_FAILED_SUBMISSIONS)
 
 
 _STATUS = {"ok": "green", "warning": "yellow", "collapse": "bold red", "memorisation": "bold magenta"}

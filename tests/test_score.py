@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -219,10 +220,14 @@ def test_cli_prints_the_leaderboard_and_refuses_a_missing_folder(tmp_path, cache
     write_pngs(subs / "tiny", digits(0, 2))
     args = ["score", str(subs), "-r", "digits:test", "--num-resamples", "5", "--cache-dir", str(cache)]
     done = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out"), "--quiet"])
-    assert done.exit_code == 0, done.output
+    assert done.exit_code == 3, done.output  # a failed submission: its own status, not 0 and not 2
     assert "subs vs digits:test" in done.output and "ERROR" in done.output
     assert "tiny: tiny: only 2 samples" in done.output and "leaderboard written to" in done.output
-    assert (tmp_path / "out" / "leaderboard.html").is_file()
+    assert (tmp_path / "out" / "leaderboard.html").is_file()  # written all the same
+    assert "3  some submissions failed" in CliRunner().invoke(app, ["score", "--help"]).output
+    shutil.rmtree(subs / "tiny")  # the failing one gone, the rest resumed: status 0
+    clean = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out"), "--quiet"])
+    assert clean.exit_code == 0, clean.output
     missing = CliRunner().invoke(
         app, ["score", str(tmp_path / "nowhere"), "-r", "digits:test", "--out", str(tmp_path / "o2")]
     )
