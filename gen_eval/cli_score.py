@@ -127,23 +127,23 @@ def print_score(result: ScoreResult) -> None:
         else:
             status = row.collapse.get("status", "")
             cells.append(f"[{_STATUS.get(status, 'white')}]{escape(status or '-')}[/]")
-        inside = sum(claim.verdict == "inside" for claim in row.claims)
-        colour = "green" if inside == len(row.claims) else "red"
-        cells.append(f"[{colour}]{inside}/{len(row.claims)} inside[/]" if row.claims else "-")
+        met = sum(bool(claim.met) for claim in row.claims)
+        colour = "green" if met == len(row.claims) else "red"
+        cells.append(f"[{colour}]{met}/{len(row.claims)} met[/]" if row.claims else "-")
         table.add_row(*cells)
     console.print(table)
     for row in result.rows:
         if row.error:
             console.print(f"[red]{escape(row.name)}: {escape(row.error)}[/red]")
         for claim in row.claims:
-            if claim.verdict != "inside":
+            if not claim.met:  # not met or not measured; a modest claim needs no attention
                 console.print(f"[yellow]{escape(row.name)} claims {escape(claim.describe())}[/yellow]")
         if row.collapse.get("status") in ("collapse", "memorisation"):
             console.print(f"[magenta]{escape(row.name)}: {escape(row.collapse['verdict'])}[/magenta]")
     resumed = sum(row.status == "resumed" for row in result.rows)
     console.print(
         f"[dim]{len(result.rows)} submissions, {len(result.failed)} failed, {resumed} kept from an earlier run "
-        f"(unchanged), in {result.seconds:.1f} s; claims: in the 95% interval or how far off[/dim]"
+        f"(unchanged), in {result.seconds:.1f} s; claims: met when the model is at least as good as claimed, allowing for the 95% interval[/dim]"
     )
     if result.ignored:
         console.print(f"[dim]not submissions, ignored: {escape(', '.join(result.ignored))}[/dim]")

@@ -98,12 +98,14 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert [p.name for p in outside.iterdir()] == ["secret.png"]  # only what the fixture put there
     assert not list(tmp_path.rglob("escaped.txt"))
 
-    # Claims: inside the interval, outside it (how far), and not measured; the TOML's junk is a warning.
+    # Claims: inside the interval, a modest FID (worse than measured: met, how far), and not
+    # measured (tests/test_claims.py has both directions); the TOML's junk is a warning.
     alice = rows["alice"]
     claims = {c.metric: c for c in alice.claims}
-    assert claims["precision"].verdict == "inside"
-    assert claims["fid"].verdict == "outside" and claims["fid"].off > 0
+    assert claims["precision"].verdict == "inside" and claims["precision"].met
+    assert claims["fid"].verdict == "under" and claims["fid"].met and claims["fid"].off > 0
     assert claims["fid"].off == pytest.approx(1000.0 - claims["fid"].interval[1])
+    assert "met, the model does better than claimed" in claims["fid"].describe()
     assert "above the interval" in claims["fid"].describe()
     assert claims["sharpness"].verdict == "not measured"
     assert any("unexpected" in w for w in alice.warnings)

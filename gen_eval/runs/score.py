@@ -32,8 +32,9 @@ from typing import Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.runs import submissions as sub
+from gen_eval.runs.claims import Claim, check_claims
 from gen_eval.runs.score_pages import error_page, leaderboard_csv, leaderboard_html
-from gen_eval.runs.submissions import Claim, Entry, Limits
+from gen_eval.runs.submissions import Entry, Limits
 
 STATE_FORMAT = "gen-eval-score-state-v1"
 
@@ -301,7 +302,7 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
     row.num_samples = run.manifest["generated"]["count"]
     if run.collapse:
         row.collapse = {"status": run.collapse["status"], "verdict": run.collapse["verdict"]}
-    row.claims = sub.check_claims(claimed, row.metrics)
+    row.claims = check_claims(claimed, row.metrics)
     if not report.is_file():
         try:
             from gen_eval.runs.report import write_report

@@ -74,7 +74,7 @@ def leaderboard_html(result: ScoreResult) -> str:
             cells.append(escape(_fmt(entry.get("value"))) + band)
         status = escape(row.collapse.get("status", ""))
         cells.append(f"<span class='{status}'>{escape(row.collapse.get('verdict', ''))}</span>")
-        lines = [(c.describe(), "ok" if c.verdict == "inside" else "worse") for c in row.claims]
+        lines = [(c.describe(), "ok" if c.met else "worse") for c in row.claims]
         notes = [(row.error, "error")] if row.error else []
         notes += [(warning, "warning") for warning in row.warnings]
         for group in (lines, notes):

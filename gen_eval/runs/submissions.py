@@ -208,61 +208,6 @@ def read_metadata(path: Path, limits: Limits = Limits()) -> Metadata:
     return meta
 
 
-# Claimed names students are likely to write, mapped to the names of measured results.
-_CLAIM_ALIASES = {"inception_score": "is", "isc": "is", "bpd": "bits_per_dim", "fid_inf": "fd_inf"}
-_CLAIM_ALIASES |= {"fd_infinity": "fd_inf", "msssim": "ms_ssim", "ms-ssim": "ms_ssim"}
-
-
-@dataclass
-class Claim:
-    """A number a student claimed, next to the measured one."""
-
-    metric: str
-    claimed: float
-    measured: float | None = None
-    interval: tuple[float, float] | None = None
-    verdict: str = "not measured"  # "inside", "outside", "no interval" or "not measured"
-    off: float | None = None  # claimed minus the nearest end of the interval (0 inside)
-    relative: float | None = None  # (claimed - measured) / |measured|
-
-    def describe(self) -> str:
-        """One line: claimed vs measured, and whether the claim lies in the 95% interval or how far off."""
-        if self.measured is None:
-            return f"{self.metric}: claimed {self.claimed:.4g}, not measured"
-        text = f"{self.metric}: claimed {self.claimed:.4g}, measured {self.measured:.4g}"
-        if self.interval is not None:
-            text += f" [{self.interval[0]:.4g}, {self.interval[1]:.4g}]"
-        share = f" ({self.relative:+.0%} of measured)" if self.relative is not None else ""
-        if self.verdict == "inside":
-            return text + ": inside the interval"
-        if self.verdict == "outside" and self.off is not None:
-            side = "below" if self.off < 0 else "above"
-            return text + f": outside, {abs(self.off):.4g} {side} the interval{share}"
-        return text + f": no interval{share}"
-
-
-def check_claims(claimed: dict[str, float], metrics: dict[str, dict[str, Any]]) -> list[Claim]:
-    """Compare claimed numbers with measured results (``Result.to_dict()`` by name)."""
-    claims = []
-    for name, value in claimed.items():
-        metric = _CLAIM_ALIASES.get(name, name)
-        claim = Claim(metric, value)
-        result = metrics.get(metric)
-        if result is not None:
-            claim.measured = result["value"]
-            if claim.measured != 0:
-                claim.relative = (value - claim.measured) / abs(claim.measured)
-            if result.get("interval"):
-                low, high = result["interval"]
-                claim.interval = (low, high)
-                claim.off = value - low if value < low else value - high if value > high else 0.0
-                claim.verdict = "inside" if claim.off == 0 else "outside"
-            else:
-                claim.verdict = "no interval"
-        claims.append(claim)
-    return claims
-
-
 # -- one submission ---------------------------------------------------------------------------------
 def _inside(path: Path, root: Path, label: str) -> Path:
     if not path.resolve().is_relative_to(root.resolve()):
