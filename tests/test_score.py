@@ -126,6 +126,14 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert len(document["rows"]) == len(result.rows) and document["ignored"] == ["notes.txt"]
     for row in result.rows:
         assert (out / row.report).is_file()
+    # Reports share one plotly.js beside them (relative, offline) instead of 4.6 MB inlined each.
+    [script] = (out / "reports").glob("plotly-*.min.js")
+    assert script.stat().st_size > 3_000_000 and "plotly.js v" in script.read_text()[:400]
+    alice_page = (out / rows["alice"].report).read_text()
+    assert f"<script src='{script.name}' charset='utf-8'></script>" in alice_page
+    assert "* plotly.js v" not in alice_page and "cdn" not in alice_page.lower()
+    assert len(alice_page.encode()) < 1_000_000, len(alice_page.encode())
+    assert "plotly-graph-div" in alice_page  # the figures are still there
     run_names = sorted(p.name for p in (out / "runs").iterdir())
     assert run_names[:3] == ["alice", "bob", "carol"] and run_names[3].startswith("zo-and")
     gen_eval.load_run(out / "runs" / "bob")

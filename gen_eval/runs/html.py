@@ -1,14 +1,19 @@
 """Building blocks of gen-eval's self-contained HTML pages (run reports, compare, score).
 
 Every page inlines plotly.js once and embeds images as base64 data URIs, so a page opens
-offline, from an e-mail attachment or a USB stick, with no server.
+offline, from an e-mail attachment or a USB stick, with no server. Pages written side by side
+(``gen-eval score``'s reports) may instead share one copy of plotly.js in their folder
+(:func:`write_plotly_js`, ``Page(plotly_src=...)``): still offline, 4.6 MB lighter each.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import os
+import tempfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,12 +57,56 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 1, 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-class Page:
-    """An HTML page assembled section by section; plotly.js is inlined with the first figure."""
+def write_plotly_js(folder: str | Path) -> str:
+    """Write plotly.js into ``folder`` once, for pages there to share (``Page(plotly_src=...)``).
 
-    def __init__(self, title: str) -> None:
+    Parameters
+    ----------
+    folder : str or Path
+        The folder of the pages.
+
+    Returns
+    -------
+    str
+        The file's name, to use as the pages' relative ``plotly_src``. The name carries the
+        plotly.js version, so pages written by another version keep the copy they were made with.
+    """
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    name = f"plotly-{get_plotlyjs_version()}.min.js"
+    target = Path(folder) / name
+    text = get_plotlyjs()
+    if target.is_file() and target.stat().st_size == len(text.encode("utf-8")):
+        return name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+    try:  # written whole, then renamed: a page never loads half a library
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return name
+
+
+class Page:
+    """An HTML page assembled section by section.
+
+    Parameters
+    ----------
+    title : str
+        The page's title and first heading.
+    plotly_src : str, optional
+        A relative path to a shared plotly.js (see :func:`write_plotly_js`); by default plotly.js
+        is inlined with the first figure, so the page stands alone.
+    """
+
+    def __init__(self, title: str, plotly_src: str | None = None) -> None:
         self.title = title
         self.parts: list[str] = [f"<h1>{escape(title)}</h1>"]
+        self.plotly_src = plotly_src
         self._plotly_included = False
 
     def add(self, raw_html: str) -> Page:
@@ -71,16 +120,21 @@ class Page:
         return self.add(f"<p class='{css_class}'>{escape(text)}</p>")
 
     def figure(self, figure: go.Figure) -> Page:
-        """A plotly figure (interactive; plotly.js inlined once per page)."""
-        self.parts.append(figure.to_html(full_html=False, include_plotlyjs=not self._plotly_included))
+        """A plotly figure (interactive; plotly.js inlined once per page unless shared)."""
+        inline = self.plotly_src is None and not self._plotly_included
+        self.parts.append(figure.to_html(full_html=False, include_plotlyjs=inline))
         self._plotly_included = True
         return self
 
     def render(self) -> str:
+        """The whole document."""
+        script = ""
+        if self.plotly_src is not None and self._plotly_included:  # loaded before the figures run
+            script = f"<script src='{escape(self.plotly_src)}' charset='utf-8'></script>"
         return (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{escape(self.title)}</title><style>{STYLE}</style></head><body>"
+            f"<title>{escape(self.title)}</title><style>{STYLE}</style>{script}</head><body>"
             + "\n".join(self.parts)
             + "</body></html>"
         )

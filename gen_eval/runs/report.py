@@ -54,13 +54,16 @@ img.evidence{image-rendering:pixelated;max-width:100%}
 </style>"""
 
 
-def run_report_html(run: Run) -> str:
+def run_report_html(run: Run, plotly_src: str | None = None) -> str:
     """The self-contained HTML report of a loaded run.
 
     Parameters
     ----------
     run : Run
         A run from :func:`gen_eval.runs.run.load_run` (its checksums already verified).
+    plotly_src : str, optional
+        Relative path of a shared plotly.js beside the page (``gen-eval score``'s reports);
+        by default plotly.js is inlined.
 
     Returns
     -------
@@ -72,7 +75,9 @@ def run_report_html(run: Run) -> str:
     manifest = run.manifest
     generated, reference = manifest.get("generated", {}), manifest.get("reference", {})
     extractor = manifest.get("extractor", {}).get("name", "?")
-    page = Page(f"{generated.get('spec', '?')} vs {reference.get('spec', '?')} ({extractor} features)")
+    page = Page(
+        f"{generated.get('spec', '?')} vs {reference.get('spec', '?')} ({extractor} features)", plotly_src
+    )
     page.add(_STYLE)
     versions = manifest.get("versions", {})
     page.paragraph(
@@ -103,7 +108,9 @@ def run_report_html(run: Run) -> str:
     return page.render()
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_report(
+    run_dir: str | Path, out: str | Path | None = None, *, plotly_src: str | None = None
+) -> Path:
     """Write the HTML report of the run at ``run_dir``.
 
     The run is loaded (and its checksums verified) first; the page is written to a temporary
@@ -116,6 +123,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out : str or Path, optional
         Where to write the page (default ``run_dir/report.html``, which is not one of the run's
         checksummed files). An existing directory receives ``report.html`` inside it.
+    plotly_src : str, optional
+        Relative path (from the page) of a shared plotly.js, e.g. from
+        :func:`gen_eval.runs.html.write_plotly_js`; by default plotly.js is inlined.
 
     Returns
     -------
@@ -131,7 +141,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     target = Path(out) if out is not None else Path(run_dir) / REPORT
     if target.is_dir():
         target = target / REPORT
-    text = run_report_html(run)
+    text = run_report_html(run, plotly_src)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -8,7 +8,8 @@ never stops the batch: its error is recorded and the next one starts. Output fol
       leaderboard.csv / .html / .json   rank, submission, student, family, every metric with its
                                         95% interval, the collapse verdict, claims checked, errors
       runs/<submission>/                one run directory each (gen_eval.runs.run)
-      reports/<submission>.html         one report each (an error page for failed submissions)
+      reports/<submission>.html         one report each (an error page for failed submissions),
+      reports/plotly-<version>.min.js   sharing one copy of plotly.js (they still open offline)
       state/<submission>.json           what a finished run was computed from, for resuming
 
 Rerunning resumes: a submission is skipped when its run loads with verified checksums, its
@@ -107,6 +108,7 @@ def score(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     resize: int | None = None,
+    resize_method: str = "bicubic",
     rank_by: str = "fid",
     min_samples: int = 10,
     device: str = "auto",
@@ -134,7 +136,11 @@ def score(
     cache_dir : str or Path, optional
         Feature cache (default: ``$GEN_EVAL_CACHE`` or ``~/.cache/gen-eval``).
     resize : int, optional
-        Resize images of folder submissions to ``resize`` x ``resize`` (PIL bicubic).
+        Resize images of folder submissions to ``resize`` x ``resize`` with ``resize_method``.
+    resize_method : str
+        How images of another size than the extractor reads (else than the reference) are
+        resized, or ``"refuse"``; as in :func:`gen_eval.evaluation.evaluate`, and stated in each
+        row's warnings and run manifest.
     rank_by : str
         Metric the rank follows, in its own direction.
     min_samples : int
@@ -172,13 +178,14 @@ def score(
         raise GenEvalError(
             f"--out {out_dir}: cannot create it ({exc.strerror}); choose another folder"
         ) from exc
-    ref = open_source(reference, seed=seed, resize=resize)  # opened once: a folder is hashed once
+    ref = open_source(reference, seed=seed, resize=resize, resize_method=resize_method)  # hashed once
     name = choose_features(ref, ref) if features == "auto" else features
     available, detail = extractor_class(name).availability()
     if not available:  # say so once rather than once per submission
         raise GenEvalError(f"--features {name}: {detail}")
     options = {"reference": ref.spec, "reference_fingerprint": ref.fingerprint, "features": name}
     options |= {"num_samples": num_samples, "num_resamples": num_resamples, "seed": seed, "resize": resize}
+    options |= {"resize_method": resize_method}
     job = _Job(out_dir, ref, options, min_samples, device, limits or Limits(), cache_dir or True)
     rows = []
     with progress_task(f"scoring {len(entries)} submissions", len(entries), show_progress) as bar:
@@ -241,8 +248,10 @@ def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: 
     from gen_eval.runs.run import load_run
 
     wanted = job.options["num_samples"]
-    source = sub.open_samples(submission, num_samples=wanted, resize=job.options["resize"], limits=job.limits)
+    resize, method = job.options["resize"], job.options["resize_method"]
+    source = sub.open_samples(submission, num_samples=wanted, resize=resize, method=method, limits=job.limits)
     sub.check_samples(source, job.reference, num_samples=wanted, min_samples=job.min_samples)
+    sub.check_size(source, job.reference, job.options["features"], method)
     evaluate(
         source,
         job.reference,
@@ -250,7 +259,8 @@ def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: 
         num_samples=wanted,  # recorded in the manifest; the source holds that many already
         num_resamples=job.options["num_resamples"],
         seed=job.options["seed"],
-        resize=job.options["resize"],
+        resize=resize,
+        resize_method=method,
         batch_size=sub.batch_size_for(source),
         device=job.device,
         out=run_dir,
@@ -300,15 +310,17 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
     row.run_dir = f"runs/{entry.key}"
     row.metrics = {name: result.to_dict() for name, result in run.metrics.items()}
     row.num_samples = run.manifest["generated"]["count"]
+    row.warnings += run.manifest.get("warnings", [])  # resized images, fewer samples than asked
     if run.collapse:
         row.collapse = {"status": run.collapse["status"], "verdict": run.collapse["verdict"]}
     row.claims = check_claims(claimed, row.metrics)
     if not report.is_file():
         try:
+            from gen_eval.runs.html import write_plotly_js
             from gen_eval.runs.report import write_report
 
-            report.parent.mkdir(parents=True, exist_ok=True)
-            write_report(run_dir, report)
+            # One copy of plotly.js beside the reports rather than 4.6 MB inlined in each.
+            write_report(run_dir, report, plotly_src=write_plotly_js(report.parent))
         except Exception as exc:  # the scores stand without their page
             row.warnings.append(f"report not written ({type(exc).__name__}: {sub.clean_text(exc, 200)})")
             row.report = None
