@@ -26,8 +26,13 @@ class Good:
 
 
 def good():
-    open(CANARY + "-" + str(os.getpid()), "w").close()
-    return Good()
+    try:  # the worker may not write its folder (the kernel refuses); the grader's process may
+        open(CANARY + "-" + str(os.getpid()), "w").close()
+    except PermissionError:
+        pass
+    model = Good()
+    model.family = "gan-" + str(os.getpid())  # comes back to the grader from the worker
+    return model
 
 
 class Hang(Good):
@@ -110,7 +115,9 @@ def test_sandboxed_samples_equal_in_process_ones_and_the_code_ran_elsewhere(gene
     assert torch.equal(_all(sandboxed), _all(in_process))
     assert any("separate process" in note for note in sandboxed.notes)
     pids = {p.name.rsplit("-", 1)[1] for p in generators.parent.glob("imported-here-*")}
-    assert str(os.getpid()) in pids and len(pids) == 2  # one import here (sandbox=False), one in the worker
+    assert pids == {str(os.getpid())}  # imported here once (sandbox=False); the worker could not write
+    worker = sandboxed.model.family.split("-")[1]
+    assert worker.isdigit() and worker != str(os.getpid())  # the worker's import ran elsewhere
     assert not hasattr(sandboxed.model, "log_prob")  # the stand-in only samples
 
 

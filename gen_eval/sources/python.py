@@ -57,6 +57,10 @@ def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, 
         raise GenEvalError(
             f"{name}: sample() returned {type(raw).__name__}; return a torch.Tensor or numpy array"
         )
+    if raw.ndim == 0 or raw.dtype.kind not in "buif":  # len() of a 0-d array would raise
+        raise GenEvalError(
+            f"{name}: sample() returned a {raw.ndim}-d array of {raw.dtype}; return numeric samples, one per row"
+        )
     if len(raw) != requested:
         raise GenEvalError(f"{name}: sample({requested}) returned {len(raw)} samples")
     if raw.ndim == 2:
@@ -137,13 +141,19 @@ class GeneratorSource(Source):
 
 
 def open_python_source(
-    spec: str, count: int, seed: int, trust_code: bool, sandbox: bool = True
+    spec: str,
+    count: int,
+    seed: int,
+    trust_code: bool,
+    sandbox: bool = True,
+    unsafe_no_isolation: bool = False,
 ) -> GeneratorSource:
     """Load ``file.py:factory`` (only when ``trust_code``) and wrap it as a source.
 
-    With ``sandbox`` (the default) the code runs in a separate, limited process
-    (:mod:`gen_eval.sources.sandbox`) that only samples; without it, it is imported here, which
-    also makes ``log_prob``, ``encode`` and ``decode`` available.
+    With ``sandbox`` (the default) the code runs in a separate process that the kernel confines
+    (:mod:`gen_eval.sources.sandbox`) and that only samples; a system without the kernel
+    features is refused unless ``unsafe_no_isolation``. Without ``sandbox`` the file is imported
+    here, which also makes ``log_prob``, ``encode`` and ``decode`` available.
     """
     file_part, _, factory = spec.rpartition(":")
     if not file_part.endswith(".py"):
@@ -158,10 +168,16 @@ def open_python_source(
     if sandbox:
         from gen_eval.sources.sandbox import sandboxed_model
 
-        model = sandboxed_model(spec, path, factory)
-        source = GeneratorSource(spec=spec, model=model, count=count, seed=seed)
+        model = sandboxed_model(spec, path, factory, isolation=not unsafe_no_isolation)
+        try:
+            source = GeneratorSource(spec=spec, model=model, count=count, seed=seed)
+        except BaseException:
+            model.close()
+            raise
+        confined = "confined by the kernel" if model.isolation else "NOT isolated (--unsafe-no-isolation)"
         source.notes.append(
-            f"sampled in a separate process (limits: {model.time_limit:g} s per call, {model.memory_mb} MiB)"
+            f"sampled in a separate process, {confined} "
+            f"(limits: {model.time_limit:g} s per call, {model.memory_mb} MiB)"
         )
         return source
     return GeneratorSource(spec=spec, model=load_factory(path, factory), count=count, seed=seed)

@@ -1,45 +1,59 @@
-"""Run a submitted ``file.py:factory`` generator in a separate, limited process.
+"""Run a submitted ``file.py:factory`` generator in a separate process that the kernel confines.
 
-The grader's process never imports submitted code. A worker process (this module run with
-``python -m``) imports the file and serves ``sample(n, generator)`` calls over a pipe:
+The grader's process never imports submitted code. A worker process
+(:mod:`gen_eval.sources.sandbox_worker`, run with ``python -I -B -m``) confines itself
+(:mod:`gen_eval.sources.confinement`: Landlock and seccomp), imports the file and serves
+``sample(n, generator)`` calls over pipes:
 
 - the parent sends n and its ``torch.Generator`` state; the worker samples with a generator in
   that state and returns the samples as an ``.npy`` payload (read with ``allow_pickle=False``) and
   the generator's new state, which the parent adopts, so samples are bit-identical to calling the
   model in-process with the same seed;
+- what the worker may reach: read its own folder and the Python installation, write one private
+  temporary folder (its ``HOME`` and ``TMPDIR``, deleted afterwards), no sockets, no new
+  processes, signals only to itself, an environment built from an allow-list;
+- lifetime: the worker leads its own session, dies with the grader (``PR_SET_PDEATHSIG``) and is
+  killed with its process group when the model is closed, a call times out or the grader exits;
 - limits: address space (``RLIMIT_AS``; torch alone reserves about 3 GiB, so the default is
-  8 GiB), CPU time (``RLIMIT_CPU``), no core dumps, and a wall-clock limit per call enforced by
-  the parent, which kills the worker when it is exceeded;
-- the worker starts in the generator file's folder with a scrubbed environment (no
-  ``PYTHONPATH``), and an audit hook (:func:`confine`) refuses Python-level opens outside that
-  folder and the Python installation, new processes and network connections.
+  8 GiB), CPU time, no core dumps, 1 GiB per written file, and a wall-clock limit per call that
+  covers the whole reply; a reply may not declare more bytes than the request can need (n x the
+  first batch's per-sample size at 8 bytes a value) and is refused before anything is allocated.
 
-What this is not: an OS sandbox. Audit hooks bind Python code only; C extensions or ctypes can
-still reach what the grader's user can; run the grader under a dedicated user or in a container
-for a hard boundary. Limits can be set with
-``GEN_EVAL_SANDBOX_TIME_S`` (per call, default 600) and ``GEN_EVAL_SANDBOX_MEMORY_MB`` (default 8192).
+Where the kernel lacks Landlock or seccomp filters, the sandbox refuses to start, naming what is
+missing, unless ``isolation=False`` (``--unsafe-no-isolation``): then only the limits and an
+audit hook (not a boundary) apply. Limits can be set with ``GEN_EVAL_SANDBOX_TIME_S`` (per call,
+default 600) and ``GEN_EVAL_SANDBOX_MEMORY_MB`` (default 8192).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
+import json
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gen_eval.errors import GenEvalError
+from gen_eval.sources.confinement import missing_features
+from gen_eval.sources.sandbox_worker import HEADER, MAX_MESSAGE, one_line, worker_environment
 
-_HEADER = struct.Struct(">cQ")  # kind, payload length
+FIRST_SAMPLE_BYTES = 3 * 1024 * 1024 * 8  # before a first reply: one 3 x 1024 x 1024 float64 sample
+_SLACK = 64 * 1024  # .npy header, lengths and the generator state (5 KiB for torch's CPU generator)
+_LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 def _limits() -> tuple[float, int]:
@@ -48,22 +62,13 @@ def _limits() -> tuple[float, int]:
     return time_s, memory_mb
 
 
-def _send(stream: Any, kind: bytes, payload: bytes) -> None:
-    stream.write(_HEADER.pack(kind, len(payload)) + payload)
-    stream.flush()
+@atexit.register
+def _close_all() -> None:
+    for model in list(_LIVE):
+        model.close()
 
 
-def _read_exact(stream: Any, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = stream.read(size - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
-@dataclass
+@dataclass(eq=False)
 class SandboxedModel:
     """Stands in for the submitted model in the grader's process: only ``sample`` is offered."""
 
@@ -72,82 +77,131 @@ class SandboxedModel:
     factory: str
     time_limit: float
     memory_mb: int
+    isolation: bool = True
     _process: subprocess.Popen | None = None
+    _temp: str | None = None
+    _item_bytes: int = field(default=FIRST_SAMPLE_BYTES, repr=False)
 
     def start(self) -> None:
-        memory = self.memory_mb * 2**20
         cpu = int(self.time_limit * 4) + 60
-
-        def limit() -> None:  # runs in the child before exec
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-            os.setsid()  # its own process group: killing it takes its children too
-
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
-        env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
-        command = [sys.executable, "-m", "gen_eval.sources.sandbox", str(self.path.resolve()), self.factory]
+        self._temp = tempfile.mkdtemp(prefix="gen-eval-worker-")
+        mode = "kernel" if self.isolation else "unconfined"
+        command = [sys.executable, "-I", "-B", "-m", "gen_eval.sources.sandbox_worker"]
+        command += [str(self.path.resolve()), self.factory, self._temp, str(os.getpid()), mode]
+        command += [str(self.memory_mb), str(cpu)]
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             cwd=self.path.resolve().parent,
-            env=env,
-            preexec_fn=limit,
+            env=worker_environment(Path(self._temp)),
+            start_new_session=True,  # its own session and process group: killpg takes everything
+            bufsize=0,
         )
-        kind, payload = self._receive("loading the model")
+        _LIVE.add(self)
+        assert self._process.stdin is not None
+        os.set_blocking(self._process.stdin.fileno(), False)  # writes honour the deadline too
+        kind, payload = self._receive("loading the model", time.monotonic() + self.time_limit, 0)
         if kind != b"R":
             self.close()
-            raise GenEvalError(payload.decode(errors="replace"))
-        import json
-
-        described = json.loads(payload.decode() or "{}")
-        for name in ("family", "dataset", "likelihood", "levels"):
-            if described.get(name) is not None:
-                setattr(self, name, described[name])
-        if described.get("log_prob"):
-            self.log_prob = self._log_prob  # offered only when the model has one
-
-    def _receive(self, doing: str) -> tuple[bytes, bytes]:
-        process = self._process
-        assert process is not None and process.stdout is not None
-        deadline = time.monotonic() + self.time_limit
-        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+            raise GenEvalError(one_line(payload.decode(errors="replace")))
+        try:
+            described = json.loads(payload.decode() or "{}")
+            assert isinstance(described, dict)
+        except (ValueError, AssertionError):
             self.close()
             raise GenEvalError(
-                f"{self.spec}: {doing} took longer than {self.time_limit:g} s; stopped "
-                "(set GEN_EVAL_SANDBOX_TIME_S to allow more)"
-            )
-        try:
-            kind, size = _HEADER.unpack(_read_exact(process.stdout, _HEADER.size))
-            return kind, _read_exact(process.stdout, size)
-        except EOFError:
-            code = process.wait()
-            self._process = None
-            if code < 0:
-                name = signal.Signals(-code).name
-                hint = " (over its CPU-time limit)" if name == "SIGXCPU" else ""
-                raise GenEvalError(
-                    f"{self.spec}: the generator process crashed with {name}{hint} while {doing}"
-                ) from None
-            raise GenEvalError(
-                f"{self.spec}: the generator process exited (status {code}) while {doing}"
+                f"{self.spec}: the generator process sent a malformed greeting; stopped"
             ) from None
+        for name in ("family", "dataset", "likelihood", "levels"):
+            if isinstance(described.get(name), (str, int, float)):
+                setattr(self, name, described[name])
+        if described.get("log_prob") is True:
+            self.log_prob = self._log_prob  # offered only when the model has one
+
+    def _stop(self, message: str) -> GenEvalError:
+        self.close()
+        return GenEvalError(message)
+
+    def _read(self, size: int, deadline: float, doing: str) -> bytes:
+        """Read ``size`` bytes before ``deadline``; ``size`` is already bounded by the caller."""
+        process = self._process
+        assert process is not None and process.stdout is not None
+        fd = process.stdout.fileno()
+        data = bytearray(size)
+        view, got = memoryview(data), 0
+        while got < size:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise self._stop(
+                    f"{self.spec}: {doing} took longer than {self.time_limit:g} s; stopped "
+                    "(set GEN_EVAL_SANDBOX_TIME_S to allow more)"
+                )
+            count = process.stdout.readinto(view[got : got + (1 << 20)])
+            if not count:
+                raise self._ended(doing)
+            got += count
+        return bytes(data)
+
+    def _ended(self, doing: str) -> GenEvalError:
+        process = self._process
+        assert process is not None
+        try:
+            code = process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.close()
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            hint = " (over its CPU-time limit)" if name == "SIGXCPU" else ""
+            hint = " (a forbidden system call)" if name == "SIGSYS" else hint
+            return GenEvalError(f"{self.spec}: the generator process crashed with {name}{hint} while {doing}")
+        return GenEvalError(f"{self.spec}: the generator process exited (status {code}) while {doing}")
+
+    def _receive(self, doing: str, deadline: float, reply_bound: int) -> tuple[bytes, bytes]:
+        """One reply, read before ``deadline``; an ``O`` reply may declare at most ``reply_bound`` bytes."""
+        kind, size = HEADER.unpack(self._read(HEADER.size, deadline, doing))
+        bound = reply_bound if kind == b"O" else MAX_MESSAGE if kind in (b"R", b"E") else -1
+        if size > bound:
+            raise self._stop(
+                f"{self.spec}: the generator process declared a {size}-byte reply to {doing}, more than "
+                f"the {max(bound, 0)} bytes it can need; stopped (a forged or corrupted reply)"
+            )
+        return kind, self._read(size, deadline, doing)
+
+    def _write(self, data: bytes, deadline: float, doing: str) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        fd, view = process.stdin.fileno(), memoryview(data)
+        while view:
+            _, ready, _ = select.select([], [fd], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise self._stop(f"{self.spec}: {doing} took longer than {self.time_limit:g} s; stopped")
+            try:
+                view = view[os.write(fd, view[: 1 << 16]) :]
+            except BlockingIOError:
+                continue
+            except BrokenPipeError:
+                raise self._ended(doing) from None
 
     def sample(self, n: int, generator: Any = None) -> np.ndarray:
-        return self._call(b"S", struct.pack(">Q", n), np.zeros(0, np.uint8), generator, f"sample({n})")
+        bound = n * self._item_bytes + _SLACK
+        out = self._call(b"S", struct.pack(">Q", n), np.zeros(0, np.uint8), generator, f"sample({n})", bound)
+        if out.ndim >= 1 and len(out) == n and n > 0:  # later replies: at most n of these samples
+            self._item_bytes = min(self._item_bytes, max(1, int(np.prod(out.shape[1:]))) * 8)
+        return out
 
     def _log_prob(self, x: Any, generator: Any = None) -> Any:
         import torch
 
-        values = self._call(b"L", b"", np.asarray(x), generator, f"log_prob of {len(x)} examples")
+        x = np.asarray(x)
+        values = self._call(b"L", b"", x, generator, f"log_prob of {len(x)} examples", len(x) * 8 + _SLACK)
         return torch.from_numpy(values)
 
-    def _call(self, kind: bytes, head: bytes, array: np.ndarray, generator: Any, doing: str) -> np.ndarray:
+    def _call(
+        self, kind: bytes, head: bytes, array: np.ndarray, generator: Any, doing: str, bound: int
+    ) -> np.ndarray:
         """Send ``array`` and the generator state; return the reply's array, adopting the new state."""
         import torch
 
@@ -158,155 +212,69 @@ class SandboxedModel:
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         data = buffer.getvalue()
-        assert self._process is not None and self._process.stdin is not None
-        try:
-            _send(self._process.stdin, kind, head + struct.pack(">Q", len(data)) + data + state)
-        except BrokenPipeError:
-            self._receive(doing)  # reports how the worker ended
-            raise
-        reply, payload = self._receive(doing)
+        payload = head + struct.pack(">Q", len(data)) + data + state
+        deadline = time.monotonic() + self.time_limit
+        self._write(HEADER.pack(kind, len(payload)) + payload, deadline, doing)
+        reply, answer = self._receive(doing, deadline, bound)
         if reply != b"O":
-            raise GenEvalError(payload.decode(errors="replace"))
-        (size,) = struct.unpack(">Q", payload[:8])
-        out = np.load(io.BytesIO(payload[8 : 8 + size]), allow_pickle=False)
-        generator.set_state(torch.frombuffer(bytearray(payload[8 + size :]), dtype=torch.uint8))
+            self.close()
+            raise GenEvalError(one_line(answer.decode(errors="replace")))
+        try:
+            (size,) = struct.unpack(">Q", answer[:8])
+            out = np.load(io.BytesIO(answer[8 : 8 + size]), allow_pickle=False)
+            new_state = torch.frombuffer(bytearray(answer[8 + size :]), dtype=torch.uint8)
+            generator.set_state(new_state)
+        except (ValueError, RuntimeError, struct.error, EOFError, OSError) as exc:
+            raise self._stop(
+                f"{self.spec}: the generator process sent a malformed reply to {doing} ({one_line(str(exc), 120)})"
+            ) from None
+        if not isinstance(out, np.ndarray) or out.ndim == 0 or out.dtype.kind not in "buif":
+            raise self._stop(
+                f"{self.spec}: {doing} returned a {out.ndim}-d {out.dtype} array; return numeric samples"
+            )
         return out
 
     def close(self) -> None:
-        if self._process is not None:
+        """Kill the worker and its process group, and remove its temporary folder."""
+        process, self._process = self._process, None
+        if process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-            self._process = None
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+            for stream in (process.stdin, process.stdout):
+                with contextlib.suppress(OSError):
+                    if stream is not None:
+                        stream.close()
+        if self._temp is not None:
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
 
     def __del__(self) -> None:
         self.close()
 
 
-def sandboxed_model(spec: str, path: Path, factory: str) -> SandboxedModel:
-    """Start the worker for ``path:factory`` and return the stand-in (errors name the file)."""
+def isolation_problem() -> str | None:
+    """Why this system cannot confine a worker (one line), or None when it can."""
+    missing = missing_features()
+    return "; ".join(missing) if missing else None
+
+
+def sandboxed_model(spec: str, path: Path, factory: str, isolation: bool = True) -> SandboxedModel:
+    """Start the worker for ``path:factory`` and return the stand-in (errors name the file).
+
+    With ``isolation`` (the default) the worker is confined by the kernel, and a system without
+    the needed features is refused with a one-line ``GenEvalError``; ``isolation=False`` is
+    ``--unsafe-no-isolation``.
+    """
+    if isolation and (problem := isolation_problem()):
+        raise GenEvalError(
+            f"{spec}: --trust-code needs a kernel sandbox, and this system lacks {problem}; "
+            "run on Linux 6.2+ with Landlock enabled, or pass --unsafe-no-isolation to run it "
+            "with your permissions"
+        )
     time_limit, memory_mb = _limits()
-    model = SandboxedModel(spec, path, factory, time_limit, memory_mb)
+    model = SandboxedModel(spec, path, factory, time_limit, memory_mb, isolation)
     model.start()
     return model
-
-
-def confine(folder: Path) -> None:
-    """Refuse, from now on, Python-level file access outside ``folder`` and the Python installation,
-    new processes, and network connections (a PEP 578 audit hook).
-
-    Defence in depth, not a security boundary: C code (or ctypes) can still reach anything the
-    process may; the rlimits and the grader's user are the real limits.
-    """
-    import site
-
-    roots = {Path(folder).resolve(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    roots |= {Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()] if p}
-    roots |= {
-        Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and Path(p).resolve() != Path.cwd()
-    }
-    import gen_eval
-
-    roots.add(Path(gen_eval.__file__).resolve().parent)  # an editable install lives outside site-packages
-    roots |= {Path("/dev/null"), Path("/dev/urandom"), Path("/proc/self"), Path("/sys/devices/system/cpu")}
-    allowed = tuple(roots)
-    refused = (
-        "subprocess.Popen",
-        "os.system",
-        "os.exec",
-        "os.posix_spawn",
-        "os.spawn",
-        "os.fork",
-        "pty.spawn",
-    )
-
-    def hook(event: str, args: tuple) -> None:
-        if event in (
-            "open",
-            "os.listdir",
-            "os.scandir",
-            "os.remove",
-            "os.rename",
-            "os.mkdir",
-            "shutil.rmtree",
-        ):
-            target = args[0] if args else None
-            if target is None or isinstance(target, int):
-                return
-            path = Path(os.fsdecode(target))
-            resolved = path.resolve() if path.is_absolute() else (Path.cwd() / path).resolve()
-            if not any(resolved == root or resolved.is_relative_to(root) for root in allowed):
-                raise PermissionError(f"{resolved}: outside the submission's folder (gen-eval sandbox)")
-        elif event in refused or event.startswith(refused):
-            raise PermissionError(f"{event}: starting processes is not allowed (gen-eval sandbox)")
-        elif event in ("socket.connect", "socket.bind", "socket.getaddrinfo"):
-            raise PermissionError(f"{event}: network access is not allowed (gen-eval sandbox)")
-
-    sys.addaudithook(hook)
-
-
-def _worker() -> None:
-    """The worker: import the file, then answer sample requests until the pipe closes."""
-    import torch
-
-    from gen_eval.sources.python import load_factory
-
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # the model's prints must not corrupt the protocol
-    path, factory = Path(sys.argv[1]), sys.argv[2]
-    confine(path.parent)
-    try:
-        model = load_factory(path, factory)
-    except (GenEvalError, MemoryError) as exc:
-        _send(stdout, b"E", str(exc).encode())
-        return
-    import inspect
-    import json
-
-    has_log_prob = callable(getattr(model, "log_prob", None))
-    described = {name: getattr(model, name, None) for name in ("family", "dataset", "likelihood", "levels")}
-    described = {k: v for k, v in described.items() if isinstance(v, (str, int, float))}
-    _send(stdout, b"R", json.dumps({**described, "log_prob": has_log_prob}).encode())
-    while True:
-        try:
-            kind, size = _HEADER.unpack(_read_exact(stdin, _HEADER.size))
-            payload = _read_exact(stdin, size)
-        except EOFError:
-            return
-        head = 8 if kind == b"S" else 0
-        n = struct.unpack(">Q", payload[:8])[0] if kind == b"S" else 0
-        (length,) = struct.unpack(">Q", payload[head : head + 8])
-        received = np.load(io.BytesIO(payload[head + 8 : head + 8 + length]), allow_pickle=False)
-        generator = torch.Generator()
-        generator.set_state(torch.frombuffer(bytearray(payload[head + 8 + length :]), dtype=torch.uint8))
-        call = f"sample({n})" if kind == b"S" else "log_prob"
-        try:
-            if kind == b"L" and has_log_prob:
-                x = torch.from_numpy(received)
-                takes = "generator" in inspect.signature(model.log_prob).parameters
-                out = model.log_prob(x, generator=generator) if takes else model.log_prob(x)
-            else:
-                out = model.sample(n, generator=generator)
-            if isinstance(out, torch.Tensor):
-                out = out.detach().cpu().numpy()
-            array = np.asarray(out)
-            if array.dtype == object:
-                raise TypeError("sample() returned Python objects; return a numeric tensor or array")
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-        except MemoryError:
-            _send(stdout, b"E", f"{path}: {call} ran out of its memory limit; stopped".encode())
-            return
-        except Exception as exc:
-            message = f"{path}: {call} raised {type(exc).__name__}: {exc}"
-            if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
-                message = f"{path}: {call} ran out of its memory limit ({exc}); stopped"
-            _send(stdout, b"E", message.encode())
-            return
-        data = buffer.getvalue()
-        state = generator.get_state().numpy().tobytes()
-        _send(stdout, b"O", struct.pack(">Q", len(data)) + data + state)
-
-
-if __name__ == "__main__":
-    _worker()
