@@ -20,7 +20,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """List the bundled reference models: family, data, checkpoint size and headline scores."""
 
     def body() -> None:
-        from gen_eval.scorecard import model_rows
+        from gen_eval.scorecard import format_headline, model_rows
 
         rows = model_rows()
         if as_json:
@@ -34,10 +34,10 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                     r["name"],
                     r["family"],
                     r["dataset"],
-                    r["size"],
+                    "not trained" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB",
                     ", ".join(r["exposes"]),
-                    r["fid"],
-                    r["bits_per_dim"],
+                    format_headline(r["fid"], ".4g"),
+                    format_headline(r["bits_per_dim"], ".3f"),
                     f"[red]{r['faulty']}[/red]" if r["faulty"] else "",
                 ]
                 for r in rows

@@ -33,7 +33,15 @@ def _config(name: str) -> dict[str, Any]:
 
 
 def model_rows() -> list[dict[str, Any]]:
-    """What ``gen-eval models`` shows: registry, checkpoint size, capabilities and headline scores."""
+    """What ``gen-eval models`` shows: registry, checkpoint size, capabilities and headline scores.
+
+    Returns
+    -------
+    list of dict
+        One row per registered model. Numbers are JSON numbers: ``size_bytes`` (None when no
+        checkpoint is shipped), and ``fid`` / ``bits_per_dim`` as ``{"value", "kind"}`` objects
+        (kind "estimate", "exact" or "bound", as in a run's metrics.json) or None when not scored.
+    """
     from reference_models import MODELS, load_model
     from reference_models.protocol import capabilities
 
@@ -50,17 +58,25 @@ def model_rows() -> list[dict[str, Any]]:
                 "name": name,
                 "family": entry.family,
                 "dataset": entry.dataset,
-                "size": f"{entry.checkpoint.stat().st_size / 1e6:.2f} MB" if shipped else "not trained",
+                "size_bytes": entry.checkpoint.stat().st_size if shipped else None,
                 "exposes": exposes,
-                "fid": f"{headline['fid']:.4g}" if "fid" in headline else "-",
-                "bits_per_dim": "-"
+                "fid": {"value": headline["fid"], "kind": "estimate"} if "fid" in headline else None,
+                # scores.json keeps a flag; rows use metrics.json's vocabulary (discrete bpd is exact).
+                "bits_per_dim": None
                 if bpd is None
-                else f"{'≤ ' if headline.get('bpd_bound') else ''}{bpd:.3f}",
+                else {"value": bpd, "kind": "bound" if headline.get("bpd_bound") else "exact"},
                 "faulty": entry.faulty,
                 "train_seconds": _config(name).get("train_seconds"),
             }
         )
     return rows
+
+
+def format_headline(entry: dict[str, Any] | None, spec: str) -> str:
+    """``entry`` (a ``{"value", "kind"}`` object or None) as table text: ``≤ 2.117`` for a bound, - if None."""
+    if entry is None:
+        return "-"
+    return ("≤ " if entry["kind"] == "bound" else "") + format(entry["value"], spec)
 
 
 def _fmt(score: ModelScore, metric: str, digits: int = 3) -> str:

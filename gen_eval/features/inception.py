@@ -41,7 +41,8 @@ def _missing_message() -> str:
     return (
         f"InceptionV3 weights not found: download {INCEPTION_WEIGHTS_FILENAME} on a connected machine from "
         f"{INCEPTION_WEIGHTS_URL}, then pass --inception-weights PATH, set {INCEPTION_WEIGHTS_ENV}=PATH, "
-        f"or copy it to {hub_cache_weights_path()}"
+        f"or copy it to {hub_cache_weights_path()}; or, without downloading anything, use "
+        "--features digits (8x8 digit images) or --features identity (pixels or vectors as given)"
     )
 
 

@@ -1,0 +1,77 @@
+"""JSON Schemas (draft 2020-12) of every JSON output: ``--json`` of each command and the files of a run.
+
+One schema per output, shipped as package data; ``docs/json.md`` describes the conventions they
+encode (numbers are JSON numbers, a qualified number is a ``{"value", "kind"}`` object).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+
+# Schema name -> what it describes (docs/json.md lists the same).
+SCHEMAS: dict[str, str] = {
+    "models": "gen-eval models --json",
+    "datasets": "gen-eval datasets --json",
+    "features": "gen-eval features --json",
+    "metrics": "gen-eval metrics --json",
+    "evaluation": "gen-eval evaluate --json",
+    "run-metrics": "metrics.json in a run directory",
+    "run-manifest": "manifest.json in a run directory",
+    "collapse": "gen-eval collapse --json",
+    "latent": "gen-eval latent --json, and latent.json in a run directory",
+    "compare": "gen-eval compare --json FILE (or -)",
+    "score-leaderboard": "leaderboard.json of gen-eval score",
+    "score-state": "state/NAME.json of gen-eval score (what a resumed run may reuse)",
+    "models-leaderboard": "leaderboard.json of gen-eval demo",
+    "figure": "collapse/*.json and latent/*.json in a run directory: plotly figures",
+}
+
+
+COMMON = "common"  # shared definitions the others refer to ("common.schema.json#/$defs/...")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``name`` (a key of :data:`SCHEMAS`, or ``"common"``) as a dict."""
+    if name not in SCHEMAS and name != COMMON:
+        raise KeyError(f"no schema {name!r}; known: {', '.join(SCHEMAS)}")
+    return json.loads((HERE / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+def validator(name: str) -> Any:
+    """A ``jsonschema`` validator for the schema ``name``, its references to the others resolved.
+
+    Needs the ``jsonschema`` package (the ``test`` extra); the schemas themselves are plain files
+    any draft 2020-12 validator can load together.
+    """
+    import jsonschema
+    from referencing import Registry, Resource
+
+    resources = [
+        (schema["$id"], Resource.from_contents(schema)) for schema in map(load_schema, [COMMON, *SCHEMAS])
+    ]
+    registry: Registry = Registry().with_resources(resources)
+    return jsonschema.Draft202012Validator(load_schema(name), registry=registry)
+
+
+def schema_for_file(path: str | Path) -> str | None:
+    """The schema of a JSON file gen-eval wrote, from its name and place (None if not ours).
+
+    ``leaderboard.json`` is told apart by its content: score writes an object, demo a list.
+    """
+    path = Path(path)
+    if path.parent.name in ("collapse", "latent"):
+        return "figure"
+    if path.parent.name == "state":
+        return "score-state"
+    if path.name == "leaderboard.json":
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return "models-leaderboard" if isinstance(document, list) else "score-leaderboard"
+    return {"metrics.json": "run-metrics", "manifest.json": "run-manifest", "latent.json": "latent"}.get(
+        path.name
+    )
