@@ -394,7 +394,10 @@ def _write(
         picture = image_grid_png(gen.head(min(64, len(gen))).data.numpy())
     else:
         picture = scatter_png(
-            gen.head(min(5000, len(gen))).data.numpy(), ref.head(min(5000, len(ref))).data.numpy()
+            gen.head(min(5000, len(gen))).data.numpy(),
+            ref.head(min(5000, len(ref))).data.numpy(),
+            title="Generated samples (blue) over the reference (grey)",
+            names=(f"generated: {gen.spec}", f"reference: {ref.spec}"),
         )
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:

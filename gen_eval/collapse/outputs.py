@@ -43,13 +43,32 @@ def all_figures(
 def collapse_files(
     figures: dict[str, go.Figure], grids: dict[str, tuple[np.ndarray, list[str]]]
 ) -> dict[str, bytes]:
-    """``collapse/<name>.json`` (plotly JSON) for every figure and ``collapse/<name>.png`` per grid."""
-    from gen_eval.collapse.figures import grid_array
+    """``collapse/<name>.json`` (plotly JSON) for every figure and ``collapse/<name>.png`` per grid.
+
+    The PNGs are opened on their own, so each has a title, a note and a label beside every row.
+    """
+    from gen_eval.figure_style import labelled_grid_png
 
     files = {f"collapse/{name}.json": figure.to_json().encode() for name, figure in figures.items()}
-    for name, (grid, _) in grids.items():
-        files[f"collapse/{name}.png"] = _png(grid_array(grid))
+    for name, (grid, captions) in grids.items():
+        columns = [f"pair {i + 1}" for i in range(grid.shape[1])] if name in _PAIRED else None
+        title = GRID_TITLES.get(name, name)
+        files[f"collapse/{name}.png"] = labelled_grid_png(
+            grid, title, captions, columns, GRID_NOTES.get(name)
+        )
     return files
+
+
+_PAIRED = ("duplicates", "copies")  # grids whose columns are pairs (the two rows belong together)
+GRID_NOTES = {
+    "ndb_bins": "Rows are bins of a k-means partition of the reference features. Under-filled bins "
+    "show reference images (what the model rarely makes); over-filled bins show generated images "
+    "(what it makes too often). Counts: samples of each set in the bin.",
+    "duplicates": "Each column is a pair: a generated sample (top) and the closest other generated "
+    "sample (bottom). Near-identical pairs mean the model repeats itself.",
+    "copies": "Each column is a pair: a generated sample (top) and its nearest training image "
+    "(bottom). Near-identical pairs mean the model copies its training data.",
+}
 
 
 _SEVERITY_COLOURS = {"ok": "#2ca02c", "warning": "#ff7f0e", "collapse": "#d62728", "memorisation": "#9467bd"}

@@ -44,6 +44,7 @@ class LatentAnalysis:
     figures: dict[str, Any] = field(default_factory=dict)
     grids: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    columns: dict[str, list[str]] = field(default_factory=dict)  # grid name -> column labels (PNG)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,18 +55,41 @@ class LatentAnalysis:
         }
 
     def files(self) -> dict[str, bytes]:
-        """Run files: ``latent.json``, one plotly JSON per figure and grid, one PNG per grid."""
-        from gen_eval.collapse.figures import grid_array, image_grid_figure
-        from gen_eval.collapse.outputs import _png
+        """Run files: ``latent.json``, one plotly JSON per figure and grid, one labelled PNG per grid."""
+        from gen_eval.collapse.figures import image_grid_figure
+        from gen_eval.figure_style import TEMPLATE, labelled_grid_png
 
         files = {"latent.json": json.dumps(self.to_dict(), indent=2).encode()}
         for name, figure in self.figures.items():
+            figure.update_layout(template=TEMPLATE)  # also for figures added after analyse_latent
             files[f"latent/{name}.json"] = figure.to_json().encode()
         for name, (grid, captions) in self.grids.items():
-            title = name.replace("_", " ")
+            title, note = _GRID_TEXT.get(name, (name.replace("_", " "), None))
+            title = f"{self.model}: {title}"
             files[f"latent/{name}.json"] = image_grid_figure(title, grid, captions).to_json().encode()
-            files[f"latent/{name}.png"] = _png(grid_array(grid))
+            png = labelled_grid_png(grid, title, captions, self.columns.get(name), note)
+            files[f"latent/{name}.png"] = png
         return files
+
+
+# Titles and notes of the latent PNGs, which are opened on their own (outside the report).
+_GRID_TEXT = {
+    "interpolation": (
+        "latent interpolation",
+        "Each row decodes a path from one latent (left) to another (right); columns are the "
+        "fraction t of the way. lerp: straight line, slerp: along the sphere.",
+    ),
+    "traversal": (
+        "latent traversal",
+        "Each row varies one latent dimension (columns: its value), the others fixed at 0. "
+        "Rows are the most active dimensions, with their activity score.",
+    ),
+    "arithmetic": (
+        "latent arithmetic",
+        "Columns are different images; rows: the originals, their reconstructions, and the "
+        "decoded latents moved by the difference of the two class means.",
+    ),
+}
 
 
 class _SmoothDecoder:
@@ -186,6 +210,7 @@ def analyse_latent(
                 rows.append(interp.interpolation_strip(model, a, b, steps, method))
                 captions.append(f"{method}, {kind}")
         out.grids["interpolation"] = (np.stack(rows), captions)
+        out.columns["interpolation"] = [f"t={t:.2f}" for t in np.linspace(0, 1, rows[0].shape[0])]
         out.summary["interpolation"] = {"steps": steps, "rows": captions}
 
     if "smoothness" in analyses:
@@ -243,6 +268,7 @@ def analyse_latent(
             grid = traverse.traversal_grid(model, dims, values)
             captions = [f"z{d} ({ranking.method} {ranking.scores[d]:.3g})" for d in dims]
             out.grids["traversal"] = (grid, captions)
+            out.columns["traversal"] = [f"{v:+.3g}" for v in values]
 
     class_labels = labels if labels is not None and np.ndim(labels) == 1 else None
     if "arithmetic" in analyses:
@@ -252,6 +278,7 @@ def analyse_latent(
             present = sorted(set(class_labels.tolist()))
             a, b = arithmetic or ((3, 8) if {3, 8} <= set(present) else tuple(present[:2]))
             grid, shift = traverse.latent_arithmetic(model, real, class_labels, a, b)
+            out.columns["arithmetic"] = [f"#{i + 1}" for i in range(grid.shape[1])]
             out.grids["arithmetic"] = (
                 grid,
                 [f"class {a} originals", "reconstructions", f"+ (mean z[{b}] - mean z[{a}])"],
@@ -300,6 +327,10 @@ def analyse_latent(
         else:
             out.summary["disentanglement"] = summary
             out.figures.update(figures)
+    from gen_eval.figure_style import TEMPLATE
+
+    for figure in out.figures.values():  # one look with the report's other charts (not plotly's grey)
+        figure.update_layout(template=TEMPLATE)
     return out
 
 

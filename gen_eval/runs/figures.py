@@ -36,24 +36,14 @@ def image_grid_png(images: np.ndarray, columns: int = 8, min_cell: int = 64, pad
     return _png(Image.fromarray(canvas))
 
 
-def scatter_png(generated: np.ndarray, reference: np.ndarray | None = None, size: int = 512) -> bytes:
-    """2-D points: reference in grey under generated in blue, on shared, padded axes."""
-    from PIL import Image, ImageDraw
+def scatter_png(
+    generated: np.ndarray,
+    reference: np.ndarray | None = None,
+    size: int = 512,
+    title: str = "Generated vs reference samples",
+    names: tuple[str, str] = ("generated", "reference"),
+) -> bytes:
+    """2-D points with axes and a legend (see :func:`gen_eval.figure_style.scatter_png`)."""
+    from gen_eval.figure_style import scatter_png as draw
 
-    sets = [p for p in (reference, generated) if p is not None]
-    everything = np.concatenate(sets)[:, :2]
-    low, high = everything.min(axis=0), everything.max(axis=0)
-    span = float(max(high - low)) or 1.0
-    centre = (low + high) / 2
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-
-    def to_pixels(points: np.ndarray) -> np.ndarray:
-        return ((points[:, :2] - centre) / (span * 1.1) + 0.5) * size
-
-    for points, colour in ((reference, (170, 170, 170)), (generated, (31, 119, 180))):
-        if points is None:
-            continue
-        for x, y in to_pixels(points[:5000]):
-            draw.ellipse((x - 1.5, size - y - 1.5, x + 1.5, size - y + 1.5), fill=colour)
-    return _png(image)
+    return draw(generated, reference, size=size, title=title, names=names)

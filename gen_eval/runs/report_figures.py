@@ -202,7 +202,10 @@ def _json_figure(page: Page, json_path: Path, png_path: Path | None) -> None:
     traces = spec.get("data", [])
     if png_path is not None and traces and all(trace.get("type") == "image" for trace in traces):
         captions = [_plain(a.get("text", "")) for a in layout.get("annotations", []) if a.get("text")]
-        page.add(heading + _image_grid(png_path.read_bytes(), captions, json_path.stem))
+        # The figure's own image is the bare grid, cut into rows beside HTML captions; the PNG file
+        # (labelled, for opening on its own) is the fallback for runs whose figure lacks it.
+        png = _data_uri_png(traces[0].get("source")) if len(traces) == 1 else None
+        page.add(heading + _image_grid(png or png_path.read_bytes(), captions, json_path.stem))
         return
     figure = plotly.io.from_json(text)
     # The title becomes an HTML heading, which wraps on a narrow screen where plotly's would clip.
@@ -211,6 +214,20 @@ def _json_figure(page: Page, json_path: Path, png_path: Path | None) -> None:
     page.figure(figure)
     if png_path is not None:
         page.add(f"<figure>{image_tag(png_path.read_bytes(), png_path.stem)}</figure>")
+
+
+def _data_uri_png(source: object) -> bytes | None:
+    """The PNG inside a ``data:image/png;base64,...`` URI, or None for anything else."""
+    import base64
+    import binascii
+
+    prefix = "data:image/png;base64,"
+    if not isinstance(source, str) or not source.startswith(prefix):
+        return None
+    try:
+        return base64.b64decode(source[len(prefix) :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _image_grid(png: bytes, captions: list[str], alt: str) -> str:
