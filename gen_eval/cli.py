@@ -17,6 +17,7 @@ import typer
 
 from gen_eval.errors import GenEvalError
 from gen_eval.options import parse_option_pairs
+from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 app = typer.Typer(
     name="gen-eval",
@@ -159,7 +160,10 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
+    resize: Annotated[
+        int | None, typer.Option(help="Resize folder images to SIZE x SIZE (with --resize-method).")
+    ] = None,
+    resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
     no_collapse: Annotated[
@@ -200,6 +204,7 @@ def evaluate(
             inception_weights=inception_weights,
             channels_last=channels_last,
             resize=resize,
+            resize_method=resize_method,
             key=key,
             value_range=value_range,
             collapse=not no_collapse,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gen_eval.cli import _guard, app
+from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 if TYPE_CHECKING:
     from gen_eval.runs.score import ScoreResult
@@ -56,7 +57,10 @@ def score(
     cache_dir: Annotated[
         Path | None, typer.Option(help="Feature cache (default: $GEN_EVAL_CACHE or ~/.cache/gen-eval).")
     ] = None,
-    resize: Annotated[int | None, typer.Option(help="Resize folder images to SIZE x SIZE (bicubic).")] = None,
+    resize: Annotated[
+        int | None, typer.Option(help="Resize folder images to SIZE x SIZE (with --resize-method).")
+    ] = None,
+    resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     rank_by: Annotated[str, typer.Option(help="Metric the rank follows (in its own direction).")] = "fid",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -79,6 +83,7 @@ def score(
             seed=seed,
             cache_dir=cache_dir,
             resize=resize,
+            resize_method=resize_method,
             rank_by=rank_by,
             show_progress=not quiet,
         )
