@@ -130,6 +130,7 @@ def evaluate(
     inception_weights: str | Path | None = None,
     channels_last: bool | None = None,
     resize: int | None = None,
+    resize_method: str = "bicubic",
     key: str | None = None,
     value_range: str = "auto",
     collapse: bool = True,
@@ -190,6 +191,11 @@ def evaluate(
         (measured; torch-fidelity runs the default layout); off on CUDA.
     resize, key, value_range
         Source options (see :func:`gen_eval.sources.open_source`).
+    resize_method : {"bicubic", "bilinear", "area", "nearest", "refuse"}
+        How images whose size differs from what the extractor reads (its input size, else the
+        reference's size) are resized, or ``"refuse"`` to make that an error; also the method of
+        ``resize``. Every resize is stated in ``warnings`` and in the manifest (``resized``).
+        See :mod:`gen_eval.sources.resize`.
     collapse : bool
         Run the mode-collapse detectors (:mod:`gen_eval.collapse`) and give a verdict; their
         options go in ``metric_options`` (``ndb_bins``, ``birthday_batch_sizes``...).
@@ -208,6 +214,7 @@ def evaluate(
     from gen_eval.features.extract import extract_features
     from gen_eval.metrics import get_metric, resolve_metric_name
     from gen_eval.options import check_applicable, coerce_options
+    from gen_eval.sources.resize import check_method, resize_warning, target_size
 
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
     requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
@@ -217,10 +224,12 @@ def evaluate(
     if num_resamples < 0:
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
+    check_method(resize_method)
     source_options: dict[str, Any] = {
         "trust_code": trust_code,
         "sandbox": sandbox,
         "resize": resize,
+        "resize_method": resize_method,
         "value_range": value_range,
     }
     ref = open_source(reference, num_samples=num_reference, seed=seed, **source_options)
@@ -253,11 +262,28 @@ def evaluate(
     cache = FeatureCache(cache_root)
 
     started = time.perf_counter()
+    # One size for every set (reference, generated, training set): see gen_eval.sources.resize.
+    fit_size = target_size(extractor, ref)
+    fit_reason = None if extractor.input_size else f"to match the reference {ref.spec}"
 
     def extract(source: Source, label: str) -> Any:
-        return extract_features(
-            source, extractor, batch_size=size, cache=cache, show_progress=show_progress, label=label
+        features = extract_features(
+            source,
+            extractor,
+            batch_size=size,
+            cache=cache,
+            show_progress=show_progress,
+            label=label,
+            size=fit_size,
+            resize_method=resize_method,
+            reason=fit_reason,
         )
+        if features.resized is not None:
+            resizes[label] = features.resized
+            run_warnings.append(resize_warning(source.spec, features.resized))
+        return features
+
+    resizes: dict[str, dict[str, Any]] = {}
 
     ref_features = extract(ref, "reference")
     ref_seconds = time.perf_counter() - started
@@ -303,11 +329,13 @@ def evaluate(
             "features_from_cache": gen_features.from_cache,
             "cache_key": gen_features.cache_key,
         },
+            "resized": resizes.get("generated"),
         "reference": {
             **ref.describe(),
             "features_from_cache": ref_features.from_cache,
             "cache_key": ref_features.cache_key,
         },
+            "resized": resizes.get("reference"),
         "extractor": extractor.describe(),
         "options": {
             "metrics": list(metrics),
@@ -321,6 +349,7 @@ def evaluate(
             "seed": seed,
             "resize": resize,
             "key": key,
+            "resize_method": resize_method,
             "value_range": value_range,
         },
         "timings_s": {
@@ -328,7 +357,11 @@ def evaluate(
             "generated_features": round(gen_seconds, 3),
             "collapse_check": round(time.perf_counter() - collapse_started, 3) if collapse else None,
         },
-        "training_set": train_source.describe() if train_source is not None else None,
+        "training_set": (
+            {**train_source.describe(), "resized": resizes.get("training set")}
+            if train_source is not None
+            else None
+        ),
         "warnings": run_warnings,
     }
     features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}

@@ -77,6 +77,7 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert len(twins) == 2 and all("several entries share" in r.error for r in twins)
     assert sorted(count_evaluations) == [
         "alice/samples.npz",
+        "big",  # 16x16 would be resized to 8x8; its truncated PNG is found while decoding
         "bob.zip/bob/samples",
         "carol.tar.gz/samples.npy",
         "corrupt",  # found while decoding, inside evaluate

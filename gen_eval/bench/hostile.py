@@ -166,8 +166,10 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     write_pngs(root / "mixed", digits(0, 12))
     Image.fromarray(np.zeros((9, 9), np.uint8)).save(root / "mixed" / "img_999.png")
     expected["mixed"] = "--resize"
-    np.save(root / "big.npy", np.zeros((20, 16, 16, 1), np.uint8))
-    expected["big"] = "images are 16x16 but the reference digits:test is 8x8"
+    # 16x16 images, one truncated: the size rule would resize them, and must not hide the bad file.
+    write_pngs(root / "big", np.repeat(np.repeat(digits(0, 20), 2, axis=-1), 2, axis=-2))
+    (root / "big" / "img_007.png").write_bytes((root / "big" / "img_007.png").read_bytes()[:51])
+    expected["big"] = "big/img_007.png: cannot decode"
     (root / "twoarrays").mkdir()
     np.save(root / "twoarrays" / "a.npy", digits(0, 20))
     np.save(root / "twoarrays" / "b.npy", digits(20, 40))

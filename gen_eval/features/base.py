@@ -41,12 +41,17 @@ class FeatureExtractor(ABC):
         Human-readable description of every conversion applied before the network
         (channel handling, resize method, value range). Recorded in each run's manifest,
         because FID values depend on it.
+    input_size : tuple of int or None
+        (height, width) the network reads, or None when it takes any size (Inception resizes
+        to 299x299 itself; identity flattens). Sets of another size are resized before the
+        extractor by the one rule of :mod:`gen_eval.sources.resize`.
     """
 
     name: ClassVar[str]
     input_kind: ClassVar[InputKind] = "image"
     feature_names: ClassVar[tuple[str, ...]] = ("features",)
     preprocessing: ClassVar[str] = ""
+    input_size: ClassVar[tuple[int, int] | None] = None
     description: ClassVar[str] = ""
 
     @classmethod

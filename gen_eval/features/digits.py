@@ -279,6 +279,7 @@ class DigitsExtractor(FeatureExtractor):
 
     name = "digits"
     input_kind = "image"
+    input_size = (8, 8)
     feature_names = ("features", "logits")
     description = "small CNN trained on the bundled 8x8 digits; 64-d penultimate features"
     preprocessing = (

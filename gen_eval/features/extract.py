@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.progress import progress_task
+from gen_eval.sources.resize import DEFAULT_RESIZE_METHOD
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +32,8 @@ class Features:
     from_cache: bool
     cache_key: str | None
     samples: torch.Tensor | None = None
+    # What the size rule did before extraction (ResizePlan.to_dict()), None when nothing was resized.
+    resized: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.tensors["features"])
@@ -53,6 +56,9 @@ def extract_features(
     cache: FeatureCache,
     show_progress: bool = True,
     label: str = "features",
+    size: tuple[int, int] | None = None,
+    resize_method: str = DEFAULT_RESIZE_METHOD,
+    reason: str | None = None,
 ) -> Features:
     """Features of every sample of ``source``, from the cache when a verified entry exists.
 
@@ -68,16 +74,29 @@ def extract_features(
         Show a progress bar on stderr.
     label : str
         Text in front of the progress bar.
+    size : tuple of int, optional
+        (height, width) images are brought to first (:func:`gen_eval.sources.resize.target_size`);
+        default: the extractor's ``input_size``. Every extraction applies this one rule.
+    resize_method : str
+        How images of another size are resized, or ``"refuse"`` (a one-line error).
+    reason : str, optional
+        Why ``size`` (for the warning); default: the extractor's input size.
 
     Returns
     -------
     Features
+        ``resized`` says what was resized, also when the features came from the cache.
     """
     import math
 
     import torch
 
+    from gen_eval.sources.resize import fit_source, plan_resize
+
     check_compatible(source, extractor)
+    plan = plan_resize(source, extractor, size or extractor.input_size, resize_method, reason)
+    source = fit_source(source, plan)
+    resized = plan.to_dict() if plan is not None else None
     key = cache.key(source.fingerprint, extractor.describe()) if source.fingerprint else None
     keep_samples = source.kind in ("python", "reference") and (
         len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
@@ -92,7 +111,7 @@ def extract_features(
     if usable:
         labels = cached.pop("labels", None)
         samples = cached.pop("samples", None)
-        return Features(cached, labels, True, key, samples)
+        return Features(cached, labels, True, key, samples, resized)
 
     # Each rank extracts its own batches (all of them in a single process); then they are
     # gathered in batch order, so every rank holds what one process would have computed.
@@ -120,4 +139,4 @@ def extract_features(
         if sample_tensor is not None:
             stored["samples"] = sample_tensor
         cache.store(key, stored, {"source": source.spec, "extractor": extractor.name})
-    return Features(tensors, label_tensor, False, key, sample_tensor)
+    return Features(tensors, label_tensor, False, key, sample_tensor, resized)

@@ -35,6 +35,7 @@ class StackedDigitsExtractor(FeatureExtractor):
 
     name = "stacked_digits"
     input_kind = "image"
+    input_size = (8, 8)
     feature_names = ("features", "channel_logits")
     description = "digits CNN on each channel of 3-digit stacked images; 3 x 64-d features"
     preprocessing = (

@@ -100,6 +100,7 @@ def _reextract(run: Run, cache: FeatureCache) -> dict[str, torch.Tensor]:
             num_samples=options.get("num_reference") or (info.get("count") if code else None),
             seed=options.get("seed", 0),
             resize=options.get("resize"),
+            resize_method=options.get("resize_method", "bicubic"),
             value_range=options.get("value_range", "auto"),
         )
         name = extractor_info["name"]
@@ -108,7 +109,17 @@ def _reextract(run: Run, cache: FeatureCache) -> dict[str, torch.Tensor]:
         if extractor.describe()["weights_sha256"] != extractor_info.get("weights_sha256"):
             raise GenEvalError(f"the {name} weights here differ from the run's")
         batch = int(options.get("batch_size") or 256)
-        features = extract_features(source, extractor, batch_size=batch, cache=cache, show_progress=False)
+        resized = info.get("resized")  # the run's size rule, replayed (runs before it have none)
+        features = extract_features(
+            source,
+            extractor,
+            batch_size=batch,
+            cache=cache,
+            show_progress=False,
+            size=tuple(resized["to"]) if resized else None,
+            resize_method=resized["method"] if resized else "bicubic",
+            reason=resized["reason"] if resized else None,
+        )
     except GenEvalError as exc:
         raise GenEvalError(
             f"{run.path}: the reference features ({spec}) are not in the feature cache {cache.root} and "

@@ -352,7 +352,9 @@ def open_samples(
     num_samples : int, optional
         Keep the first N samples.
     resize : int, optional
-        Resize folder images to ``resize`` x ``resize`` (PIL bicubic).
+        Resize folder images to ``resize`` x ``resize`` with ``method``.
+    method : str
+        A method of :mod:`gen_eval.sources.resize`.
     limits : Limits
         Byte and pixel limits.
 
@@ -370,7 +372,12 @@ def open_samples(
         source = ArraySource(spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes)
     else:
         source = FolderSource(
-            spec=label, root=path, limit=num_samples, resize=resize, max_pixels=limits.max_image_pixels
+            spec=label,
+            root=path,
+            limit=num_samples,
+            resize=resize,
+            resize_method=method,
+            max_pixels=limits.max_image_pixels,
         )
     decoded = len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
     if decoded > limits.max_bytes:
@@ -382,13 +389,16 @@ def open_samples(
 
 
 def check_samples(source: Source, reference: Source, *, num_samples: int | None, min_samples: int) -> None:
-    """Refuse samples that would score without meaning: too few, or of another size than the reference.
+    """Refuse samples that would score without meaning: too few, or vectors of another dimension.
+
+    Images of another size follow the size rule (:func:`check_size`).
 
     Parameters
     ----------
     source, reference : Source
         A submission's samples and the reference.
     num_samples : int, optional
+    method: str = "bicubic",
         The count every submission must reach (``--num-samples``).
     min_samples : int
         The fewest samples worth scoring.
@@ -403,12 +413,6 @@ def check_samples(source: Source, reference: Source, *, num_samples: int | None,
         raise GenEvalError(
             f"{source.spec}: only {len(source)} samples; at least {min_samples} are needed to score"
         )
-    if source.data_kind == ref.data_kind == "image" and source.sample_shape[1:] != ref.sample_shape[1:]:
-        (height, width), (ref_h, ref_w) = source.sample_shape[1:], ref.sample_shape[1:]
-        raise GenEvalError(
-            f"{source.spec}: images are {width}x{height} but the reference {ref.spec} is {ref_w}x{ref_h}; "
-            f"submit {ref_w}x{ref_h} images" + (f" (or pass --resize {ref_h})" if ref_h == ref_w else "")
-        )
     if source.data_kind == ref.data_kind == "vector" and source.sample_shape != ref.sample_shape:
         raise GenEvalError(
             f"{source.spec}: vectors of dimension {source.sample_shape[0]}, the reference's are "
@@ -420,3 +424,37 @@ def batch_size_for(source: Source) -> int | None:
     """A smaller batch for large samples, so one batch of decoded images stays under ~256 MB."""
     sample_bytes = max(1, math.prod(source.sample_shape))
     return None if sample_bytes <= 256 << 10 else max(1, min(8, (256 << 20) // sample_bytes))
+def check_size(source: Source, reference: Source, features: str, method: str) -> None:
+    """Under ``--resize-method refuse``, refuse images of another size, naming any unreadable file too.
+
+    The size rule of :mod:`gen_eval.sources.resize` resizes otherwise, and the extraction then
+    reports a truncated or corrupt file itself. A refusal decodes every image first, so that a
+    size mismatch never hides a file that would also fail.
+
+    Parameters
+    ----------
+    source, reference : Source
+        A submission's samples and the reference.
+    features : str
+        The extractor's name (its input size, if it declares one, is the target).
+    method : str
+        The resize method.
+    """
+    from gen_eval.features import extractor_class
+    from gen_eval.sources.resize import plan_resize, target_size
+
+    if method != "refuse" or source.data_kind != "image":
+        return
+    extractor = extractor_class(features)
+    reason = None if extractor.input_size else f"to match the reference {reference.spec}"
+    try:
+        plan_resize(source, extractor, target_size(extractor, reference), method, reason)
+    except GenEvalError as refusal:
+        try:
+            for _ in source.batches(64):
+                pass
+        except GenEvalError as unreadable:
+            raise GenEvalError(f"{refusal}; also {unreadable}") from None
+        raise
+
+

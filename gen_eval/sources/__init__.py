@@ -31,6 +31,7 @@ def open_source(
     resize: int | None = None,
     value_range: str = "auto",
     sandbox: bool = True,
+    resize_method: str = "bicubic",
 ) -> Source:
     """Open a sample source from its spec.
 
@@ -50,9 +51,11 @@ def open_source(
     key : str, optional
         Array name inside an ``.npz`` (default ``arr_0``, or its only array).
     resize : int, optional
-        Resize every image of a folder to ``resize`` x ``resize`` (PIL bicubic).
+        Resize every image of a folder to ``resize`` x ``resize`` with ``resize_method``.
     value_range : {"auto", "0,1", "-1,1", "0,255"}
         How float arrays map to uint8 (``auto`` reads the range; see ``sources.convert``).
+    resize_method : str
+        The method of ``resize`` (see :mod:`gen_eval.sources.resize`; ``refuse`` cannot resize).
 
     Returns
     -------
@@ -73,7 +76,9 @@ def open_source(
     if path.is_dir():
         from gen_eval.sources.folder import FolderSource
 
-        return FolderSource(spec=text, root=path, limit=num_samples, resize=resize)
+        return FolderSource(
+            spec=text, root=path, limit=num_samples, resize=resize, resize_method=resize_method
+        )
     if path.is_file():
         if path.suffix.lower() in (".npz", ".npy"):
             from gen_eval.sources.arrays import ArraySource

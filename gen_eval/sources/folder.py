@@ -67,9 +67,18 @@ class FolderSource(Source):
     resize: int | None = None
     max_pixels: int = MAX_IMAGE_PIXELS  # per image, read from the header before anything is decoded
 
+    resize_method: str = "bicubic"  # how ``resize`` resizes (gen_eval.sources.resize)
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.files = self._list_files()
+        if self.resize is not None:
+            from gen_eval.sources.resize import check_method
+
+            if check_method(self.resize_method) == "refuse":
+                raise GenEvalError(
+                    f"--resize {self.resize} with --resize-method refuse: choose a method "
+                    "(bicubic, bilinear, area, nearest) or drop --resize"
+                )
         if self.limit is not None:
             self.files = self.files[: self.limit]
         self._count = len(self.files)
@@ -94,7 +103,10 @@ class FolderSource(Source):
         return files
 
     def _scan(self) -> None:
-        digest = hashlib.sha256(repr(("folder-v1", self.resize)).encode())
+        # The method enters the key only when it is not the historical bicubic, so existing
+        # cached features of bicubic --resize runs stay valid.
+        method = () if self.resize is None or self.resize_method == "bicubic" else (self.resize_method,)
+        digest = hashlib.sha256(repr(("folder-v1", self.resize, *method)).encode())
         modes: Counter[str] = Counter()
         first_size: tuple[int, int] | None = None
         for path in self.files:
@@ -114,7 +126,7 @@ class FolderSource(Source):
             elif image.size != first_size and self.resize is None:
                 raise GenEvalError(
                     f"{path}: is {image.size[0]}x{image.size[1]} but {self.files[0]} is "
-                    f"{first_size[0]}x{first_size[1]}; pass --resize SIZE to resize all images (bicubic)"
+                    f"{first_size[0]}x{first_size[1]}; pass --resize SIZE to resize all images"
                 )
         self._fingerprint = digest.hexdigest()
         grey = all(mode in _GREY_MODES for mode in modes)
@@ -126,16 +138,18 @@ class FolderSource(Source):
             if mode not in (self._target_mode,):
                 self.notes.append(f"{count} {mode} image(s) converted to {self._target_mode} ({_how(mode)})")
         if self.resize:
-            self.notes.append(f"resized to {self.resize}x{self.resize} with PIL bicubic")
+            self.notes.append(
+                f"resized to {self.resize}x{self.resize} with PIL {self.resize_method} (--resize)"
+            )
 
     def _decode(self, path: Path) -> np.ndarray:
-        from PIL import Image
+        from gen_eval.sources.resize import resize_image
 
         image = _open_image(path.read_bytes(), path, self.max_pixels)
         try:
             image = image.convert(self._target_mode)
-            if self.resize and image.size != (self.resize, self.resize):
-                image = image.resize((self.resize, self.resize), Image.BICUBIC)
+            if self.resize:
+                image = resize_image(image, (self.resize, self.resize), self.resize_method)
             array = np.asarray(image, dtype=np.uint8)
         except Exception as exc:
             raise GenEvalError(f"{path}: cannot decode ({exc}); the file is truncated or corrupt") from exc
