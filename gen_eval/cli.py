@@ -151,6 +151,14 @@ def evaluate(
             "(GEN_EVAL_SANDBOX_TIME_S, GEN_EVAL_SANDBOX_MEMORY_MB); --no-sandbox imports it here."
         ),
     ] = True,
+    unsafe_no_isolation: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-isolation",
+            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or "
+            "seccomp): it can then read, write and reach what you can.",
+        ),
+    ] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     channels_last: Annotated[
         bool | None,
@@ -201,6 +209,7 @@ def evaluate(
             cache_dir=None if no_cache else (cache_dir or True),
             trust_code=trust_code,
             sandbox=sandbox,
+            unsafe_no_isolation=unsafe_no_isolation,
             inception_weights=inception_weights,
             channels_last=channels_last,
             resize=resize,

@@ -44,6 +44,13 @@ def collapse(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
+    unsafe_no_isolation: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-isolation",
+            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or seccomp).",
+        ),
+    ] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     out: Annotated[
         Path | None, typer.Option(help="Also write a run directory here (with the figures).")
@@ -80,6 +87,7 @@ def collapse(
             out=out,
             overwrite=overwrite,
             trust_code=trust_code,
+            unsafe_no_isolation=unsafe_no_isolation,
             inception_weights=inception_weights,
             collapse=True,
             train=train or "auto",

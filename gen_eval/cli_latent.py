@@ -57,6 +57,13 @@ def latent(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python model file.")] = False,
+    unsafe_no_isolation: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-isolation",
+            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or seccomp).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
     """Analyse MODEL's latent space: lerp/slerp strips, path smoothness, perceptual path length,
@@ -82,7 +89,7 @@ def latent(
                     f"--arithmetic {arithmetic!r}: expected two class numbers, e.g. 3,8"
                 ) from None
             pair = (a, b)
-        loaded, name = load_latent_model(model, trust_code)
+        loaded, name = load_latent_model(model, trust_code, unsafe_no_isolation)
         real = reference or DEFAULT_REFERENCE.get(str(getattr(loaded, "dataset", "")))
         analysis = analyse_latent(
             loaded,
@@ -125,6 +132,7 @@ def latent(
                 num_reference=2000,
                 out=out,
                 trust_code=trust_code,
+                unsafe_no_isolation=unsafe_no_isolation,
                 num_samples=1000,
                 show_progress=False,
             )

@@ -127,6 +127,7 @@ def evaluate(
     cache_dir: str | Path | bool | None = True,
     trust_code: bool = False,
     sandbox: bool = True,
+    unsafe_no_isolation: bool = False,
     inception_weights: str | Path | None = None,
     channels_last: bool | None = None,
     resize: int | None = None,
@@ -183,6 +184,9 @@ def evaluate(
     sandbox : bool
         Run that file in a separate process with time and memory limits that serves ``sample``
         and ``log_prob`` (default); False imports it here (``encode``/``decode`` become usable).
+    unsafe_no_isolation : bool
+        Run that process even where the kernel lacks Landlock or seccomp filters (refused by
+        default, naming what is missing); the code then runs with your permissions.
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
     channels_last : bool, optional
@@ -228,6 +232,7 @@ def evaluate(
     source_options: dict[str, Any] = {
         "trust_code": trust_code,
         "sandbox": sandbox,
+        "unsafe_no_isolation": unsafe_no_isolation,
         "resize": resize,
         "resize_method": resize_method,
         "value_range": value_range,

@@ -338,7 +338,9 @@ def _decoder_name(smooth: Any, model: Any) -> str:
     return "decode_float" if smooth is not model else "decode"
 
 
-def load_latent_model(spec: str, trust_code: bool = False) -> tuple[Any, str]:
+def load_latent_model(
+    spec: str, trust_code: bool = False, unsafe_no_isolation: bool = False
+) -> tuple[Any, str]:
     """The model behind ``spec`` and a display name: ``ref:NAME``, a bundled ``NAME``, or ``file.py:factory``.
 
     Loading ``file.py:factory`` runs its code, so it needs ``trust_code``.
@@ -347,7 +349,7 @@ def load_latent_model(spec: str, trust_code: bool = False) -> tuple[Any, str]:
     if text.endswith(".py") or ".py:" in text:
         from gen_eval.sources.python import open_python_source
 
-        return open_python_source(spec, 1, 0, trust_code).model, spec
+        return open_python_source(spec, 1, 0, trust_code, unsafe_no_isolation=unsafe_no_isolation).model, spec
     from reference_models import MODELS, load_model
 
     if text not in MODELS:

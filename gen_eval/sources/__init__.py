@@ -32,6 +32,7 @@ def open_source(
     value_range: str = "auto",
     sandbox: bool = True,
     resize_method: str = "bicubic",
+    unsafe_no_isolation: bool = False,
 ) -> Source:
     """Open a sample source from its spec.
 
@@ -48,6 +49,8 @@ def open_source(
         Allow running a Python generator file.
     sandbox : bool
         Run that file in a separate, limited process (default) rather than importing it here.
+    unsafe_no_isolation : bool
+        Run that process even where the kernel cannot confine it (``--unsafe-no-isolation``).
     key : str, optional
         Array name inside an ``.npz`` (default ``arr_0``, or its only array).
     resize : int, optional
@@ -72,7 +75,7 @@ def open_source(
 
         if num_samples is None:
             raise GenEvalError(f"{text}: a generator needs --num-samples N (how many samples to draw)")
-        return open_python_source(text, num_samples, seed, trust_code, sandbox)
+        return open_python_source(text, num_samples, seed, trust_code, sandbox, unsafe_no_isolation)
     if path.is_dir():
         from gen_eval.sources.folder import FolderSource
 
