@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gen_eval.cli import _guard, app
+from gen_eval.runs.archives import Limits
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 if TYPE_CHECKING:
@@ -26,6 +27,10 @@ SCORE_EXAMPLES = """
   submissions/alice/submission.toml    optional: student, family, and \\[claimed] fid = 21.3 ...
   submissions/bob.zip                  the same inside a .zip, .tar, .tar.gz or .tgz
   submissions/carol.npz                a bare array
+
+Names starting with . or _ are listed as ignored. Refused: links to other submissions or outside
+(a linked folder anywhere inside a submission too), archives inside submissions, GIF/TIFF images,
+more than --max-samples samples (50,000), more than --time-limit seconds each (3,600).
 
 Rerunning resumes: finished submissions whose samples and options are unchanged are not redone.
 
@@ -62,6 +67,14 @@ def score(
     ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     rank_by: Annotated[str, typer.Option(help="Metric the rank follows (in its own direction).")] = "fid",
+    max_samples: Annotated[
+        int,
+        typer.Option(help="Refuse a submission holding more samples (read from headers, before decoding)."),
+    ] = Limits.max_samples,
+    time_limit: Annotated[
+        float,
+        typer.Option(help="Seconds one submission may take before it is stopped and failed (0: no limit)."),
+    ] = 3600.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Grade every submission in SUBMISSIONS_DIR: a leaderboard (CSV, HTML, JSON), a run and a report each.
@@ -85,6 +98,7 @@ def score(
             resize=resize,
             resize_method=resize_method,
             rank_by=rank_by,
+            limits=Limits(max_samples=max_samples, time_limit=time_limit),
             show_progress=not quiet,
         )
         print_score(result)
@@ -140,6 +154,8 @@ def print_score(result: ScoreResult) -> None:
     for row in result.rows:
         if row.error:
             console.print(f"[red]{escape(row.name)}: {escape(row.error)}[/red]")
+        for warning in row.warnings:  # files left out, animated images, metadata not understood
+            console.print(f"[yellow]{escape(row.name)}: {escape(warning)}[/yellow]")
         for claim in row.claims:
             if not claim.met:  # not met or not measured; a modest claim needs no attention
                 console.print(f"[yellow]{escape(row.name)} claims {escape(claim.describe())}[/yellow]")
@@ -150,7 +166,9 @@ def print_score(result: ScoreResult) -> None:
         f"[dim]{len(result.rows)} submissions, {len(result.failed)} failed, {resumed} kept from an earlier run "
         f"(unchanged), in {result.seconds:.1f} s; claims: met when the model is at least as good as claimed, allowing for the 95% interval[/dim]"
     )
-    if result.ignored:
-        console.print(f"[dim]not submissions, ignored: {escape(', '.join(result.ignored))}[/dim]")
+    for ignored in result.ignored:  # with the reason: a student whose folder is skipped must hear why
+        console.print(f"[dim]ignored: {escape(ignored)}[/dim]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
     out = result.out_dir
     console.print(f"leaderboard written to [bold]{escape(str(out / 'leaderboard'))}.{{csv,html,json}}[/bold]")

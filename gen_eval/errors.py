@@ -10,3 +10,10 @@ class GenEvalError(Exception):
     and says what to do about it. The CLI prints it without a traceback and exits
     with status 2; pass ``--debug`` to see the traceback.
     """
+
+
+class StorageError(GenEvalError):
+    """A write the disk refused (full, read-only, no permission): the grader's storage, not the input.
+
+    ``gen-eval score`` stops the batch on it rather than failing every submission in turn.
+    """

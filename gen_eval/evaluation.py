@@ -325,6 +325,7 @@ def evaluate(
             gen, ref, gen_features, ref_features, results, context, train, extract
         )
 
+    run_warnings += cache.warnings  # a read-only or full cache: features computed, not cached
     notes = [f"{gen.spec}: {note}" for note in gen.notes] + [f"{ref.spec}: {note}" for note in ref.notes]
     manifest = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -333,14 +334,14 @@ def evaluate(
             **gen.describe(),
             "features_from_cache": gen_features.from_cache,
             "cache_key": gen_features.cache_key,
-        },
             "resized": resizes.get("generated"),
+        },
         "reference": {
             **ref.describe(),
             "features_from_cache": ref_features.from_cache,
             "cache_key": ref_features.cache_key,
-        },
             "resized": resizes.get("reference"),
+        },
         "extractor": extractor.describe(),
         "options": {
             "metrics": list(metrics),
@@ -353,8 +354,8 @@ def evaluate(
             "device": device,
             "seed": seed,
             "resize": resize,
-            "key": key,
             "resize_method": resize_method,
+            "key": key,
             "value_range": value_range,
         },
         "timings_s": {

@@ -77,18 +77,21 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert len(twins) == 2 and all("several entries share" in r.error for r in twins)
     assert sorted(count_evaluations) == [
         "alice/samples.npz",
+        "animated",
         "big",  # 16x16 would be resized to 8x8; its truncated PNG is found while decoding
         "bob.zip/bob/samples",
         "carol.tar.gz/samples.npy",
         "corrupt",  # found while decoding, inside evaluate
         "zoë and ñ — 名前",
     ]
-    # The four good ones are ranked by FID, the failures follow without a rank.
-    good = {"alice", "bob", "carol", "zoë and ñ — 名前"}
-    assert [r.rank for r in result.rows[:4]] == [1, 2, 3, 4] and {r.name for r in result.rows[:4]} == good
-    assert all(r.rank is None for r in result.rows[4:])
+    # The five good ones are ranked by FID, the failures follow without a rank.
+    good = {"alice", "animated", "bob", "carol", "zoë and ñ — 名前"}
+    assert [r.rank for r in result.rows[:5]] == [1, 2, 3, 4, 5] and {r.name for r in result.rows[:5]} == good
+    assert all(r.rank is None for r in result.rows[5:])
     assert not (tmp_path / CANARY).exists()  # the pickle was never loaded
-    fids = [r.value("fid") for r in result.rows[:4]]
+    assert any("img_100.webp): only the first frame is used" in w for w in rows["animated"].warnings)
+    assert rows["animated"].num_samples == 13
+    fids = [r.value("fid") for r in result.rows[:5]]
     assert fids == sorted(fids)
     assert rows["bob"].student == "Bob" and rows["bob"].family == "VAE" and rows["bob"].num_samples == 60
     assert rows["carol"].num_samples == 60
@@ -124,7 +127,12 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     page = (out / "leaderboard.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;" in page and "reports/alice.html" in page
     document = json.loads((out / "leaderboard.json").read_text())
-    assert len(document["rows"]) == len(result.rows) and document["ignored"] == ["notes.txt"]
+    assert len(document["rows"]) == len(result.rows)
+    assert document["ignored"] == [
+        "..dotdot (hidden: the name starts with '.'; rename it to grade it)",
+        "_private (the name starts with '_', which marks entries to skip; rename it to grade it)",
+        "notes.txt (not a folder, archive or .npz/.npy file)",
+    ]
     for row in result.rows:
         assert (out / row.report).is_file()
     # Reports share one plotly.js beside them (relative, offline) instead of 4.6 MB inlined each.
@@ -136,7 +144,7 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert len(alice_page.encode()) < 1_000_000, len(alice_page.encode())
     assert "plotly-graph-div" in alice_page  # the figures are still there
     run_names = sorted(p.name for p in (out / "runs").iterdir())
-    assert run_names[:3] == ["alice", "bob", "carol"] and run_names[3].startswith("zo-and")
+    assert run_names[:4] == ["alice", "animated", "bob", "carol"] and run_names[4].startswith("zo-and")
     gen_eval.load_run(out / "runs" / "bob")
 
 

@@ -237,4 +237,72 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
         (unicode_dir / f"image {i:03d} é.png").write_bytes(png_bytes(image))
     expected["zoë and ñ — 名前"] = None
     (root / "notes.txt").write_text("not a submission")
+    expected |= _issue18_cases(root)
+    return expected
+
+
+def animated_webp(images: np.ndarray) -> bytes:
+    """An animated WebP with one frame per image (lossless)."""
+    frames = [Image.fromarray(image.squeeze()) for image in images]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="WEBP", save_all=True, append_images=frames[1:], lossless=True)
+    return buffer.getvalue()
+
+
+def count_bomb_npz(path: Path, count: int, shape: tuple[int, ...] = (8, 8)) -> None:
+    """An .npz of ``count`` all-zero uint8 images, written in chunks (16 million take ~4 MB, ~2 s)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (count, *shape)}
+    )
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("arr_0.npy", "w", force_zip64=True) as member,
+    ):
+        member.write(header.getvalue())
+        left, chunk = count * int(np.prod(shape)), bytes(64 << 20)
+        while left > 0:
+            member.write(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+
+
+def _issue18_cases(root: Path) -> dict[str, str | None]:
+    """Grading reads only what was submitted (issue 18): links, hidden names, files never read, counts.
+
+    ``..dotdot`` and ``_private`` are not submissions: they must be listed as ignored, with the
+    reason, and never scored. The images of ``elsewhere`` (outside SUBMISSIONS_DIR) must never be read.
+    """
+    expected: dict[str, str | None] = {}
+    elsewhere = root.parent / "elsewhere"
+    write_pngs(elsewhere, digits(300, 340))
+    (root / "linkshare").mkdir()
+    (root / "linkshare" / "samples").symlink_to(Path("..") / "alice", target_is_directory=True)
+    expected["linkshare"] = "a folder that is a symbolic link (to another submission, 'alice')"
+    (root / "linkout" / "deep").mkdir(parents=True)
+    (root / "linkout" / "deep" / "samples").symlink_to(elsewhere, target_is_directory=True)
+    expected["linkout"] = "linkout/deep/samples: a folder that is a symbolic link (to outside the submission)"
+    (root / "mirror").symlink_to("alice", target_is_directory=True)
+    expected["mirror"] = (
+        "a symbolic link to the submission 'alice', refused rather than scored as a duplicate"
+    )
+    for hidden in ("..dotdot", "_private"):
+        (root / hidden).mkdir()
+        np.save(root / hidden / "samples.npy", digits(0, 40))
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("samples.npy", npy_bytes(digits(0, 40)))
+    write_zip(root / "nestedzip.zip", {"work/inner.zip": inner.getvalue()})
+    expected["nestedzip"] = "nestedzip.zip/work/inner.zip: an archive inside an archive (zip inside a zip)"
+    (root / "innerzip").mkdir()
+    (root / "innerzip" / "samples.zip").write_bytes(inner.getvalue())
+    expected["innerzip"] = "innerzip/samples.zip: an archive inside a submission folder is not unpacked"
+    (root / "gif").mkdir()
+    for i, image in enumerate(digits(0, 12)):
+        Image.fromarray(image.squeeze()).save(root / "gif" / f"img_{i:03d}.gif")
+    expected["gif"] = "gif/img_000.gif: GIF images are not read"
+    write_pngs(root / "animated", digits(0, 12))
+    (root / "animated" / "img_100.webp").write_bytes(animated_webp(digits(12, 15)))
+    expected["animated"] = None  # scored, with the warning that only the first frame is used
+    count_bomb_npz(root / "count.npz", 100_001)
+    expected["count"] = "100,001 samples, over the limit of 50,000 per submission"
     return expected

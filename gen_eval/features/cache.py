@@ -9,10 +9,13 @@ leaves either the old state or a complete entry.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,7 +56,10 @@ def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=meta)
+        try:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=meta)
+        except Exception as exc:  # safetensors reports a full disk as SafetensorError, not OSError
+            raise _as_os_error(exc) from exc
         with open(tmp, "rb") as written:
             os.fsync(written.fileno())
         mask = os.umask(0)
@@ -63,6 +69,15 @@ def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _as_os_error(exc: Exception) -> OSError:
+    """An OSError with the errno that safetensors' message carries ("... (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc
+    found = re.search(r"os error (\d+)", str(exc))
+    code = int(found.group(1)) if found else errno.EIO
+    return OSError(code, os.strerror(code))
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -88,6 +103,7 @@ class FeatureCache:
 
     def __init__(self, root: str | Path | None) -> None:
         self.root = Path(root) if root is not None else None
+        self.warnings: list[str] = []  # writes the disk refused, one line each
 
     @staticmethod
     def key(source_fingerprint: str, extractor: dict[str, object]) -> str:
@@ -115,10 +131,25 @@ class FeatureCache:
             tensors, _ = read_tensors(self.path(key))
         except ValueError as exc:
             log.warning("feature cache entry %s is %s; rebuilding it", self.path(key), exc)
-            self.path(key).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only cache: recomputed, never trusted
+                self.path(key).unlink(missing_ok=True)
             return None
         return tensors
 
     def store(self, key: str, features: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-        if self.root is not None:
+        """Cache ``features``; a write the disk refuses (read-only, full) leaves a warning, not an error.
+
+        The features are already computed, so the evaluation goes on; the entry is simply not there
+        next time. The temporary file is removed, so the cache holds complete entries only.
+        """
+        if self.root is None:
+            return
+        try:
             write_tensors(self.path(key), features, metadata)
+        except OSError as exc:
+            warning = (
+                f"feature cache {self.root}: not written ({exc.strerror or exc}); features will be "
+                "recomputed next time (free space, or point --cache-dir / $GEN_EVAL_CACHE at a writable folder)"
+            )
+            if warning not in self.warnings:  # evaluate shows these with the run's warnings
+                self.warnings.append(warning)

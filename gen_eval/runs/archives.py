@@ -48,6 +48,15 @@ class Limits:
         Pixels one image may declare (read from its header before decoding).
     max_metadata_bytes : int
         Size of ``submission.toml``.
+    max_samples : int
+        Samples a submission may make the grader read (``--max-samples``), counted from the array
+        header or the image file names before anything is decoded. 50,000 is the usual size of a
+        FID evaluation set.
+    time_limit : float or None
+        Wall-clock seconds one submission may take from unpacking to its run written
+        (``--time-limit``; None or 0: no limit). One hour: 50,000 samples through Inception at the
+        21.8 images/s measured on a 2-thread CPU (``reports/scale.md``) take 38 minutes, so a
+        full-size submission on the slowest machine gen-eval supports fits with 1.5x to spare.
     """
 
     max_bytes: int = 1 << 30
@@ -55,6 +64,8 @@ class Limits:
     max_ratio: float = 100.0
     max_image_pixels: int = 4096 * 4096
     max_metadata_bytes: int = 64 << 10
+    max_samples: int = 50_000
+    time_limit: float | None = 3600.0
 
 
 def clean_text(value: object, limit: int = 80) -> str:

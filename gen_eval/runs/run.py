@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gen_eval.errors import GenEvalError
+from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.metrics.result import Result
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def write_run(
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a run is meant to be shared
     except OSError as exc:
-        raise GenEvalError(
+        raise StorageError(
             f"{out.parent}: cannot create the run folder there ({exc.strerror}); choose --out"
         ) from exc
     try:
@@ -113,7 +113,7 @@ def write_run(
         _write_bytes(staging / MANIFEST, json.dumps(full_manifest, indent=2).encode())
         _swap_into(staging, out)
     except OSError as exc:
-        raise GenEvalError(f"{out}: writing the run failed ({exc.strerror}); nothing was written") from exc
+        raise StorageError(f"{out}: writing the run failed ({exc.strerror}); nothing was written") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -31,11 +31,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gen_eval.errors import GenEvalError
+from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.runs import submissions as sub
 from gen_eval.runs.claims import Claim, check_claims
+from gen_eval.runs.contents import check_count, time_limit
 from gen_eval.runs.score_pages import error_page, leaderboard_csv, leaderboard_html
 from gen_eval.runs.submissions import Entry, Limits
+from gen_eval.sources.folder import FIRST_FRAME
 
 STATE_FORMAT = "gen-eval-score-state-v1"
 
@@ -82,6 +84,7 @@ class ScoreResult:
     ignored: list[str]
     options: dict[str, Any]
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # about the whole batch (a read-only cache)
 
     @property
     def metric_names(self) -> list[str]:
@@ -148,7 +151,8 @@ def score(
     device : {"auto", "cpu", "cuda"}
         Where the features are computed.
     limits : Limits, optional
-        Size limits on what a submission may make the grader read or unpack.
+        What one submission may make the grader read, unpack or spend: sizes, at most
+        ``max_samples`` samples (50,000) and ``time_limit`` seconds (3,600) each.
     show_progress : bool
         One progress bar for the batch.
 
@@ -162,6 +166,8 @@ def score(
     from gen_eval.sources import open_source
 
     started = time.perf_counter()
+    limits = limits or Limits()
+    _check_limits(limits, num_samples)
     root = Path(submissions_dir)
     out_dir = Path(out) if out is not None else Path(f"score-{root.resolve().name}")
     if out_dir.resolve() == root.resolve():
@@ -186,16 +192,23 @@ def score(
     options = {"reference": ref.spec, "reference_fingerprint": ref.fingerprint, "features": name}
     options |= {"num_samples": num_samples, "num_resamples": num_resamples, "seed": seed, "resize": resize}
     options |= {"resize_method": resize_method}
-    job = _Job(out_dir, ref, options, min_samples, device, limits or Limits(), cache_dir or True)
-    rows = []
+    job = _Job(out_dir, ref, options, min_samples, device, limits, cache_dir or True)
+    rows: list[SubmissionRow] = []
     with progress_task(f"scoring {len(entries)} submissions", len(entries), show_progress) as bar:
         for entry in entries:
-            rows.append(_score_one(entry, job))
+            try:
+                rows.append(_score_one(entry, job))
+            except StorageError as exc:  # the next submission would hit the same full or read-only disk
+                raise StorageError(
+                    f"{exc}; scoring stopped after {len(rows)} of {len(entries)} submissions: rerun once "
+                    "the disk is fixed, finished submissions are kept"
+                ) from exc
             bar.advance(1)
     result = ScoreResult(
         str(root), ref.spec, name, out_dir, rank_by, _ranked(rows, rank_by), ignored, options
     )
     result.seconds = round(time.perf_counter() - started, 3)
+    result.warnings += _cache_warning(cache_dir)
     write_leaderboard(result)
     return result
 
@@ -211,20 +224,53 @@ class _Job:
     cache_dir: str | Path | bool
 
 
+def _check_limits(limits: Limits, num_samples: int | None) -> None:
+    if limits.max_samples < 1:
+        raise GenEvalError(f"--max-samples must be at least 1, got {limits.max_samples}")
+    if limits.time_limit is not None and limits.time_limit < 0:
+        raise GenEvalError(f"--time-limit must be >= 0 seconds (0: no limit), got {limits.time_limit:g}")
+    if num_samples is not None and num_samples > limits.max_samples:
+        raise GenEvalError(
+            f"--num-samples {num_samples:,} is over --max-samples {limits.max_samples:,}; raise --max-samples"
+        )
+
+
+def _cache_warning(cache_dir: str | Path | None) -> list[str]:
+    """One line for the whole batch when the feature cache cannot be written (each run still completes)."""
+    from gen_eval.features.cache import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=root, prefix=".write-probe-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        return [
+            f"feature cache {root}: not writable ({exc.strerror or exc}); every feature was computed afresh "
+            "(pass --cache-dir with a writable folder to reuse the reference's)"
+        ]
+    return []
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``text`` to ``path`` through a temporary file renamed into place (old or new, never half)."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot be written ({exc.strerror or exc}); nothing was changed") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -289,10 +335,18 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
     report = job.out / row.report
     claimed: dict[str, float] = {}
     try:
-        with sub.prepare(entry, job.limits) as submission:
+        with time_limit(job.limits.time_limit, entry.path.name), sub.prepare(entry, job.limits) as submission:
             meta = submission.metadata
             row.student, row.family, claimed = meta.student, meta.family, meta.claimed
-            row.warnings += meta.warnings
+            row.warnings += meta.warnings + submission.warnings
+            # Counted from headers and names before a byte of the samples is hashed or decoded.
+            count = sub.count_samples(submission)
+            check_count(
+                count,
+                submission.label,
+                max_samples=job.limits.max_samples,
+                num_samples=job.options["num_samples"],
+            )
             options = json.dumps(job.options, sort_keys=True)
             key = hashlib.sha256(f"{options}\0{sub.fingerprint(submission)}".encode()).hexdigest()
             run = _finished(run_dir, state_path, key)
@@ -300,10 +354,15 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
             if run is None:
                 report.unlink(missing_ok=True)  # never leave the page of older content behind
                 run = _evaluate(submission, job, run_dir, state_path, key)
+    except StorageError:
+        raise  # the grader's disk, not the submission: score stops the batch
     except Exception as exc:  # one bad submission never stops the batch (KeyboardInterrupt does)
         row.status, row.error = "error", " ".join(str(exc).split()) or type(exc).__name__
         shutil.rmtree(run_dir, ignore_errors=True)  # a run of older content must not stand for this one
-        state_path.unlink(missing_ok=True)
+        try:
+            state_path.unlink(missing_ok=True)
+        except OSError as unlink_error:
+            raise StorageError(f"{state_path}: cannot be removed ({unlink_error.strerror})") from unlink_error
         _write_atomic(report, error_page(row))
         row.seconds = round(time.perf_counter() - started, 3)
         return row
@@ -311,6 +370,8 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
     row.metrics = {name: result.to_dict() for name, result in run.metrics.items()}
     row.num_samples = run.manifest["generated"]["count"]
     row.warnings += run.manifest.get("warnings", [])  # resized images, fewer samples than asked
+    conversions = run.manifest["generated"].get("conversions", [])
+    row.warnings += [note for note in conversions if FIRST_FRAME in note]  # animated WebP/PNG
     if run.collapse:
         row.collapse = {"status": run.collapse["status"], "verdict": run.collapse["verdict"]}
     row.claims = check_claims(claimed, row.metrics)

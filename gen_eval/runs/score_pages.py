@@ -87,7 +87,9 @@ def leaderboard_html(result: ScoreResult) -> str:
         page.heading(f"Not scored ({len(failed)})")
         page.add(table(["submission", "student", "error"], failed, left=3, raw=True))
     if result.ignored:
-        page.paragraph(f"Not submissions (ignored): {', '.join(result.ignored)}", "muted")
+        page.paragraph(f"Not submissions (ignored): {'; '.join(result.ignored)}", "muted")
+    for warning in result.warnings:
+        page.paragraph(warning, "warning")
     return page.render()
 
 

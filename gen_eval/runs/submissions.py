@@ -13,7 +13,10 @@ Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
                              .tar.bz2, .tar.xz)
       dave.npz               a bare array file: the submission "dave" (no metadata)
 
-Names starting with ``.`` or ``_`` are skipped; other files are listed as ignored. An ``.npz``
+Names starting with ``.`` or ``_`` are not graded and are listed as ignored with that reason, as are
+other files. A top-level entry that is a symbolic link is refused (its files are another
+submission's, or from outside), and so is a submission holding a folder that is a link
+(:mod:`gen_eval.runs.contents`, which also counts samples against ``Limits.max_samples``). An ``.npz``
 holds the samples as ``arr_0`` (``np.savez(path, samples)``), as ``samples`` or as its only array.
 Arrays are NHWC/NCHW/NHW images (uint8, or floats in [0, 1], [-1, 1] or [0, 255]) or (N, D)
 float vectors, as for ``gen-eval evaluate``.
@@ -51,8 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gen_eval.errors import GenEvalError
+from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.runs.archives import SKIPPED_NAMES, TAR_SUFFIXES, Limits, clean_text, unpack_tar, unpack_zip
+from gen_eval.runs.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
 from gen_eval.sources.base import Source
 from gen_eval.sources.folder import IMAGE_SUFFIXES
 
@@ -67,7 +71,7 @@ class Entry:
     name: str  # for people: the entry's name without its archive suffix, control characters removed
     key: str  # for files: runs/<key>, reports/<key>.html
     path: Path
-    kind: str  # "folder", "zip", "tar" or "array"
+    kind: str  # "folder", "zip", "tar", "array" or "link" (always refused)
     error: str | None = None  # a problem found before opening it (two entries with one name)
 
 
@@ -89,6 +93,7 @@ class Prepared:
     samples: Path  # an array file or a folder of images
     label: str  # the samples' path as the grader sees it (inside the archive for archives)
     metadata: Metadata
+    warnings: list[str] = field(default_factory=list)  # files left out (GIFs, archives inside)
 
 
 # Formats whose loading can execute code: refused by name, never opened.
@@ -109,6 +114,31 @@ def _kind(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def _skip_reason(path: Path) -> str | None:
+    """Why a top-level entry is passed over without being graded (None: it is looked at)."""
+    if path.name in SKIPPED_NAMES:
+        return "archiver or system debris"
+    if path.name.startswith("."):
+        return "hidden: the name starts with '.'; rename it to grade it"
+    if path.name.startswith("_"):
+        return "the name starts with '_', which marks entries to skip; rename it to grade it"
+    return None
+
+
+def _link_error(path: Path, root: Path, base: Path) -> str:
+    """Every top-level link is refused: its files are not what the student submitted under that name."""
+    target = path.resolve()
+    if not target.is_relative_to(base):
+        return f"{path.name}: a link pointing outside {root}; copy the submission in instead"
+    other = target.relative_to(base).parts
+    if not path.exists() or not other:
+        return f"{path.name}: a symbolic link that leads nowhere usable; copy the submission in instead"
+    return (
+        f"{path.name}: a symbolic link to the submission {clean_text(other[0], 60)!r}, refused rather "
+        "than scored as a duplicate; submit the files themselves"
+    )
+
+
 def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], list[str]]:
     """The submissions in ``root`` in sorted order, and the names of entries that are not submissions.
 
@@ -122,26 +152,30 @@ def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], l
     Returns
     -------
     (list of Entry, list of str)
+        The ignored entries are named with the reason: ``"..dotdot (hidden: the name starts with '.')"``.
     """
     if not root.is_dir():
         raise GenEvalError(f"{root}: not a folder; point at the folder that holds one entry per submission")
-    excluded = {path.resolve() for path in exclude}
+    excluded = {path.absolute() for path in exclude} | {path.resolve() for path in exclude}
     base = root.resolve()
     entries, ignored = [], []
     for path in sorted(root.iterdir(), key=lambda p: p.name):
-        if path.name.startswith((".", "_")) or path.name in SKIPPED_NAMES or path.resolve() in excluded:
+        if path.absolute() in excluded or (not path.is_symlink() and path.resolve() in excluded):
             continue
-        found = _kind(path)
+        if (reason := _skip_reason(path)) is not None:
+            ignored.append(f"{clean_text(path.name)} ({reason})")
+            continue
+        found = _kind(path) or (("link", path.name) if path.is_symlink() else None)
         if found is None:
-            ignored.append(clean_text(path.name))
+            ignored.append(f"{clean_text(path.name)} (not a folder, archive or .npz/.npy file)")
             continue
         kind, stem = found
         key = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-")[:71] or "submission"
         if key != stem:  # lossy (unicode, spaces): a hash of the real name keeps keys distinct
             key = f"{key}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}"
         entry = Entry(clean_text(stem) or key, key, path, kind)
-        if not path.resolve().is_relative_to(base):
-            entry.error = f"{path.name}: a link pointing outside {root}; copy the submission in instead"
+        if path.is_symlink():
+            entry.error = _link_error(path, root, base)
         entries.append(entry)
     # Keys name files; compare them case-blind, as a macOS or Windows disk would.
     counts = Counter(entry.key.lower() for entry in entries)
@@ -278,11 +312,18 @@ def prepare(entry: Entry, limits: Limits = Limits()) -> Iterator[Prepared]:
             root = scratch
             while len(children := list(root.iterdir())) == 1 and children[0].is_dir():
                 root = children[0]  # the usual "zip of a folder"
+        # Before anything is searched: rglob would otherwise walk into a linked folder.
+        refuse_linked_folders(root, entry.path.name, entry.path.parent)
         samples = _find_samples(root, entry.path.name)
         metadata = read_metadata(_inside(root / METADATA, root, f"{entry.path.name}/{METADATA}"), limits)
         base = scratch if scratch is not None else entry.path
         label = "/".join([entry.path.name, *samples.relative_to(base).parts])
-        yield Prepared(entry, samples, label, metadata)
+        found = samples.is_file() or any(p.suffix.lower() in IMAGE_SUFFIXES for p in samples.rglob("*"))
+        archived = scratch is not None
+        left_out = unread_files(root, base, entry.path.name, archived)
+        yield Prepared(entry, samples, label, metadata, refuse_or_warn(left_out, found, archived))
+    except StorageError:
+        raise  # the grader's own disk: its paths are the grader's, and score stops on it
     except Exception as exc:
         message = (
             str(exc) if isinstance(exc, GenEvalError) else f"internal error ({type(exc).__name__}: {exc})"
@@ -336,11 +377,19 @@ def _npz_key(path: Path, label: str) -> str | None:
     )
 
 
+def count_samples(prepared: Prepared) -> int:
+    """How many samples a prepared submission holds, from the array header or file names alone."""
+    path = prepared.samples
+    key = _npz_key(path, prepared.label) if path.is_file() and path.suffix.lower() == ".npz" else None
+    return declared_count(path, prepared.label, key)
+
+
 def open_samples(
     prepared: Prepared,
     *,
     num_samples: int | None = None,
     resize: int | None = None,
+    method: str = "bicubic",
     limits: Limits = Limits(),
 ) -> Source:
     """Open a prepared submission's samples as a Source, within ``limits``.
@@ -398,7 +447,6 @@ def check_samples(source: Source, reference: Source, *, num_samples: int | None,
     source, reference : Source
         A submission's samples and the reference.
     num_samples : int, optional
-    method: str = "bicubic",
         The count every submission must reach (``--num-samples``).
     min_samples : int
         The fewest samples worth scoring.
@@ -420,10 +468,6 @@ def check_samples(source: Source, reference: Source, *, num_samples: int | None,
         )
 
 
-def batch_size_for(source: Source) -> int | None:
-    """A smaller batch for large samples, so one batch of decoded images stays under ~256 MB."""
-    sample_bytes = max(1, math.prod(source.sample_shape))
-    return None if sample_bytes <= 256 << 10 else max(1, min(8, (256 << 20) // sample_bytes))
 def check_size(source: Source, reference: Source, features: str, method: str) -> None:
     """Under ``--resize-method refuse``, refuse images of another size, naming any unreadable file too.
 
@@ -458,3 +502,7 @@ def check_size(source: Source, reference: Source, features: str, method: str) ->
         raise
 
 
+def batch_size_for(source: Source) -> int | None:
+    """A smaller batch for large samples, so one batch of decoded images stays under ~256 MB."""
+    sample_bytes = max(1, math.prod(source.sample_shape))
+    return None if sample_bytes <= 256 << 10 else max(1, min(8, (256 << 20) // sample_bytes))

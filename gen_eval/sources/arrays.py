@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,53 @@ def _check_declared_size(header: _ArrayHeader, available: int, name: str) -> Non
             f"{name}: header declares shape {header.shape} ({declared:,} bytes) but only "
             f"{max(available, 0):,} bytes follow (truncated or forged); re-save it with numpy.save"
         )
+
+
+# What opening a damaged .npy, or a damaged or encrypted .npz member, raises.
+_HEADER_ERRORS = (
+    OSError,
+    zipfile.BadZipFile,
+    KeyError,
+    RuntimeError,
+    NotImplementedError,
+    EOFError,
+    zlib.error,
+)
+
+
+def declared_shape(path: Path, key: str | None = None, label: str | None = None) -> tuple[int, ...]:
+    """The shape an ``.npy`` file (or an ``.npz`` member) declares, read from its header alone.
+
+    Only the first bytes are read (for an ``.npz``, decompressed), so a file declaring millions
+    of samples is sized in milliseconds, before anything else is read.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.npy`` or ``.npz`` file.
+    key : str, optional
+        The ``.npz`` member (default: ``arr_0``, else the only array).
+    label : str, optional
+        The name used in messages (default: ``path``).
+
+    Returns
+    -------
+    tuple of int
+    """
+    name = label or str(path)
+    try:
+        if path.suffix.lower() != ".npz":
+            with open(path, "rb") as stream:
+                return _read_header(stream, name).shape
+        with zipfile.ZipFile(path) as archive:
+            names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+            member = key or ("arr_0" if "arr_0" in names or not names else names[0])
+            with archive.open(f"{member}.npy") as stream:
+                return _read_header(stream, f"{name}[{member}]").shape
+    except _HEADER_ERRORS as exc:
+        raise GenEvalError(
+            f"{name}: cannot read the array header ({exc}); re-save it with numpy.save"
+        ) from exc
 
 
 @dataclass

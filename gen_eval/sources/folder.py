@@ -30,6 +30,8 @@ PIL_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
 # Larger than any image a generative model is evaluated at (8192 x 8192), far below what
 # would exhaust memory; PIL's own default only warns below twice its limit.
 MAX_IMAGE_PIXELS = 8192 * 8192
+# Said of animated images in the notes (``gen-eval score`` shows notes holding it as warnings).
+FIRST_FRAME = "only the first frame is used"
 _GREY_MODES = {"1", "L", "LA"}
 _COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "RGBX"}
 
@@ -65,12 +67,10 @@ class FolderSource(Source):
     root: Path = field(default=Path())
     limit: int | None = None
     resize: int | None = None
+    resize_method: str = "bicubic"  # how ``resize`` resizes (gen_eval.sources.resize)
     max_pixels: int = MAX_IMAGE_PIXELS  # per image, read from the header before anything is decoded
 
-    resize_method: str = "bicubic"  # how ``resize`` resizes (gen_eval.sources.resize)
     def __post_init__(self) -> None:
-        self.root = Path(self.root)
-        self.files = self._list_files()
         if self.resize is not None:
             from gen_eval.sources.resize import check_method
 
@@ -79,6 +79,8 @@ class FolderSource(Source):
                     f"--resize {self.resize} with --resize-method refuse: choose a method "
                     "(bicubic, bilinear, area, nearest) or drop --resize"
                 )
+        self.root = Path(self.root)
+        self.files = self._list_files()
         if self.limit is not None:
             self.files = self.files[: self.limit]
         self._count = len(self.files)
@@ -109,6 +111,7 @@ class FolderSource(Source):
         digest = hashlib.sha256(repr(("folder-v1", self.resize, *method)).encode())
         modes: Counter[str] = Counter()
         first_size: tuple[int, int] | None = None
+        animated: list[Path] = []
         for path in self.files:
             data = path.read_bytes()
             if not data:
@@ -121,6 +124,8 @@ class FolderSource(Source):
                     f"{path}: colour mode {image.mode} is not supported; save 8-bit grey or RGB"
                 )
             modes[image.mode] += 1
+            if getattr(image, "is_animated", False):  # animated WebP or PNG: decoding gives frame 0
+                animated.append(path)
             if first_size is None:
                 first_size = image.size
             elif image.size != first_size and self.resize is None:
@@ -128,6 +133,11 @@ class FolderSource(Source):
                     f"{path}: is {image.size[0]}x{image.size[1]} but {self.files[0]} is "
                     f"{first_size[0]}x{first_size[1]}; pass --resize SIZE to resize all images"
                 )
+        if animated:
+            self.notes.append(
+                f"{len(animated)} animated image(s) (e.g. {animated[0].relative_to(self.root).as_posix()}): "
+                f"{FIRST_FRAME}; save one still image per sample"
+            )
         self._fingerprint = digest.hexdigest()
         grey = all(mode in _GREY_MODES for mode in modes)
         self._target_mode = "L" if grey else "RGB"
