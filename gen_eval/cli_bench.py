@@ -88,9 +88,16 @@ def bench_robustness(
             if not check.ok:
                 typer.echo(f"WRONG {check.part}/{check.case}: expected {check.expected}; got {check.got}")
         typer.echo(
-            f"{len(report.checks)} cases, {correct} handled as expected, data lost: {report.data_lost}; written to {out}"
+            f"{len(report.checks)} cases, {correct} handled as expected, data lost: {report.data_lost}, "
+            f"escapes: {report.escapes}, hangs: {report.hangs}, tracebacks: {report.tracebacks}; written to {out}"
         )
-        if correct < len(report.checks) or report.data_lost:
+        if (
+            correct < len(report.checks)
+            or report.data_lost
+            or report.escapes
+            or report.hangs
+            or report.tracebacks
+        ):
             raise GenEvalError(f"robustness cases failed: see {out}")
 
     _guard(body)

@@ -176,3 +176,18 @@ def test_the_worker_dies_with_a_killed_grader(good):
     while _workers_of(good) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _workers_of(good) == []  # PR_SET_PDEATHSIG took it down with the grader
+
+
+def test_the_robustness_report_counts_escapes_hangs_and_tracebacks(tmp_path, monkeypatch):
+    from gen_eval.bench import robustness
+
+    chosen = {name: hostile_code.CASES[name] for name in ("truncate", "returns_str")}
+    monkeypatch.setattr(hostile_code, "CASES", chosen)
+    report = robustness.Robustness()
+    robustness._hostile_code(report, tmp_path)
+    assert [c.ok for c in report.checks] == [True, True] and report.escapes == report.hangs == 0
+    report.escapes += 1  # a planted escape must show in the summary and its row
+    report.add("code", "planted", "error", "ESCAPED", False, 1)
+    text = robustness._markdown(report)
+    assert "escapes: **1**, hangs: **0**, tracebacks: **0**" in text
+    assert "| ESCAPED | 1 | **NO** |" in text

@@ -7,7 +7,10 @@ Three parts, each measured in a fresh temporary folder:
    be scored, nothing may be written outside the scratch folders, and the pickle canary must not fire.
 2. **Faults while writing**: a full disk (ENOSPC injected into the run writer) and an output
    path under a file must give a clear error and leave no run folder or staging debris.
-3. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished, and
+3. **Hostile code**: every generator of :mod:`gen_eval.bench.hostile_code` through the sandbox;
+   each must get its one-line error, and escapes (judged from outside), hangs and tracebacks
+   are counted on their own.
+4. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished, and
    ``gen-eval evaluate`` at 0.5, 2 and 4 s; each rerun must complete, keep what was finished
    (features cached before the kill are reused), leave no staging debris, and its runs must verify.
 """
@@ -39,6 +42,7 @@ class Check:
     expected: str
     got: str
     ok: bool
+    escapes: int = 0
 
 
 @dataclass
@@ -46,9 +50,12 @@ class Robustness:
     checks: list[Check] = field(default_factory=list)
     data_lost: int = 0
     seconds: float = 0.0
+    escapes: int = 0
+    hangs: int = 0
+    tracebacks: int = 0
 
-    def add(self, part: str, case: str, expected: str, got: str, ok: bool) -> None:
-        self.checks.append(Check(part, case, expected, got.replace("\n", " "), ok))
+    def add(self, part: str, case: str, expected: str, got: str, ok: bool, escapes: int = 0) -> None:
+        self.checks.append(Check(part, case, expected, got.replace("\n", " "), ok, escapes))
 
 
 def _corpus(report: Robustness, scratch: Path) -> None:
@@ -83,6 +90,40 @@ def _corpus(report: Robustness, scratch: Path) -> None:
     report.add("corpus", "unpack folder emptied", "empty", f"{len(leftovers)} entries", not leftovers)
     fired = (subs.parent / CANARY).exists()
     report.add("corpus", "pickle canary", "never loaded", "fired" if fired else "not fired", not fired)
+
+
+def _hostile_code(report: Robustness, scratch: Path, time_limit_s: int = 8) -> None:
+    """Each hostile generator through the kernel sandbox; escapes are judged from outside."""
+    from gen_eval.bench import hostile_code
+
+    previous = os.environ.get("GEN_EVAL_SANDBOX_TIME_S")
+    os.environ["GEN_EVAL_SANDBOX_TIME_S"] = str(time_limit_s)
+    arena = hostile_code.Arena(scratch / "hostile-code")
+    try:
+        for case, (tried, fragment) in hostile_code.CASES.items():
+            try:
+                outcome = hostile_code.run_case(arena, case)
+            except Exception as exc:  # anything but a one-line GenEvalError is a traceback
+                report.tracebacks += 1
+                report.add("code", case, fragment, f"traceback: {type(exc).__name__}: {exc}", False)
+                continue
+            hung = outcome.seconds > 2 * time_limit_s + 10
+            report.escapes += len(outcome.escapes)
+            report.hangs += hung
+            got = "; ".join(outcome.escapes) or str(outcome.error)
+            got += f" ({outcome.seconds:.1f} s" + (
+                f", grader memory +{outcome.memory_growth_mb:.0f} MB)" if case == "forge" else ")"
+            )
+            ok = outcome.caught and not hung and (case != "forge" or outcome.memory_growth_mb < 128)
+            report.add(
+                "code", f"{case}: {tried}", f"error containing '{fragment}'", got, ok, len(outcome.escapes)
+            )
+    finally:
+        arena.close()
+        if previous is None:
+            os.environ.pop("GEN_EVAL_SANDBOX_TIME_S", None)
+        else:
+            os.environ["GEN_EVAL_SANDBOX_TIME_S"] = previous
 
 
 def _faults(report: Robustness, scratch: Path) -> None:
@@ -214,6 +255,7 @@ def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
     with tempfile.TemporaryDirectory(prefix="gen-eval-robustness-") as folder:
         scratch = Path(folder)
         _corpus(report, scratch)
+        _hostile_code(report, scratch)
         _faults(report, scratch)
         _kill(report, scratch)
         _kill_evaluate(report, scratch)
@@ -232,16 +274,19 @@ def _markdown(report: Robustness) -> str:
         "",
         f"- cases tried: **{len(report.checks)}**, handled as expected: **{correct}**, "
         f"data lost: **{report.data_lost}** ({report.seconds:.0f} s)",
+        f"- hostile code (`gen_eval/bench/hostile_code.py`, `--trust-code` in the kernel sandbox): "
+        f"escapes: **{report.escapes}**, hangs: **{report.hangs}**, tracebacks: **{report.tracebacks}**",
         "- corpus: `gen_eval/bench/hostile.py`, one batch scored with `gen-eval score` against digits:test;",
         "  the good submissions must be scored, each bad one must get its own one-line error",
         "- faults: a full disk is simulated by injecting ENOSPC into the run writer",
         "",
-        "| part | case | expected | got | ok |",
-        "| --- | --- | --- | --- | --- |",
+        "| part | case | expected | got | escapes | ok |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for check in report.checks:
         got = check.got.replace("|", "\\|")
         lines.append(
-            f"| {check.part} | {check.case} | {check.expected} | {got} | {'yes' if check.ok else '**NO**'} |"
+            f"| {check.part} | {check.case} | {check.expected} | {got} | {check.escapes} "
+            f"| {'yes' if check.ok else '**NO**'} |"
         )
     return "\n".join(lines) + "\n"
