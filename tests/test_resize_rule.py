@@ -14,6 +14,7 @@ import gen_eval
 from gen_eval import GenEvalError
 from gen_eval.bench.hostile import digits, write_pngs
 from gen_eval.cli import app
+from gen_eval.schemas import validator
 from gen_eval.sources.resize import resize_images
 
 FAST = {"num_resamples": 0, "collapse": False, "features": "digits"}
@@ -71,6 +72,10 @@ def test_evaluate_and_score_give_the_same_fid_and_record_the_resize(folder, tmp_
     assert any("resized 60 images 32x32 -> 8x8 (bicubic)" in w for w in row.warnings)
     manifest = json.loads((tmp_path / "out" / row.run_dir / "manifest.json").read_text())
     assert manifest["generated"]["resized"] == resized
+    checker = validator("run-manifest")
+    assert not list(checker.iter_errors(manifest))
+    manifest["generated"]["resized"]["method"] = "lanczos"  # the schema knows the field
+    assert list(checker.iter_errors(manifest))
 
 
 def test_the_method_is_the_users_choice_and_refuse_refuses(folder, tmp_path, one_thread):

@@ -27,6 +27,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.metrics import linalg
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import recentred_interval, resample_counts
+from gen_eval.metrics.degenerate import IDENTICAL_FID, ZERO_VARIANCE, identical_sets, zero_variance
 from gen_eval.metrics.result import Result
 from gen_eval.metrics.stats import Moments
 
@@ -196,8 +197,15 @@ def fid(
         factor_y = context.cached_reference_tensor("fid_cov_factor", lambda: covariance_factor(moments_y.cov))
         trace_sqrt = trace_sqrt_product(moments_y.cov, moments_x.cov, factor1=factor_y)
     value = frechet_distance(moments_x.mean, moments_x.cov, moments_y.mean, moments_y.cov, trace_sqrt)
-    interval = None
-    if context.num_resamples > 0:
+    # FID >= 0; a negative value is rounding (identical sets gave -0.0000), never a measurement.
+    value = value if value > 0 else 0.0
+    interval, identical, flat = None, identical_sets(x, y), zero_variance(x)
+    if identical:
+        value = 0.0
+        warnings.append(IDENTICAL_FID)
+    elif flat and context.num_resamples > 0:
+        warnings.append(ZERO_VARIANCE)
+    if context.num_resamples > 0 and not identical and not flat:
         replicates = _bootstrap_fid(x, y, lowrank, context, None if lowrank else factor_y, moments_y)
         interval = recentred_interval(replicates, value, context.confidence, lower=0.0, upper=math.inf)
     result = Result(

@@ -33,6 +33,14 @@ import torch
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import percentile_interval, resample_indices, undefined_replicates
+from gen_eval.metrics.degenerate import (
+    IDENTICAL_KID,
+    ZERO_VARIANCE,
+    identical_sets,
+    shared_rows,
+    shared_warning,
+    zero_variance,
+)
 from gen_eval.metrics.result import Result
 
 _ROW_BUDGET = 1 << 23  # elements of one chunk of count vectors or subset kernels (64 MB in float64)
@@ -220,7 +228,16 @@ def kid(
     rng = np.random.RandomState(context.random_state)
     mmds = evaluate(*_draw_subsets(rng, n1, n2, m, subsets))
     interval, boot_subsets = None, int(context.option("kid_bootstrap_subsets", 10))
-    if context.num_resamples > 0 and n1 < KID_MIN_INTERVAL_SAMPLES:
+    identical, flat = identical_sets(x, y), zero_variance(x)
+    if identical:
+        warnings.append(IDENTICAL_KID)
+    elif shared := shared_rows(x, y):
+        warnings.append(shared_warning(shared, n1))
+    if flat and not identical and context.num_resamples > 0:
+        warnings.append(ZERO_VARIANCE)
+    if identical or flat:
+        pass  # no interval: it could not mean anything (gen_eval.metrics.degenerate)
+    elif context.num_resamples > 0 and n1 < KID_MIN_INTERVAL_SAMPLES:
         warnings.append(
             f"no KID interval below {KID_MIN_INTERVAL_SAMPLES} generated samples (got {n1}): "
             "resamples of so few repeat samples too often to show the spread"
