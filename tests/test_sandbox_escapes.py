@@ -98,6 +98,12 @@ def home():
     return Home()
 
 
+def sibling():
+    import helper  # a module beside the file, in the submission's own folder
+
+    return helper.Model()
+
+
 class Sleep:
     def sample(self, n, generator=None):
         import time
@@ -131,6 +137,11 @@ def test_threads_home_and_the_scrubbed_environment_work_and_the_temp_folder_goes
     assert (temp / "scratch.txt").read_text() == "0.5"
     homed.model.close()
     assert not temp.exists()
+    (good.parent / "helper.py").write_text(
+        "import torch\nclass Model:\n    def sample(self, n, generator=None):\n"
+        "        return torch.zeros(n, 1, 4, 4)\n"
+    )
+    assert len(open_python_source(f"{good}:sibling", 3, 0, trust_code=True).model.sample(3)) == 3
 
 
 def test_a_kernel_without_the_features_is_refused_unless_unsafe(good, monkeypatch):

@@ -74,7 +74,8 @@ def readable_paths(folder: Path) -> list[Path]:
         python |= {Path(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     python |= {Path(p) for p in site.getsitepackages()}
     python |= {Path(p) for p in sys.path if p and Path(p).is_dir()}
-    for name in ("gen_eval", "numpy", "torch"):  # editable installs live outside site-packages
+    # Editable installs (this project's own packages) live outside site-packages.
+    for name in ("gen_eval", "reference_models", "numpy", "torch"):
         found = importlib.util.find_spec(name)
         if found is not None and found.submodule_search_locations:
             python |= {Path(p) for p in found.submodule_search_locations}
