@@ -51,3 +51,32 @@ def test_a_new_write_removes_a_killed_writers_debris(tmp_path):
     (tmp_path / ".run.old-dead").mkdir()
     gen_eval.evaluate("digits:train", "digits:test", out=tmp_path / "run", num_resamples=0, collapse=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_storage_faults_are_one_line_and_a_slow_submission_is_stopped(tmp_path, one_thread):
+    report = robustness.Robustness()
+    robustness._storage_faults(report, tmp_path)
+    assert [c.case for c in report.checks] == [
+        "read-only feature cache (evaluate)",
+        "disk full while writing the feature cache",
+        "disk full while gen-eval score writes a run",
+        "a submission running past --time-limit 10",
+    ]
+    for check in report.checks:
+        assert check.ok, check
+    assert report.tracebacks == 0 and report.hangs == 0
+    assert "Permission denied" in report.checks[0].got and "left: nothing" in report.checks[1].got
+
+
+def test_corpus_counts_a_scored_link_as_an_escape(tmp_path, monkeypatch, one_thread):
+    """A planted fault: with the link checks switched off, the link cases are scored and counted."""
+    from gen_eval.runs import submissions
+
+    monkeypatch.setattr(submissions, "refuse_linked_folders", lambda *args: None)
+    monkeypatch.setattr(submissions, "_link_error", lambda *args: None)
+    report = robustness.Robustness()
+    robustness._corpus(report, tmp_path)
+    escaped = {c.case: c.escapes for c in report.checks if c.escapes}
+    assert escaped.keys() >= {"linkshare", "mirror"} and report.escapes == sum(escaped.values())
+    hidden = next(c for c in report.checks if c.case == "entries named '.*' and '_*'")
+    assert hidden.ok and "..dotdot (hidden" in hidden.got

@@ -276,8 +276,9 @@ def _issue18_cases(root: Path) -> dict[str, str | None]:
     elsewhere = root.parent / "elsewhere"
     write_pngs(elsewhere, digits(300, 340))
     (root / "linkshare").mkdir()
-    (root / "linkshare" / "samples").symlink_to(Path("..") / "alice", target_is_directory=True)
-    expected["linkshare"] = "a folder that is a symbolic link (to another submission, 'alice')"
+    # Another student's folder of PNGs: followed, it would be scored with that student's images.
+    (root / "linkshare" / "samples").symlink_to(Path("..") / "zoë and ñ — 名前", target_is_directory=True)
+    expected["linkshare"] = "a folder that is a symbolic link (to another submission, 'zoë and ñ — 名前')"
     (root / "linkout" / "deep").mkdir(parents=True)
     (root / "linkout" / "deep" / "samples").symlink_to(elsewhere, target_is_directory=True)
     expected["linkout"] = "linkout/deep/samples: a folder that is a symbolic link (to outside the submission)"
@@ -306,3 +307,9 @@ def _issue18_cases(root: Path) -> dict[str, str | None]:
     count_bomb_npz(root / "count.npz", 100_001)
     expected["count"] = "100,001 samples, over the limit of 50,000 per submission"
     return expected
+
+
+# Cases whose scoring would grade files the student did not submit (counted as escapes).
+READS_ELSEWHERE = ("linked", "linkshare", "linkout", "mirror")
+# Entries that are not submissions: listed as ignored with the reason, never scored.
+IGNORED_ENTRIES = ("..dotdot", "_private")

@@ -6,7 +6,9 @@ Three parts, each measured in a fresh temporary folder:
    the good submissions; each bad one must get its expected one-line error, every good one must
    be scored, nothing may be written outside the scratch folders, and the pickle canary must not fire.
 2. **Faults while writing**: a full disk (ENOSPC injected into the run writer) and an output
-   path under a file must give a clear error and leave no run folder or staging debris.
+   path under a file must give a clear error and leave no run folder or staging debris; a
+   read-only or full feature cache is a one-line warning and leaves no partial entry; a full
+   disk stops ``score`` in one line; a submission past ``--time-limit`` is stopped.
 3. **Hostile code**: every generator of :mod:`gen_eval.bench.hostile_code` through the sandbox;
    each must get its one-line error, and escapes (judged from outside), hangs and tracebacks
    are counted on their own.
@@ -59,7 +61,7 @@ class Robustness:
 
 
 def _corpus(report: Robustness, scratch: Path) -> None:
-    from gen_eval.bench.hostile import CANARY, build_submissions
+    from gen_eval.bench.hostile import CANARY, IGNORED_ENTRIES, READS_ELSEWHERE, build_submissions
     from gen_eval.runs.score import score
 
     subs, outside, unpack = scratch / "corpus" / "subs", scratch / "outside", scratch / "unpack"
@@ -73,6 +75,7 @@ def _corpus(report: Robustness, scratch: Path) -> None:
         rows.setdefault(row.name, []).append(row)
     for name, fragment in sorted(expected.items()):
         found = rows.get(name, [])
+        report.tracebacks += sum((r.error or "").startswith("internal error") for r in found)
         if fragment is None:
             ok = bool(found) and all(r.status == "scored" for r in found)
             report.data_lost += 0 if ok else 1
@@ -80,9 +83,18 @@ def _corpus(report: Robustness, scratch: Path) -> None:
             report.add("corpus", name, "scored", got, ok)
         else:
             ok = bool(found) and all(r.status == "error" and fragment in (r.error or "") for r in found)
-            report.add(
-                "corpus", name, f"error containing '{fragment}'", "; ".join(str(r.error) for r in found), ok
-            )
+            # Scoring a link case grades files the student did not submit: an escape of the data path.
+            leaked = sum(r.status != "error" for r in found) if name in READS_ELSEWHERE else 0
+            report.escapes += leaked
+            got = "; ".join(str(r.error) if r.status == "error" else "scored" for r in found) or "missing"
+            report.add("corpus", name, f"error containing '{fragment}'", got, ok, leaked)
+    listed = {entry.split(" (")[0]: entry for entry in result.ignored}
+    hidden = {name: listed.get(name, "not listed") for name in IGNORED_ENTRIES}
+    ok = all("(" in text for text in hidden.values()) and not any(name in rows for name in hidden)
+    got = "; ".join(hidden.values())
+    report.add(
+        "corpus", "entries named '.*' and '_*'", "listed as ignored with the reason, not scored", got, ok
+    )
     escaped = sorted(p.name for p in outside.iterdir() if p.name != "secret.png")
     escaped += [str(p) for p in scratch.rglob("escaped.txt")]
     report.add("corpus", "nothing written outside", "no files", ", ".join(escaped) or "none", not escaped)
@@ -153,6 +165,120 @@ def _faults(report: Robustness, scratch: Path) -> None:
     except GenEvalError as exc:
         got, ok = str(exc), "cannot create the run folder" in str(exc)
     report.add("faults", "output folder under a file", "clear error", got, ok)
+
+
+def _storage_faults(report: Robustness, scratch: Path) -> None:
+    """A read-only or full cache, a full disk while scoring, and a submission past --time-limit."""
+    import numpy as np
+    import safetensors
+    import safetensors.torch
+
+    import gen_eval
+    import gen_eval.evaluation
+    from gen_eval.bench.hostile import digits
+    from gen_eval.runs import run as run_module
+    from gen_eval.runs.archives import Limits
+
+    root = scratch / "storage"
+    subs = root / "subs"
+    for name, start in (("a", 0), ("b", 40)):
+        (subs / name).mkdir(parents=True)
+        np.save(subs / name / "samples.npy", digits(start, start + 40))
+    quick = {"num_resamples": 0, "show_progress": False, "collapse": False, "metrics": ["fid"]}
+
+    readonly = root / "ro-cache"
+    readonly.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):  # what a read-only folder does to a non-root user
+        if dir is not None and Path(dir).resolve().is_relative_to(readonly.resolve()):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def attempt(action, expect: str, check) -> tuple[str, bool]:
+        try:
+            value = action()
+        except GenEvalError as exc:
+            return str(exc), check(exc)
+        except Exception as exc:  # a traceback is what this part exists to rule out
+            report.tracebacks += 1
+            return f"traceback: {type(exc).__name__}: {exc}", False
+        return check(value) or expect, bool(check(value))
+
+    with mock.patch.object(tempfile, "mkstemp", refuse):
+        got, ok = attempt(
+            lambda: gen_eval.evaluate("digits:train", "digits:test", cache_dir=readonly, **quick),
+            "no warning",
+            lambda e: next((w for w in getattr(e, "warnings", []) if "Permission denied" in w), ""),
+        )
+    report.add(
+        "faults", "read-only feature cache (evaluate)", "a one-line warning, the run completes", got, ok
+    )
+
+    full_cache = root / "full-cache"
+
+    def full_write(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half an entry")
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left (os error 28)")
+
+    with mock.patch.object(safetensors.torch, "save_file", full_write):
+        got, ok = attempt(
+            lambda: gen_eval.evaluate("digits:train", "digits:test", cache_dir=full_cache, **quick),
+            "no warning",
+            lambda e: next((w for w in getattr(e, "warnings", []) if "No space left" in w), ""),
+        )
+    left = [p.name for p in full_cache.rglob("*") if p.is_file()]
+    report.add(
+        "faults",
+        "disk full while writing the feature cache",
+        "a one-line warning, no partial entry",
+        f"{got} (left: {left or 'nothing'})",
+        ok and not left,
+    )
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out = root / "score-full"
+    with mock.patch.object(run_module, "_write_bytes", full_disk):
+        got, ok = attempt(
+            lambda: gen_eval.score(subs, "digits:test", out=out, cache_dir=root / "cache", **SCORE_OPTIONS),
+            "no error",
+            lambda e: isinstance(e, GenEvalError) and "scoring stopped after 0 of 2" in str(e),
+        )
+    written = [p.name for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    report.add(
+        "faults",
+        "disk full while gen-eval score writes a run",
+        "one line, the batch stops, nothing half-written",
+        f"{got} (left: {written or 'nothing'})",
+        ok and not written,
+    )
+
+    real_evaluate, calls = gen_eval.evaluation.evaluate, []
+
+    def endless_first(source, *args, **kwargs):
+        calls.append(source.spec)
+        if len(calls) == 1:
+            time.sleep(600)  # a submission that would keep the grader busy for ten minutes
+        return real_evaluate(source, *args, **kwargs)
+
+    started = time.monotonic()
+    with mock.patch.object(gen_eval.evaluation, "evaluate", endless_first):
+        result = gen_eval.score(
+            subs,
+            "digits:test",
+            out=root / "score-slow",
+            cache_dir=root / "cache",
+            limits=Limits(time_limit=10.0),
+            **SCORE_OPTIONS,
+        )
+    seconds = time.monotonic() - started
+    statuses = {row.name: (row.status, row.error) for row in result.rows}
+    report.hangs += seconds > 120
+    ok = "time limit of 10 s" in (statuses["a"][1] or "") and statuses["b"][0] == "scored"
+    got = f"a: {statuses['a'][1]}; b: {statuses['b'][0]} ({seconds:.0f} s for both)"
+    report.add("faults", "a submission running past --time-limit 10", "stopped, the next one scored", got, ok)
 
 
 def _finished_runs(out: Path) -> list[str]:
@@ -257,6 +383,7 @@ def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
         _corpus(report, scratch)
         _hostile_code(report, scratch)
         _faults(report, scratch)
+        _storage_faults(report, scratch)
         _kill(report, scratch)
         _kill_evaluate(report, scratch)
     report.seconds = time.perf_counter() - started
@@ -278,7 +405,11 @@ def _markdown(report: Robustness) -> str:
         f"escapes: **{report.escapes}**, hangs: **{report.hangs}**, tracebacks: **{report.tracebacks}**",
         "- corpus: `gen_eval/bench/hostile.py`, one batch scored with `gen-eval score` against digits:test;",
         "  the good submissions must be scored, each bad one must get its own one-line error",
-        "- faults: a full disk is simulated by injecting ENOSPC into the run writer",
+        "- faults: a full disk is simulated by injecting ENOSPC into the run writer, the feature cache",
+        "  (safetensors) and score's writes; a read-only cache by refusing its temporary files (as",
+        "  a read-only folder does to a non-root user); a slow submission by a 10-minute sleep",
+        "- corpus escapes: a link case (a linked folder or entry) that gets scored has graded files the",
+        "  student did not submit; tracebacks: a row whose error is an 'internal error'",
         "",
         "| part | case | expected | got | escapes | ok |",
         "| --- | --- | --- | --- | --- | --- |",
