@@ -177,6 +177,10 @@ def _protocol_fds():
                     yield fd
 
 
+def ansi():
+    raise RuntimeError("\\x1b[2J\\x1b]0;owned\\x07 cleared your terminal\\nand a second line")
+
+
 class Hang(Good):
     def sample(self, n, generator=None):
         for fd in _protocol_fds():
@@ -251,6 +255,7 @@ CASES: dict[str, tuple[str, str]] = {
     "ctypes_fork": ("libc fork() + exec of a sleeper (no audit event)", "refused"),
     "ctypes_system": ("libc system() writing outside (no audit event)", "refused"),
     "signal_grader": ("os.kill(grader, SIGSTOP)", DENIED),
+    "ansi": ("an error message with terminal escape sequences and a newline", "cleared your terminal"),
     "hang": ("write one protocol byte, then sleep", "took longer than"),
     "forge": ("declare a 3 GiB reply and send 1 GiB", "more than the"),
     "returns_str": ("sample() returns a string", "returned str"),
@@ -278,7 +283,7 @@ class Outcome:
         return (
             not self.escapes
             and self.error is not None
-            and "\n" not in self.error
+            and self.error.isprintable()  # one line, no terminal escape sequences
             and "gens.py" in self.error
             and any(part in self.error.lower() for part in fragment.lower().split("|"))
         )

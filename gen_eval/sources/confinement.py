@@ -117,6 +117,7 @@ _SYSCALLS: dict[str, tuple[int | None, int | None]] = {
     "fsmount": (432, 432),
     "mount_setattr": (442, 442),
     "bpf": (321, 280),
+    "syslog": (103, 116),
     "perf_event_open": (298, 241),
     "userfaultfd": (323, 282),
     "keyctl": (250, 219),

@@ -35,8 +35,12 @@ def worker_environment(temp: Path) -> dict[str, str]:
 
 
 def one_line(text: str, limit: int = 600) -> str:
-    """Collapse ``text`` to one line of at most ``limit`` characters (error messages)."""
-    flat = " ".join(text.split())
+    """Collapse ``text`` to one line of at most ``limit`` characters (error messages).
+
+    Control characters become ``?``: a message is printed on the grader's terminal, and escape
+    sequences from submitted code could rewrite what it shows.
+    """
+    flat = "".join(ch if ch.isprintable() else "?" for ch in " ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
