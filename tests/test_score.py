@@ -126,6 +126,7 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert "zip-slip" in by_name["slip"]["error"] and "above the interval" in by_name["alice"]["claims"]
     page = (out / "leaderboard.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;" in page and "reports/alice.html" in page
+    _check_board_layout(page, rows["alice"])
     document = json.loads((out / "leaderboard.json").read_text())
     assert len(document["rows"]) == len(result.rows)
     assert document["ignored"] == [
@@ -232,6 +233,32 @@ def test_tar_header_bomb_is_stopped_while_listing(tmp_path):
     assert not scratch.exists()
 
 
+def _check_board_layout(page: str, alice) -> None:
+    """Readable at 1,280 px without a browser: short cells, long texts one click away.
+
+    Every cell shows at most 40 characters outside <details> (a metric's value and interval are
+    about 25; the old page showed whole claim sentences, 20+ lines in a narrow column), and the
+    details open into a floating panel (position:absolute) so opening one never widens the table.
+    """
+    import re
+    from html import unescape
+
+    table = page[
+        page.index("<table class='board'>") : page.index("</table>", page.index("<table class='board'>"))
+    ]
+    assert ".board .panel{position:absolute" in page
+    for cell in re.findall(r"<td class='([^']*)'>(.*?)</td>", table, flags=re.S):
+        shown = unescape(
+            re.sub(r"<[^>]+>", "", re.sub(r"<div class='panel'>.*?</div>", "", cell[1], flags=re.S))
+        )
+        limit = 120 if cell[0] == "name" else 40  # the name cell wraps (max-width 14em)
+        assert len(shown) <= limit, (cell[0], shown)
+    details = re.findall(r"<details><summary class='([^']*)'>([^<]*)</summary>", table)
+    assert ("worse", "2/3 met") in details  # alice's claims (sharpness not measured), one click away
+    assert ("warning", f"{len(alice.warnings)} warning{'s' if len(alice.warnings) != 1 else ''}") in details
+    assert alice.claims[1].describe() in unescape(table)  # in the panel, whole
+
+
 def test_cli_prints_the_leaderboard_and_refuses_a_missing_folder(tmp_path, cache, one_thread):
     subs = tmp_path / "subs"
     (subs / "good").mkdir(parents=True)
@@ -263,11 +290,25 @@ def test_leaderboard_page_opens_in_a_browser_without_errors(
     write_pngs(subs / "tiny", digits(0, 2))
     out = tmp_path / "out"
     gen_eval.score(subs, "digits:test", out=out, num_resamples=5, cache_dir=cache)
+    (subs / "good" / "submission.toml").write_text(
+        'student = "Ada"\n[claimed]\nfid = 1.0\nprecision = 0.5\nrecall = 0.99\nkid = 0.001\n'
+    )
+    gen_eval.score(subs, "digits:test", out=out, num_resamples=5, cache_dir=cache)
     visit = headless_browser.open(
         out / "leaderboard.html",
         wait_for="table",
         screenshot=artifacts_dir / "leaderboard.png",
-        expressions=["document.querySelectorAll('table tbody tr').length"],
+        width=1280,
+        expressions=[
+            "document.querySelectorAll('table tbody tr').length",
+            "document.documentElement.scrollWidth",
+            "document.querySelector('table.board tbody tr').getBoundingClientRect().height",
+            "(() => { const d = document.querySelectorAll('table.board details');"
+            " d.forEach(e => e.open = true); return document.documentElement.scrollWidth; })()",
+        ],
     )
     assert visit.errors == [] and visit.external_requests == []
-    assert visit.values == [2]  # one scored row, one row in the "not scored" table
+    rows, width, height, opened = visit.values
+    assert rows == 2  # one scored row, one row in the "not scored" table
+    assert width <= 1280 and opened <= 1280  # no horizontal scroll, closed or with every panel open
+    assert height < 80  # one row: value + interval, name + who, one-line summaries
