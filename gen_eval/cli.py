@@ -14,12 +14,54 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from gen_eval.errors import GenEvalError
 from gen_eval.options import parse_option_pairs
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
+ERROR_PREFIX = "error: "  # every error the command line prints starts so, usage errors included
+# Typer may bring its own copy of click (typer._click): take click's classes from typer's own.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (unknown option, bad value) as one line "error: ...", like every other error.
+
+    Click prints them after the usage line as a rich panel titled Error (or a line starting
+    Error with a capital); here they read like gen-eval's own errors, with the help to read, and
+    keep click's exit status 2.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `gen-eval`: the help, as typer prints it
+                from typer import rich_utils
+
+                rich_utils.rich_format_error(exc)
+                sys.exit(exc.exit_code)
+            where = f"; see {exc.ctx.command_path} --help" if exc.ctx is not None else ""
+            message = " ".join(exc.format_message().split()).rstrip(".")  # one line, whatever click wrapped
+            typer.secho(f"{ERROR_PREFIX}{message}{where}", fg=typer.colors.RED, err=True)
+            sys.exit(exc.exit_code)
+        except _ClickException as exc:
+            typer.secho(
+                f"{ERROR_PREFIX}{' '.join(exc.format_message().split())}", fg=typer.colors.RED, err=True
+            )
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.secho("interrupted: nothing was written", fg=typer.colors.RED, err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="gen-eval",
     help="Score and explain generative models: FID and friends, on your samples, offline.",
     no_args_is_help=True,
@@ -38,7 +80,7 @@ def _guard(action: Callable[[], T]) -> T:
     except GenEvalError as exc:
         if _state["debug"]:
             raise
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"{ERROR_PREFIX}{exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         typer.secho("interrupted: nothing was written", fg=typer.colors.RED, err=True)
@@ -353,15 +395,18 @@ def metrics(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[Any]], caption: str | None = None) -> None:
-    from rich.console import Console
+    """A rich table, nothing cut: the first column (names) never wraps, long paths and URLs fold."""
     from rich.table import Table
+
+    from gen_eval.tables import console_for, unclipped
 
     table = Table(title=title, caption=caption)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*[str(cell) for cell in row])
-    Console().print(table)
+    unclipped(table, whole=columns[:1])
+    console_for(table).print(table)
 
 
 from gen_eval import (  # noqa: E402, F401  (register their commands)

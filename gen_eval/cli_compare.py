@@ -128,8 +128,9 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
 
     from gen_eval.runs.compare_html import fmt, interval_text, signed
     from gen_eval.runs.comparison import METHODS
+    from gen_eval.tables import console_for, unclipped
 
-    console = console or Console()
+    given, console = console, console or Console()
     runs = comparison.runs
     methods = sorted({row.method for row in comparison.rows})
     notes: list[str] = []
@@ -155,7 +156,7 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
             cells = [escape(row.metric + marker), fmt(row.a), fmt(row.b), signed(row.difference)]
             cells += [escape(interval_text(row.interval)), f"[{style}]{escape(verdict)}[/{style}]"]
             table.add_row(*cells, *([row.method] if len(methods) > 1 else []))
-        console.print(table)
+        (given or console_for(unclipped(table, whole=("metric",)))).print(table)
     if len(methods) == 1:
         console.print(f"[dim]intervals: {escape(METHODS[methods[0]])}[/dim]")
     for note in notes:
@@ -179,7 +180,7 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
                 escape(versus),
                 f"[{style}]{entry.verdict if entry.comparable else 'not comparable'}[/{style}]",
             )
-        console.print(ranking)
+        (given or console_for(unclipped(ranking))).print(ranking)
     for run in runs:
         if run.collapse_verdict:
             console.print(f"[dim]{escape(run.label)}: collapse check: {escape(run.collapse_verdict)}[/dim]")

@@ -150,17 +150,17 @@ def latent(
 
 
 def _print(analysis) -> None:  # analysis: LatentAnalysis
-    from rich.console import Console
     from rich.table import Table
 
     from gen_eval.latent.analyse import summary_rows
+    from gen_eval.tables import console_for, unclipped
 
     table = Table(title=f"Latent space of {analysis.model}")
     table.add_column("analysis")
     table.add_column("result")
     for row in summary_rows(analysis.summary):
         table.add_row(*row)
-    console = Console()
+    console = console_for(unclipped(table, whole=("analysis",)))
     console.print(table)
     for note in analysis.notes + analysis.summary.get("ppl", {}).get("notes", []):
         console.print(f"[dim]note: {note}[/dim]")

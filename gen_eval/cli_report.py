@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, _state, app
+from gen_eval.cli import ERROR_PREFIX, _guard, _state, app
 
 REPORT_EXAMPLES = """
 [bold]Examples[/bold]
@@ -47,7 +47,7 @@ def report(
                 # With several runs, one bad folder should not cost the others their reports.
                 if len(runs) == 1 or _state["debug"]:
                     raise
-                typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+                typer.secho(f"{ERROR_PREFIX}{exc}", fg=typer.colors.RED, err=True)
                 failed += 1
                 continue
             typer.echo(f"report written to {written}")

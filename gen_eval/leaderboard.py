@@ -223,14 +223,12 @@ _STATUS_CELLS = {
 
 def print_leaderboard(scores: list[ModelScore]) -> None:
     """A rich table per dataset, sorted by FID (the floor first)."""
-    import sys
-
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
-    # Piped output (CI logs, files) gets a width that fits every column; a terminal keeps its own.
-    console = Console() if sys.stdout.isatty() else Console(width=140)
+    from gen_eval.tables import console_for, unclipped
+
+    tables = []
     for dataset in dict.fromkeys(s.dataset for s in scores):
         rows = sorted(
             (s for s in scores if s.dataset == dataset),
@@ -247,7 +245,8 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
         )
         for column in columns:
             justify = "left" if column in ("model", "family") else "right"
-            table.add_column(column, justify=justify, no_wrap=column == "model")  # type: ignore[arg-type]
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        unclipped(table, whole=("model",))
         keys = ([] if vector else ["is"]) + ["precision", "recall", "density", "coverage"]
         for score in rows:
             fid = score.metrics["fid"]
@@ -272,6 +271,10 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
             status = score.collapse.get("status", "")
             cells.append(_STATUS_CELLS.get(status, status or "-"))
             table.add_row(*cells)
+        tables.append(table)
+    # Piped output (CI logs, files) is as wide as the columns need; a terminal keeps its own.
+    console = console_for(*tables)
+    for table in tables:
         console.print(table)
     console.print(
         "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); classes: digit classes the "

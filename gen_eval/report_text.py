@@ -56,11 +56,11 @@ def interval_notes(metrics: dict[str, Result]) -> list[tuple[str, str]]:
 
 def print_evaluation(evaluation: Evaluation) -> None:
     """Print the metrics table, conversion notes, warnings, and where the run was written."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    from gen_eval.tables import console_for, unclipped
+
     manifest = evaluation.manifest
     title = f"{manifest['generated']['spec']} vs {manifest['reference']['spec']} ({manifest['extractor']['name']} features)"
     table = Table(title=title)
@@ -69,7 +69,8 @@ def print_evaluation(evaluation: Evaluation) -> None:
     columns += [("95% interval", "right")] if with_intervals else []
     columns += [("better", "center"), ("n gen", "right"), ("n ref", "right")]
     for column, justify in columns:
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        # Short cells (names, numbers) that never wrap: on a narrow terminal they fold, never "…".
+        table.add_column(column, justify=justify, no_wrap=True, overflow="fold")  # type: ignore[arg-type]
     warnings = []
     notes = interval_notes(evaluation.metrics)
     marks = {label: f"[{index}]" for index, (label, _) in enumerate(notes, 1)}
@@ -86,6 +87,7 @@ def print_evaluation(evaluation: Evaluation) -> None:
         cells += [arrow, f"{result.num_generated:,}", reference_count]
         table.add_row(*cells)
         warnings += [f"{name}: {w}" for w in result.warnings]
+    console = console_for(unclipped(table))
     console.print(table)
     for label, sentence in notes:  # what each interval is an interval for (FID's: at this N)
         console.print(f"[dim]{marks[label]} {escape(sentence)}[/dim]", highlight=False)
@@ -112,18 +114,20 @@ _SEVERITY_STYLES = {
 
 def print_collapse(report: CollapseReport, console: Console | None = None, detailed: bool = True) -> None:
     """The collapse verdict; with ``detailed``, one row per finding (only the problems otherwise)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from gen_eval.tables import console_for, unclipped
+
     style = _SEVERITY_STYLES.get(report.status, "")
-    console.print(f"mode collapse: [{style}]{report.verdict}[/{style}]")
     shown = [f for f in report.findings if detailed or f.severity != "ok"]
-    if not detailed:
-        return
     table = Table(title="Mode-collapse detectors", show_lines=False)
     for column in ("detector", "verdict", "finding"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
+    unclipped(table, whole=("detector", "verdict"))
+    console = console or console_for(table)
+    console.print(f"mode collapse: [{style}]{report.verdict}[/{style}]")
+    if not detailed:
+        return
     for finding in shown:
         severity_style = _SEVERITY_STYLES.get(finding.severity, "")
         table.add_row(
