@@ -54,6 +54,7 @@ from gen_eval.sources.sandbox_worker import HEADER, MAX_MESSAGE, one_line, worke
 FIRST_SAMPLE_BYTES = 3 * 1024 * 1024 * 8  # before a first reply: one 3 x 1024 x 1024 float64 sample
 _SLACK = 64 * 1024  # .npy header, lengths and the generator state (5 KiB for torch's CPU generator)
 _LIVE: weakref.WeakSet = weakref.WeakSet()
+AUDIT_HOOK = True  # tests turn it off to show that the kernel alone holds
 
 
 def _limits() -> tuple[float, int]:
@@ -85,7 +86,7 @@ class SandboxedModel:
     def start(self) -> None:
         cpu = int(self.time_limit * 4) + 60
         self._temp = tempfile.mkdtemp(prefix="gen-eval-worker-")
-        mode = "kernel" if self.isolation else "unconfined"
+        mode = ("kernel" if self.isolation else "unconfined") + ("" if AUDIT_HOOK else "-no-hook")
         command = [sys.executable, "-I", "-B", "-m", "gen_eval.sources.sandbox_worker"]
         command += [str(self.path.resolve()), self.factory, self._temp, str(os.getpid()), mode]
         command += [str(self.memory_mb), str(cpu)]

@@ -5,7 +5,8 @@ MEMORY_MB CPU_S``. Order matters: nothing here imports numpy or torch before
 :func:`gen_eval.sources.confinement.confine_process` has run, because their thread pools would
 start unconfined threads (Landlock binds the calling thread and what it starts later, not
 threads that already exist). ``MODE`` is ``kernel`` or ``unconfined`` (``--unsafe-no-isolation``:
-limits and the audit hook only).
+limits and the audit hook only); either may end in ``-no-hook`` (no audit hook: tests use it to
+show that the kernel alone holds).
 
 Protocol (both directions): a header ``>cQ`` (kind, payload length) and the payload. The
 protocol uses its own file descriptors; fd 0 reads ``/dev/null`` and fd 1 goes to stderr, so a
@@ -169,7 +170,7 @@ def as_array(out: Any, call: str) -> Any:
     return out
 
 
-def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[Path]) -> None:
+def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[Path] | None) -> None:
     import inspect
     import io
     import json
@@ -180,7 +181,8 @@ def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[
     from gen_eval.sources.python import load_factory
 
     sys.path.insert(0, str(path.parent))  # the submission's own modules (-I left its folder out)
-    audit_hook(roots)
+    if roots is not None:
+        audit_hook(roots)
     try:
         model = load_factory(path, factory)
     except BaseException as exc:  # the submission's code may raise anything, SystemExit included
@@ -247,12 +249,13 @@ def main(argv: list[str]) -> None:
     _limit(memory_mb, cpu_s)
     try:
         read = readable_paths(path.parent)
-        if mode == "kernel":
+        if mode.startswith("kernel"):
             confine_process(read, [temp], device_rights())
     except (ConfinementError, ValueError, OSError) as exc:
         send(proto_out, b"E", one_line(f"{path}: the sandbox could not be set up: {exc}").encode())
         return
-    _serve(path, factory, proto_in, proto_out, [*read, temp])
+    hook = None if mode.endswith("-no-hook") else [*read, temp]
+    _serve(path, factory, proto_in, proto_out, hook)
 
 
 if __name__ == "__main__":
