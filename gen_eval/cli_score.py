@@ -114,14 +114,12 @@ _SHOWN = ("kid", "is", "precision", "recall", "density", "coverage")  # beside t
 
 def print_score(result: ScoreResult) -> None:
     """The leaderboard as a rich table, then each error and each claim outside its interval."""
-    import sys
-
     from rich import box
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    from gen_eval.tables import console_for, unclipped
+
     shown = [m for m in _SHOWN if m in result.metric_names and m != result.rank_by]
     table = Table(
         title=f"{escape(Path(result.submissions_dir).name)} vs {escape(result.reference)} ({result.features} features)",
@@ -150,6 +148,8 @@ def print_score(result: ScoreResult) -> None:
         colour = "green" if met == len(row.claims) else "red"
         cells.append(f"[{colour}]{met}/{len(row.claims)} met[/]" if row.claims else "-")
         table.add_row(*cells)
+    # Submission names are what an instructor looks up: whole, never "alice_v2_fin…".
+    console = console_for(unclipped(table, whole=("submission",)))
     console.print(table)
     for row in result.rows:
         if row.error:

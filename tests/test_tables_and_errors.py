@@ -135,3 +135,19 @@ def test_prefix_is_the_only_error_prefix_in_the_command_line_code():
     for path in Path(gen_eval.__file__).parent.glob("cli*.py"):
         text = path.read_text()
         assert '"Error:' not in text and 'f"error: ' not in text, path
+
+
+def test_score_table_piped_keeps_long_submission_names(capsys, tmp_path):
+    from gen_eval.cli_score import print_score
+    from gen_eval.runs.score import ScoreResult, SubmissionRow
+
+    fid = {"value": 12.5, "kind": "estimate", "interval": [11.0, 14.0], "direction": "lower"}
+    names = ["s2026_0042_ada_lovelace_final_submission_v3.zip", "grace_hopper_dcgan_with_spectral_norm"]
+    rows = [
+        SubmissionRow(name, name, "folder", "scored", student=name.upper(), metrics={"fid": fid}, rank=i)
+        for i, name in enumerate(names, 1)
+    ]
+    result = ScoreResult("subs", "digits:test", "digits", tmp_path, "fid", rows, [], {})
+    print_score(result)
+    out = capsys.readouterr().out
+    assert all(name in out and name.upper() in out for name in names) and "…" not in out
