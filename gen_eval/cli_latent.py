@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gen_eval.cli import _guard, app
+from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
 
 LATENT_EXAMPLES = """
 [bold]Examples[/bold]
@@ -32,8 +33,12 @@ def latent(
     ] = None,
     analyses: Annotated[
         str,
-        typer.Option(help="Comma-separated: interpolation,smoothness,ppl,traversal,arithmetic,embedding."),
-    ] = "interpolation,smoothness,ppl,traversal,arithmetic,embedding",
+        typer.Option(
+            help=f"Comma-separated, any of: {', '.join(ANALYSES)}. Default: all but disentanglement "
+            "(shapes models only, about 2 minutes).",
+            show_default=False,
+        ),
+    ] = ",".join(DEFAULT_ANALYSES),
     run: Annotated[
         Path | None, typer.Option(help="Add the results to this existing run (its latent/).")
     ] = None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gen_eval.metrics.result import better_label, display_name
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -29,7 +31,7 @@ def metric_label(name: str, result: Result) -> str:
     -------
     str
     """
-    label = name.upper() if len(name) <= 3 else name.replace("_", " ")
+    label = display_name(name)
     if name == "fid":
         label += f" at N={result.num_generated:,}"
     return label + (" (bound)" if result.kind == "bound" else "")
@@ -82,7 +84,7 @@ def print_evaluation(evaluation: Evaluation) -> None:
             cells.append(
                 f"{_fmt(result.interval[0])} – {_fmt(result.interval[1])}{mark}" if result.interval else "-"
             )
-        arrow = "↓ lower" if result.direction == "lower" else "↑ higher"
+        arrow = better_label(name, result.direction)
         reference_count = f"{result.num_reference:,}" if result.num_reference else "-"  # IS uses none
         cells += [arrow, f"{result.num_generated:,}", reference_count]
         table.add_row(*cells)

@@ -110,9 +110,9 @@ def test_run_page(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = _page("run", runs_dir, monkeypatch)
     app.selectbox[0].set_value("collapsed").run()
     metrics = app.dataframe[0].value
-    assert {"fid at N=300", "precision", "recall", "density", "coverage"} <= set(metrics["metric"])
+    assert {"FID at N=300", "precision", "recall", "density", "coverage"} <= set(metrics["metric"])
     captions = " ".join(caption.value for caption in app.caption)
-    assert "**fid at N=300** interval: FID at this sample size (300 generated" in captions
+    assert "**FID at N=300** interval: FID at this sample size (300 generated" in captions
     assert "classes missing" in app.error[0].value  # the collapse verdict
     assert len(app.get("plotly_chart")) == 2  # precision/recall/density/coverage and classes
     assert len(app.get("image")) == 1 and app.expander[-1].label == "Manifest"  # samples; manifest

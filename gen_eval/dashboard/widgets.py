@@ -94,9 +94,12 @@ def show_stored_figure(json_path: Path, png_path: Path | None) -> None:
 
 
 def metric_name(name: str, result: dict[str, Any]) -> str:
-    """A stored metric's display name; FID says its N (``fid at N=500``), as the terminal and report do."""
+    """A stored metric's display name; FID says its N (``FID at N=500``), as the terminal and report do."""
+    from gen_eval.metrics.result import display_name
+
     count = result.get("num_generated")
-    return f"{name} at N={count:,}" if name == "fid" and isinstance(count, int) else name
+    label = display_name(name)
+    return f"{label} at N={count:,}" if name == "fid" and isinstance(count, int) else label
 
 
 def interval_notes(metrics: dict[str, dict[str, Any]]) -> list[str]:

@@ -18,10 +18,8 @@ import numpy as np
 import torch
 
 from gen_eval.errors import GenEvalError
+from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
 
-ANALYSES = ("interpolation", "smoothness", "ppl", "traversal", "arithmetic", "embedding", "disentanglement")
-# Run when no list is given; disentanglement (shapes models only) takes about 2 minutes.
-DEFAULT_ANALYSES = ANALYSES[:-1]
 DEFAULT_REFERENCE = {
     "digits": "digits:test",
     "shapes": "shapes:test",

@@ -1,4 +1,4 @@
-"""What every metric returns."""
+"""What every metric returns, and how a result's name and direction are shown."""
 
 from __future__ import annotations
 
@@ -55,3 +55,53 @@ class Result:
         if data.get("interval") is not None:
             data["interval"] = tuple(data["interval"])
         return cls(**data)
+
+
+# How results are named wherever they are shown (terminal, HTML report, dashboard); any other
+# result shows its registry name with spaces.
+DISPLAY_NAMES = {
+    "fid": "FID",
+    "fd_inf": "FD∞",
+    "kid": "KID",
+    "is": "IS",
+    "ms_ssim": "MS-SSIM",
+    "ms_ssim_reference": "MS-SSIM (reference)",
+    "bits_per_dim": "bits/dim",
+}
+# Results that are a baseline to read another against, not a score: no "better" direction
+# (the reference's own MS-SSIM is what the generated MS-SSIM should come close to).
+BASELINES = frozenset({"ms_ssim_reference"})
+
+
+def display_name(name: str) -> str:
+    """A result's display name: ``fd_inf`` -> ``FD∞``, ``ms_ssim_reference`` -> ``MS-SSIM (reference)``.
+
+    Parameters
+    ----------
+    name : str
+        The result's name (``Result.name``, a key of ``metrics.json``).
+
+    Returns
+    -------
+    str
+    """
+    return DISPLAY_NAMES.get(name, name.replace("_", " "))
+
+
+def better_label(name: str, direction: str) -> str:
+    """What the "better" column shows: ``↓ lower``, ``↑ higher``, or ``baseline`` for :data:`BASELINES`.
+
+    Parameters
+    ----------
+    name : str
+        The result's name.
+    direction : {"lower", "higher"}
+        ``Result.direction``.
+
+    Returns
+    -------
+    str
+    """
+    if name in BASELINES:
+        return "baseline"
+    return "↓ lower" if direction == "lower" else "↑ higher"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
+from gen_eval.metrics.result import better_label
 from gen_eval.runs.html import Page, escape, image_tag, table
 from gen_eval.runs.report_figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.runs.report_manifest import manifest_section
@@ -171,6 +172,8 @@ def _umask() -> int:
 
 def _metrics_section(page: Page, run: Run) -> None:
     page.add("<h2 id='metrics'>Metrics</h2>")
+    for warning in run.manifest.get("warnings", []):  # about the whole run: images resized, fewer samples
+        page.paragraph(f"warning: {warning}", "warning")
     if not run.metrics:
         page.paragraph("This run computed no metrics (a collapse-only run).", "muted")
         return
@@ -183,7 +186,7 @@ def _metrics_section(page: Page, run: Run) -> None:
                 f"<span title='{escape(name)}'>{escape(label(name, result))}</span>",
                 fmt(result.value),
                 f"<span title='{escape(method)}'>{interval}</span>" if method else interval,
-                "↓ lower" if result.direction == "lower" else "↑ higher",
+                better_label(name, result.direction),
                 f"{result.num_generated:,}",
                 f"{result.num_reference:,}" if result.num_reference else "–",
                 f"<span title='{escape(_KINDS.get(result.kind, ''))}'>{escape(result.kind)}</span>",

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gen_eval.metrics.result import display_name
 from gen_eval.runs.html import Page, escape, image_tag
 from gen_eval.runs.run import Run
 
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 # every other metric has a scale of its own (FID in the hundreds next to KID in the thousandths).
 _UNIT_SCALE = ("precision", "recall", "density", "coverage", "ms_ssim", "ms_ssim_reference")
 
-_LABELS = {
-    "fid": "FID",
-    "fd_inf": "FD∞",
-    "kid": "KID",
-    "is": "IS",
-    "ms_ssim": "MS-SSIM",
-    "ms_ssim_reference": "MS-SSIM (reference)",
-    "bits_per_dim": "bits/dim",
-}
 
 # Padding around and between cells in collapse evidence grids (gen_eval.collapse.figures.grid_array).
 _GRID_PADDING = 2
@@ -37,7 +29,7 @@ _GRID_PADDING = 2
 
 def label(name: str, result: Result | None = None) -> str:
     """A metric's display name; FID says its N (``FID at N=500``: FID depends on N), bounds say so."""
-    label = _LABELS.get(name, name.replace("_", " "))
+    label = display_name(name)
     if name == "fid" and result is not None:
         label += f" at N={result.num_generated:,}"
     return f"{label} (bound)" if result is not None and result.kind == "bound" else label

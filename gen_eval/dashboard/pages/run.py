@@ -13,10 +13,13 @@ from gen_eval.dashboard.widgets import (
     metric_name,
     show_stored_figure,
 )
+from gen_eval.metrics.result import better_label
 
 st.title("Run")
 info = choose_run(load_runs())
 st.caption(f"{info.model} vs {info.reference} · {info.features} features · {info.path}")
+for warning in info.manifest.get("warnings", []):  # about the whole run: images resized, fewer samples
+    st.warning(warning)
 if info.collapse:
     status = info.collapse.get("status", "")
     show = st.success if status == "ok" else (st.warning if status == "warning" else st.error)
@@ -35,7 +38,7 @@ with numbers:
             "95% interval": ""
             if not r.get("interval")
             else f"{r['interval'][0]:.4g} – {r['interval'][1]:.4g}",
-            "better": r.get("direction", ""),
+            "better": better_label(name, r["direction"]) if r.get("direction") else "",
             "kind": r.get("kind", ""),
             "n generated / reference": f"{r.get('num_generated', '')} / {r.get('num_reference') or '–'}",
             "warnings": "; ".join(r.get("warnings", [])),
