@@ -36,6 +36,7 @@ def streamlit_command(runs_dir: Path, port: int, host: str = "127.0.0.1") -> lis
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",  # no "Deploy" or developer menu in a results viewer
         "--", str(runs_dir),
     ]  # fmt: skip
 

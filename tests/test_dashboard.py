@@ -95,10 +95,29 @@ def _page(name: str, runs: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_leaderboard_page(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import streamlit
+
+    heights: list[object] = []
+    real_dataframe = streamlit.dataframe
+
+    def spy(*args, **kwargs):
+        heights.append(kwargs.get("height", "auto"))
+        return real_dataframe(*args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "dataframe", spy)
     app = _page("leaderboard", runs_dir, monkeypatch)
     table = app.dataframe[0].value
     assert sorted(table["run"]) == ["collapsed", "dcgan", "ring8"]
     assert list(table["FID"]) == sorted(table["FID"])  # sorted by FID, best first
+    # Every row (Streamlit's "auto" height shows ten) and every metric column in view; the
+    # intervals and long identifiers behind a toggle. Two references here: the column is shown.
+    assert heights == ["content"]
+    metrics = ["FID", "KID", "IS", "precision", "recall", "density", "coverage"]
+    assert list(table.columns) == ["run", "family", "reference", "collapse", *metrics]
+    app.toggle[0].set_value(True).run()
+    wide = list(app.dataframe[0].value.columns)
+    assert {"model", "features", "FID 95% CI", "coverage 95% CI"} <= set(wide)
+    app.toggle[0].set_value(False).run()
     assert len(app.multiselect) == 2 and len(app.get("plotly_chart")) == 1
     warnings = " ".join(w.value for w in app.warning)
     assert "corrupt" in warnings and "older gen-eval" in warnings
@@ -116,6 +135,45 @@ def test_run_page(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "classes missing" in app.error[0].value  # the collapse verdict
     assert len(app.get("plotly_chart")) == 2  # precision/recall/density/coverage and classes
     assert len(app.get("image")) == 1 and app.expander[-1].label == "Manifest"  # samples; manifest
+
+
+def test_compare_page_starts_with_the_best_and_worst_comparable_runs(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [info for info in find_runs(runs_dir) if info.ok]
+    digits = sorted(
+        (info.metrics["fid"]["value"], info.name) for info in runs if info.reference == "digits:test"
+    )
+    assert len(digits) == 2  # ring8 is against another reference: never paired with these
+    app = _page("compare", runs_dir, monkeypatch)
+    assert app.multiselect[0].value == [digits[0][1], digits[-1][1]]  # best first, as baseline A
+    assert app.multiselect[0].value != sorted(info.name for info in runs)[:2]  # not the first names
+
+
+def test_default_pair_without_a_shared_metric_takes_the_two_most_recent() -> None:
+    from gen_eval.dashboard.data import RunInfo, default_pair
+
+    def run(name: str, created: str, metrics: dict) -> RunInfo:
+        manifest = {"created": created, "reference": {"spec": "r"}, "extractor": {"name": "f"}}
+        return RunInfo(Path(name), name, manifest=manifest, metrics=metrics)
+
+    fid = {"fid": {"value": 1.0, "direction": "lower"}}
+    runs = [run("a", "2026-01-03", {}), run("b", "2026-01-01", fid), run("c", "2026-01-02", {})]
+    assert default_pair(runs) == ["c", "a"]  # older first
+    higher = {"value": 0.5, "direction": "higher"}
+    runs = [run("a", "1", {"is": {**higher, "value": 0.2}}), run("b", "2", {"is": higher})]
+    assert default_pair(runs) == ["b", "a"]  # a higher-is-better metric: the highest is best
+    assert default_pair(runs[:1]) == ["a"]
+
+
+def test_dashboard_command_hides_the_deploy_button() -> None:
+    from streamlit import config
+
+    from gen_eval.cli_dashboard import streamlit_command
+
+    command = streamlit_command(Path("runs"), 8501)
+    option = command[command.index("--client.toolbarMode") + 1]
+    assert option == "viewer" and config.get_option("client.toolbarMode") in ("auto", "viewer")
 
 
 def test_compare_page_and_its_refusal(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,11 +260,13 @@ def test_dashboard_in_a_real_browser(runs_dir: Path, headless_browser, artifacts
             expressions=[
                 "document.querySelectorAll('[data-testid=\"stException\"]').length",
                 cell_texts,
+                "[...document.querySelectorAll('button')].map(b => b.innerText).join('|')",
             ],
         )
-        exceptions, cells = visit.values
+        exceptions, cells, buttons = visit.values
         assert exceptions == 0
         assert set(expected_runs) <= set(cells)
+        assert "Deploy" not in buttons  # client.toolbarMode = viewer
         assert not [e for e in visit.errors if "404" not in e]  # Streamlit answers 404 for its health probes
         assert all(url.startswith(f"http://127.0.0.1:{port}") for url in visit.external_requests)
     finally:

@@ -158,6 +158,47 @@ def leaderboard_frame(runs: list[RunInfo]) -> Any:
     return frame
 
 
+def default_pair(runs: list[RunInfo]) -> list[str]:
+    """The two runs the compare page starts with: a meaningful pair, not the first two names.
+
+    Among the runs that can be compared (the largest group sharing a reference and features;
+    the newest run breaks ties), the best and the worst by the first leaderboard metric they all
+    have (FID when present), best first as the baseline. Without such a metric, the two most
+    recent runs (by the manifest's creation time), older first.
+
+    Parameters
+    ----------
+    runs : list of RunInfo
+        Loaded runs.
+
+    Returns
+    -------
+    list of str
+        Two run names (fewer when there are fewer runs).
+    """
+    good = [info for info in runs if info.ok]
+    if len(good) < 2:
+        return [info.name for info in good]
+
+    def created(info: RunInfo) -> str:
+        return str(info.manifest.get("created", ""))
+
+    groups: dict[tuple[str, str], list[RunInfo]] = {}
+    for info in good:
+        groups.setdefault((info.reference, info.features), []).append(info)
+    group = max(groups.values(), key=lambda members: (len(members), max(map(created, members))))
+    if len(group) < 2:
+        group = good
+    for metric in LEADERBOARD_METRICS:
+        results = [info.metrics.get(metric) for info in group]
+        if all(r is not None and r.get("value") is not None for r in results):
+            sign = -1 if results[0].get("direction") == "higher" else 1
+            ranked = sorted(group, key=lambda info: (sign * info.metrics[metric]["value"], info.name))
+            return [ranked[0].name, ranked[-1].name]
+    recent = sorted(group, key=lambda info: (created(info), info.name))[-2:]
+    return [info.name for info in recent]
+
+
 def figure_files(info: RunInfo, folder: str) -> list[tuple[str, Path, Path | None]]:
     """(stem, json path, png path or None) of the plotly figures in ``info.path / folder``."""
     root = info.path / folder

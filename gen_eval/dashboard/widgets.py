@@ -20,7 +20,9 @@ def _root() -> Path:
     return runs_root(argument)
 
 
-@st.cache_data(show_spinner=False, ttl=10)
+# A cold first load verifies every run's checksums, which takes a while: say so rather than
+# leave the page showing only its title.
+@st.cache_data(show_spinner="Loading the runs and verifying their checksums...", ttl=10)
 def _cached_runs(root: str, stamp: float) -> list[RunInfo]:
     return find_runs(Path(root))
 

@@ -7,13 +7,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from gen_eval.dashboard.data import default_pair
 from gen_eval.dashboard.widgets import load_runs
 from gen_eval.errors import GenEvalError
 
 st.title("Compare runs")
 runs = load_runs()
 names = [r.name for r in runs]
-chosen = st.multiselect("Runs (the first is the baseline A)", names, default=names[:2], max_selections=8)
+chosen = st.multiselect(
+    "Runs (the first is the baseline A)",
+    names,
+    default=default_pair(runs),
+    max_selections=8,
+    help="Starts with the best and the worst comparable run (same reference and features) by FID, "
+    "or the two most recent runs.",
+)
 left, right = st.columns(2)
 resamples = left.select_slider("Bootstrap resamples per run", [0, 50, 100, 200], value=100)
 force = right.checkbox("Compare anyway when references or features differ (rows marked)")

@@ -28,18 +28,30 @@ if frame["reference"].nunique() > 1:
     st.caption(
         "Runs against different references (or features) are not comparable: filter by reference to rank them."
     )
+details = st.toggle("Show 95% intervals, model and features", key="leaderboard_details")
 st.caption(
     f"{len(frame)} run(s). Click a column header to sort; select a row to open that run. "
-    "Intervals are 95% bootstrap intervals over the generated samples."
+    "Intervals are 95% bootstrap intervals over the generated samples (the chart below shows them too)."
 )
+# Every row and, by default, every metric visible in a 1,280-px window: the value columns first,
+# the intervals and long identifiers on request; the grid grows with its rows (no 10-row box).
+shown = ["run", "family", "collapse", *metrics]
+if frame["reference"].nunique() > 1:
+    shown.insert(2, "reference")
+if details:
+    shown = [*shown[:3], *(c for c in ("reference", "features", "model") if c not in shown), *shown[3:]]
+    shown += [f"{m} 95% CI" for m in metrics]
+config = {m: st.column_config.NumberColumn(m, format="%.4g", width="small") for m in metrics}
+config["run"] = st.column_config.TextColumn("run", pinned=True)
 event = st.dataframe(
-    frame,
+    frame[shown],
     hide_index=True,
     width="stretch",
+    height="content",
     on_select="rerun",
     selection_mode="single-row",
     key="leaderboard",
-    column_config={m: st.column_config.NumberColumn(m, format="%.4g") for m in metrics},
+    column_config=config,
 )
 picked = event.selection.rows if event is not None else []
 if picked:
