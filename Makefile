@@ -12,8 +12,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 
+# A second `make demo` replaces its own runs but stops at files added to runs/demo since (a report,
+# a saved embedding); `make demo DEMO_ARGS=--overwrite` replaces those too.
+DEMO_ARGS ?=
+
 demo: $(INSTALLED)
-	$(BIN)/gen-eval demo --out runs/demo
+	$(BIN)/gen-eval demo --out runs/demo $(DEMO_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

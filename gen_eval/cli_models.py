@@ -6,6 +6,7 @@ Registered on the main app by ``gen_eval.cli``; kept apart so that module stays 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -111,10 +112,18 @@ def demo(
     num_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for 95% intervals.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed for sampling and resampling.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace files in --out that the demo did not write (a report, a saved embedding); "
+            "without it the demo refuses and names them."
+        ),
+    ] = False,
 ) -> None:
     """The main job: score every bundled digits model against digits:test and print the leaderboard.
 
     Models with a latent space (VAEs, GANs, the flow) also get the latent analyses in their runs.
+    Running it again replaces its own runs; files added to them since make it stop (see --overwrite).
     """
 
     def body() -> None:
@@ -130,6 +139,10 @@ def demo(
             seed=seed,
             show_progress=not quiet,
             latent=True,
+            overwrite=overwrite,
+            # One thread unless --threads (or GEN_EVAL_THREADS, OMP_NUM_THREADS) says otherwise:
+            # the models are small and a second thread mostly spins (see score_models).
+            threads=None if os.environ.get("OMP_NUM_THREADS") else 1,
         )
         print_leaderboard(scores)
         typer.echo(f"runs and leaderboard written to {write_leaderboard(scores, out).parent}")

@@ -8,16 +8,20 @@ run directory per model, and adds what a leaderboard needs beyond the metrics: c
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.evaluation import Evaluation, evaluate
+from gen_eval.progress import progress_group, progress_task, sampling_progress
 
 IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
 VECTOR_METRICS = ["fid", "precision_recall", "density_coverage"]
 FLOOR = "train split"
+LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv")  # what write_leaderboard writes
 
 
 @dataclass
@@ -78,6 +82,8 @@ def score_models(
     include_floor: bool = True,
     show_progress: bool = True,
     latent: bool = False,
+    overwrite: bool = True,
+    threads: int | None = None,
 ) -> list[ModelScore]:
     """Evaluate bundled models against the test split of their dataset.
 
@@ -102,12 +108,19 @@ def score_models(
     latent : bool
         Also add the latent analyses (``gen_eval.latent``, quick settings) to the runs of models
         with ``decode``: a few seconds each.
+    overwrite : bool
+        Replace whatever is at ``out_dir/NAME`` and the leaderboard files. False refuses (a
+        GenEvalError before any work) when a file there was not written by an earlier call or has
+        changed since, such as a report or a saved embedding (see :mod:`gen_eval.demo_files`).
+    threads : int, optional
+        CPU threads for torch and the BLAS libraries while scoring, restored after (None: leave
+        them). The bundled networks are small: on a busy 2-core machine one thread drew PixelCNN
+        samples with 8x less CPU time than two, whose threads spin while they wait for each other.
 
     Returns
     -------
     list of ModelScore, in registry order (the floor first for each dataset).
     """
-    from gen_eval.sources import open_source
     from reference_models import MODELS
 
     if names is None:  # every shipped model of those datasets
@@ -127,20 +140,85 @@ def score_models(
             entry = MODELS[name]
             if entry.dataset == dataset:
                 jobs.append((name, entry.family, dataset, entry.faulty, f"ref:{name}"))
+    if out_dir is not None:
+        from gen_eval.demo_files import check_replaceable
+
+        folders = [_run_name(name, dataset) for name, _, dataset, _, _ in jobs]
+        check_replaceable(out_dir, [*folders, *LEADERBOARD_FILES], overwrite)
     scores = []
-    for name, family, dataset, faulty, spec in jobs:
-        vector = dataset in ("ring8", "grid25")
-        reference = f"{dataset}:test"
-        metrics = list(VECTOR_METRICS if vector else IMAGE_METRICS)
-        features = "identity" if vector else "digits"
-        # Open the source here (loading the model once) to see whether it offers log_prob.
-        count = num_samples if spec.startswith("ref:") else None
+    with _thread_limit(threads), progress_group("models", len(jobs), show_progress) as group:
+        for name, family, dataset, faulty, spec in jobs:
+            with group.item(f"{dataset} train split" if name == FLOOR else name):
+                scores.append(
+                    _score_one(
+                        name,
+                        family,
+                        dataset,
+                        faulty,
+                        spec,
+                        out_dir=out_dir,
+                        num_samples=num_samples,
+                        num_resamples=num_resamples,
+                        seed=seed,
+                        show_progress=show_progress,
+                        latent=latent,
+                    )
+                )
+    return scores
+
+
+@contextmanager
+def _thread_limit(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` CPU threads in torch and BLAS inside the block (None: no change)."""
+    if threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_name(name: str, dataset: str) -> str:
+    """The run folder of a job inside ``out_dir``."""
+    return f"{dataset}-train-floor" if name == FLOOR else name
+
+
+def _score_one(
+    name: str,
+    family: str,
+    dataset: str,
+    faulty: str | None,
+    spec: str,
+    *,
+    out_dir: str | Path | None,
+    num_samples: int,
+    num_resamples: int,
+    seed: int,
+    show_progress: bool,
+    latent: bool,
+) -> ModelScore:
+    """Evaluate one job of :func:`score_models` (and add its latent analyses)."""
+    from gen_eval.sources import open_source
+
+    vector = dataset in ("ring8", "grid25")
+    reference = f"{dataset}:test"
+    metrics = list(VECTOR_METRICS if vector else IMAGE_METRICS)
+    features = "identity" if vector else "digits"
+    # Open the source here (loading the model once) to see whether it offers log_prob.
+    count = num_samples if spec.startswith("ref:") else None
+    with progress_task("loading", None, show_progress):
         source = open_source(spec, num_samples=count, seed=seed)
-        if callable(getattr(getattr(source, "model", None), "log_prob", None)):
-            metrics.append("bpd")
-        target = None
-        if out_dir is not None:
-            target = Path(out_dir) / (f"{dataset}-train-floor" if name == FLOOR else name)
+    if callable(getattr(getattr(source, "model", None), "log_prob", None)):
+        metrics.append("bpd")
+    target = None if out_dir is None else Path(out_dir) / _run_name(name, dataset)
+    with sampling_progress(source, show_progress):
         evaluation = evaluate(
             source,
             reference,
@@ -155,15 +233,21 @@ def score_models(
             train=None if name == FLOOR else "auto",
             show_progress=show_progress,
         )
-        model = getattr(source, "model", None)
-        if (
-            latent
-            and evaluation.run_dir
-            and callable(getattr(model, "decode", None))
-            and getattr(model, "latent_dim", None)
-        ):
-            from gen_eval.latent.analyse import analyse_latent, save_latent
+    if target is not None and evaluation.run_dir:
+        from gen_eval.demo_files import record_files
 
+        record_files(out_dir, [target.name])  # the run is the demo's own (before a slow latent step)
+    model = getattr(source, "model", None)
+    if (
+        latent
+        and evaluation.run_dir
+        and callable(getattr(model, "decode", None))
+        and getattr(model, "latent_dim", None)
+    ):
+        from gen_eval.demo_files import record_files
+        from gen_eval.latent.analyse import analyse_latent, save_latent
+
+        with progress_task("latent analyses", None, show_progress):
             analysis = analyse_latent(
                 model,
                 name=name,
@@ -174,20 +258,18 @@ def score_models(
                 random_state=seed,
             )
             save_latent(str(evaluation.run_dir), analysis)
-        report = evaluation.collapse
-        scores.append(
-            ModelScore(
-                name=name,
-                family=family,
-                dataset=dataset,
-                faulty=faulty,
-                metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
-                run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-                coverage=_coverage(evaluation),
-                collapse={"status": report.status, "verdict": report.verdict} if report else {},
-            )
-        )
-    return scores
+        record_files(out_dir, [Path(evaluation.run_dir).name])
+    report = evaluation.collapse
+    return ModelScore(
+        name=name,
+        family=family,
+        dataset=dataset,
+        faulty=faulty,
+        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
+        run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
+        coverage=_coverage(evaluation),
+        collapse={"status": report.status, "verdict": report.verdict} if report else {},
+    )
 
 
 def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
@@ -210,6 +292,9 @@ def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
         row["faulty"] = score.faulty or ""
         rows.append(row)
     pd.DataFrame(rows).to_csv(out / "leaderboard.csv", index=False)
+    from gen_eval.demo_files import record_files
+
+    record_files(out, list(LEADERBOARD_FILES))
     return out / "leaderboard.json"
 
 
