@@ -28,6 +28,7 @@ SCHEMAS: dict[str, str] = {
     "score-leaderboard": "leaderboard.json of gen-eval score",
     "score-state": "state/NAME.json of gen-eval score (what a resumed run may reuse)",
     "models-leaderboard": "leaderboard.json of gen-eval demo",
+    "demo-files": ".gen-eval-demo.json of gen-eval demo (the files it wrote, so a rerun keeps yours)",
     "figure": "collapse/*.json and latent/*.json in a run directory: plotly figures",
 }
 
@@ -69,6 +70,8 @@ def schema_for_file(path: str | Path) -> str | None:
         return "figure"
     if path.parent.name == "state":
         return "score-state"
+    if path.name == ".gen-eval-demo.json":
+        return "demo-files"
     if path.name == "leaderboard.json":
         document = json.loads(path.read_text(encoding="utf-8"))
         return "models-leaderboard" if isinstance(document, list) else "score-leaderboard"
