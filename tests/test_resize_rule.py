@@ -161,3 +161,26 @@ def test_cli_states_the_resize_and_refuses_an_unknown_method(folder, tmp_path):
     bad = runner.invoke(app, [*common, "--resize-method", "cubic"])
     assert bad.exit_code != 0 and "--resize-method 'cubic': choose one of" in bad.output
     assert "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
+def test_compare_replays_the_resize_when_it_re_extracts_the_reference(folder, tmp_path, one_thread):
+    from gen_eval.runs.compare import compare
+
+    # The reference itself is 32x32 (resized to 8x8 for the digits net) with a non-default method:
+    # re-extraction must use the run's method, or its cache key differs and compare refuses.
+    runs = []
+    for name, start in (("a", 100), ("b", 200)):
+        np.save(tmp_path / f"{name}.npy", digits(start, start + 60))
+        run = gen_eval.evaluate(
+            tmp_path / f"{name}.npy",
+            folder / "big32",
+            out=tmp_path / f"run_{name}",
+            resize_method="area",
+            cache_dir=tmp_path / "first_cache",
+            **FAST,
+        )
+        assert run.manifest["reference"]["resized"]["method"] == "area"
+        runs.append(run.run_dir)
+    comparison = compare(runs, num_resamples=5, cache_dir=tmp_path / "empty_cache")
+    assert any("re-extracted" in note for note in comparison.notes), comparison.notes
+    assert comparison.rows
