@@ -10,6 +10,7 @@ import typer
 
 from gen_eval.cli import _guard, app
 from gen_eval.options import parse_option_pairs
+from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 COLLAPSE_EXAMPLES = """
 [bold]Examples[/bold]
@@ -52,6 +53,7 @@ def collapse(
         ),
     ] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
+    resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     out: Annotated[
         Path | None, typer.Option(help="Also write a run directory here (with the figures).")
     ] = None,
@@ -89,6 +91,7 @@ def collapse(
             trust_code=trust_code,
             unsafe_no_isolation=unsafe_no_isolation,
             inception_weights=inception_weights,
+            resize_method=resize_method,
             collapse=True,
             train=train or "auto",
             show_progress=not quiet and not as_json,
@@ -103,7 +106,7 @@ def collapse(
             return
         typer.echo(f"{source} vs {reference} ({result.manifest['extractor']['name']} features)")
         print_collapse(report)
-        for warning in result.warnings:  # fewer samples than --num-samples asked for
+        for warning in result.warnings:  # fewer samples than asked for, images resized
             typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW)
         if result.run_dir is not None:
             typer.echo(f"run written to {result.run_dir}")

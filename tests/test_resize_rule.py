@@ -184,3 +184,11 @@ def test_compare_replays_the_resize_when_it_re_extracts_the_reference(folder, tm
     comparison = compare(runs, num_resamples=5, cache_dir=tmp_path / "empty_cache")
     assert any("re-extracted" in note for note in comparison.notes), comparison.notes
     assert comparison.rows
+
+
+def test_collapse_command_follows_the_same_rule(folder, tmp_path, one_thread):
+    args = ["collapse", str(folder / "big32"), "-r", "digits:test", "--resize-method", "nearest", "--json"]
+    done = CliRunner().invoke(app, args, env={"GEN_EVAL_CACHE": str(tmp_path)})
+    assert done.exit_code == 0, done.output
+    warnings = json.loads(done.output)["warnings"]
+    assert any("resized 60 images 32x32 -> 8x8 (nearest) for the digits extractor" in w for w in warnings)
