@@ -6,7 +6,6 @@ answers without loading them.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typer.core import TyperGroup
 
 from gen_eval.errors import GenEvalError
 from gen_eval.options import parse_option_pairs
+from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 ERROR_PREFIX = "error: "  # every error the command line prints starts so, usage errors included
@@ -263,7 +263,7 @@ def evaluate(
             show_progress=not quiet and not as_json,
         )
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), indent=2))
+            typer.echo(to_json(result.to_dict()))
         else:
             print_evaluation(result)
 
@@ -291,7 +291,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
                 }
             )
         if as_json:
-            typer.echo(json.dumps(rows, indent=2))
+            typer.echo(to_json(rows))
             return
         _print_table(
             "Embedded datasets",
@@ -327,7 +327,7 @@ def features(
 
         rows = extractor_status(weights_path=inception_weights)
         if as_json:
-            typer.echo(json.dumps(rows, indent=2))
+            typer.echo(to_json(rows))
             return
         _print_table(
             "Feature extractors",
@@ -365,7 +365,7 @@ def train_features(
         if epochs is not None:
             options["epochs"] = epochs
         info = retrain_digits_weights(out or DEFAULT_WEIGHTS, **options)
-        typer.echo(json.dumps(info, indent=2, default=str))
+        typer.echo(to_json(info, default=str))
 
     _guard(body)
 
@@ -379,7 +379,7 @@ def metrics(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
         rows = metric_table()
         if as_json:
-            typer.echo(json.dumps(rows, indent=2))
+            typer.echo(to_json(rows))
             return
         from gen_eval.options import option_rows
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from gen_eval.cli import _guard, app
 from gen_eval.options import parse_option_pairs
+from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 COLLAPSE_EXAMPLES = """
@@ -102,7 +102,7 @@ def collapse(
             _write_html(html, result)
         if as_json:
             payload = {"collapse": report.to_dict(), "run_dir": str(result.run_dir or "")}
-            typer.echo(json.dumps({**payload, "warnings": result.warnings}, indent=2))
+            typer.echo(to_json({**payload, "warnings": result.warnings}))
             return
         typer.echo(f"{source} vs {reference} ({result.manifest['extractor']['name']} features)")
         print_collapse(report)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gen_eval.cli import _guard, app
+from gen_eval.schemas import to_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,7 +84,7 @@ def compare(
             device=device,
             show_progress=not quiet and not to_stdout,
         )
-        document = json.dumps(comparison.to_dict(), indent=2)
+        document = to_json(comparison.to_dict())
         if html is not None:
             from gen_eval.runs.compare_html import write_comparison_html
 

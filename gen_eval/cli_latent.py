@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from gen_eval.cli import _guard, app
 from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
+from gen_eval.schemas import to_json
 
 LATENT_EXAMPLES = """
 [bold]Examples[/bold]
@@ -145,7 +145,7 @@ def latent(
         if target is not None:
             save_latent(str(target), analysis)
         if as_json:
-            typer.echo(json.dumps({**analysis.to_dict(), "run_dir": str(target or "")}, indent=2))
+            typer.echo(to_json({**analysis.to_dict(), "run_dir": str(target or "")}))
             return
         _print(analysis)
         if target is not None:

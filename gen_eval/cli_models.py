@@ -5,7 +5,6 @@ Registered on the main app by ``gen_eval.cli``; kept apart so that module stays 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import typer
 
 from gen_eval.cli import _guard, _print_table, app
 from gen_eval.errors import GenEvalError
+from gen_eval.schemas import to_json
 
 
 @app.command(epilog="[bold]Examples[/bold]\n\n  gen-eval models\n  gen-eval models --json")
@@ -25,7 +25,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
         rows = model_rows()
         if as_json:
-            typer.echo(json.dumps(rows, indent=2))
+            typer.echo(to_json(rows))
             return
         _print_table(
             "Bundled reference models (use as ref:NAME)",
@@ -86,7 +86,7 @@ def train(
             )
         except (KeyError, ValueError) as exc:
             raise GenEvalError(str(exc.args[0])) from None
-        typer.echo(json.dumps(config, indent=2))
+        typer.echo(to_json(config))
 
     _guard(body)
 

@@ -147,3 +147,40 @@ def test_schemas_are_shipped_package_data():
         assert load_schema(name)["$id"].endswith(f"/{name}.schema.json")
     shipped = {p.name.removesuffix(".schema.json") for p in HERE.glob("*.json")}
     assert shipped == {"common", *SCHEMAS}
+
+
+def test_non_finite_numbers_are_written_as_null(tmp_path):
+    """Python's json writes NaN/Infinity (not JSON); every output goes through to_json instead."""
+    import math
+
+    from gen_eval.metrics.result import Result
+    from gen_eval.runs.run import write_run
+    from gen_eval.schemas import to_json
+
+    assert json.dumps(math.nan) == "NaN"  # the fault: what the plain writer produced
+    assert _strict(to_json({"a": math.nan, "b": [math.inf, 1.5], "c": (-math.inf,)})) == {
+        "a": None,
+        "b": [None, 1.5],
+        "c": [None],
+    }
+    bad = Result(name="fid", value=math.inf, direction="lower", num_generated=3, num_reference=3)
+    bad.interval = (math.nan, math.nan)  # what a bootstrap with no finite replicate returns
+    good = Result(name="kid", value=0.5, direction="lower", num_generated=3, num_reference=3)
+    good.interval = (0.25, 0.75)
+    manifest = {
+        "created": "2026-01-01T00:00:00+00:00",
+        "versions": {},
+        "options": {},
+        "extractor": {"name": "x"},
+    }
+    source = {"spec": "x", "kind": "array", "data_kind": "vector", "count": 3, "sample_shape": [2]}
+    source |= {"fingerprint": "0" * 64, "conversions": []}
+    manifest |= {"generated": source, "reference": source}
+    out = write_run(
+        tmp_path / "run", manifest, {"fid": bad, "kid": good}, {"features": torch.zeros(3, 2)}, b"png"
+    )
+    document = _strict((out / "metrics.json").read_text())
+    assert document["metrics"]["fid"]["value"] is None and document["metrics"]["fid"]["interval"] is None
+    assert document["metrics"]["kid"]["interval"] == [0.25, 0.75]
+    validator("run-metrics").validate(document)
+    validator("run-manifest").validate(_strict((out / "manifest.json").read_text()))

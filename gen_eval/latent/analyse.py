@@ -10,7 +10,6 @@ run files: ``latent.json`` (the numbers), ``latent/<name>.json`` (plotly figures
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ import torch
 
 from gen_eval.errors import GenEvalError
 from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
+from gen_eval.schemas import to_json
 
 DEFAULT_REFERENCE = {
     "digits": "digits:test",
@@ -57,7 +57,7 @@ class LatentAnalysis:
         from gen_eval.collapse.figures import image_grid_figure
         from gen_eval.figure_style import TEMPLATE, labelled_grid_png
 
-        files = {"latent.json": json.dumps(self.to_dict(), indent=2).encode()}
+        files = {"latent.json": to_json(self.to_dict()).encode()}
         for name, figure in self.figures.items():
             figure.update_layout(template=TEMPLATE)  # also for figures added after analyse_latent
             files[f"latent/{name}.json"] = figure.to_json().encode()

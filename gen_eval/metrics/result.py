@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -46,7 +47,9 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["interval"] = list(self.interval) if self.interval is not None else None
+        bounds = list(self.interval) if self.interval is not None else None
+        # A NaN or infinite bound (no finite bootstrap replicate) is no interval: JSON has no NaN.
+        out["interval"] = bounds if bounds is not None and all(map(math.isfinite, bounds)) else None
         return out
 
     @classmethod

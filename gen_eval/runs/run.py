@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.metrics.result import Result
+from gen_eval.schemas import to_json
 
 if TYPE_CHECKING:
     import torch
@@ -100,7 +101,7 @@ def write_run(
         }
         if collapse is not None:
             metrics_doc["collapse"] = collapse
-        _write_bytes(staging / METRICS, json.dumps(metrics_doc, indent=2).encode())
+        _write_bytes(staging / METRICS, to_json(metrics_doc).encode())
         for relative, data in (extra_files or {}).items():
             target = staging / relative
             if Path(relative).is_absolute() or ".." in Path(relative).parts:
@@ -110,7 +111,7 @@ def write_run(
         names = [FEATURES, SAMPLES, METRICS, *sorted(extra_files or {})]
         files = {name: _sha256(staging / name) for name in names}
         full_manifest = {"format": RUN_FORMAT, **manifest, "files": files}
-        _write_bytes(staging / MANIFEST, json.dumps(full_manifest, indent=2).encode())
+        _write_bytes(staging / MANIFEST, to_json(full_manifest).encode())
         _swap_into(staging, out)
     except OSError as exc:
         raise StorageError(f"{out}: writing the run failed ({exc.strerror}); nothing was written") from exc
@@ -193,7 +194,7 @@ def add_run_files(run_dir: str | Path, files: dict[str, bytes], replace_prefix: 
             _write_bytes(target, data)
             checksums[relative] = _sha256(target)
         manifest["files"] = checksums
-        _write_bytes(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+        _write_bytes(staging / MANIFEST, to_json(manifest).encode())
         _swap_into(staging, out)
     except OSError as exc:
         raise GenEvalError(f"{out}: adding files failed ({exc.strerror}); the run is unchanged") from exc

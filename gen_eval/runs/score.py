@@ -37,6 +37,7 @@ from gen_eval.runs.claims import Claim, check_claims
 from gen_eval.runs.contents import check_count, time_limit
 from gen_eval.runs.score_pages import error_page, leaderboard_csv, leaderboard_html
 from gen_eval.runs.submissions import Entry, Limits
+from gen_eval.schemas import to_json
 from gen_eval.sources.folder import FIRST_FRAME
 
 STATE_FORMAT = "gen-eval-score-state-v1"
@@ -323,7 +324,7 @@ def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: 
         "fingerprint": key,
         "manifest_sha256": _sha256(run_dir / "manifest.json"),
     }
-    _write_atomic(state_path, json.dumps(state, indent=2) + "\n")
+    _write_atomic(state_path, to_json(state) + "\n")
     return run
 
 
@@ -417,6 +418,6 @@ def write_leaderboard(result: ScoreResult) -> dict[str, Path]:
     _write_atomic(paths["csv"], leaderboard_csv(result))
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     document = {"format": "gen-eval-score-v1", "created": created, **result.to_dict()}
-    _write_atomic(paths["json"], json.dumps(document, indent=2) + "\n")
+    _write_atomic(paths["json"], to_json(document) + "\n")
     _write_atomic(paths["html"], leaderboard_html(result))
     return paths

@@ -7,6 +7,7 @@ encode (numbers are JSON numbers, a qualified number is a ``{"value", "kind"}`` 
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,41 @@ SCHEMAS: dict[str, str] = {
 
 
 COMMON = "common"  # shared definitions the others refer to ("common.schema.json#/$defs/...")
+
+
+def finite(document: Any) -> Any:
+    """``document`` with every NaN or infinite float replaced by None (JSON's null).
+
+    Python's json writes NaN and Infinity, which are not JSON: a strict reader (JavaScript,
+    jq, most other languages) refuses the whole file. A number that could not be computed is
+    null, as a metric that was not measured is.
+    """
+    if isinstance(document, float):
+        return document if math.isfinite(document) else None
+    if isinstance(document, dict):
+        return {key: finite(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [finite(value) for value in document]
+    return document
+
+
+def to_json(document: Any, *, indent: int | None = 2, **options: Any) -> str:
+    """Standard JSON text of ``document`` (NaN and infinities as null): what every output uses.
+
+    Parameters
+    ----------
+    document : JSON-like
+        Dicts, lists, strings, numbers, booleans, None.
+    indent : int, optional
+        As for :func:`json.dumps`.
+    **options
+        Passed to :func:`json.dumps` (``sort_keys``, ``default``).
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(finite(document), indent=indent, allow_nan=False, **options)
 
 
 @cache
