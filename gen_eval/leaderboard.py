@@ -15,7 +15,7 @@ from typing import Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.evaluation import Evaluation, evaluate
-from gen_eval.progress import progress_group, progress_stage, sampling_progress
+from gen_eval.progress import progress_group, progress_task, sampling_progress
 from gen_eval.schemas import to_json
 
 IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
@@ -213,7 +213,7 @@ def _score_one(
     features = "identity" if vector else "digits"
     # Open the source here (loading the model once) to see whether it offers log_prob.
     count = num_samples if spec.startswith("ref:") else None
-    with progress_stage("loading", show_progress):
+    with progress_task("loading", None, show_progress):
         source = open_source(spec, num_samples=count, seed=seed)
     if callable(getattr(getattr(source, "model", None), "log_prob", None)):
         metrics.append("bpd")
@@ -247,7 +247,7 @@ def _score_one(
         from gen_eval.demo_files import record_files
         from gen_eval.latent.analyse import analyse_latent, save_latent
 
-        with progress_stage("latent analyses", show_progress):
+        with progress_task("latent analyses", None, show_progress):
             analysis = analyse_latent(
                 model,
                 name=name,
