@@ -127,9 +127,8 @@ def _hostile_code(report: Robustness, scratch: Path, time_limit_s: int = 8) -> N
                 f", grader memory +{outcome.memory_growth_mb:.0f} MB)" if case == "forge" else ")"
             )
             ok = outcome.caught and not hung and (case != "forge" or outcome.memory_growth_mb < 128)
-            report.add(
-                "code", f"{case}: {tried}", f"error containing '{fragment}'", got, ok, len(outcome.escapes)
-            )
+            expected = "error containing " + " or ".join(f"'{part}'" for part in fragment.split("|"))
+            report.add("code", f"{case}: {tried}", expected, got, ok, len(outcome.escapes))
     finally:
         arena.close()
         if previous is None:
