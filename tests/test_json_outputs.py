@@ -184,3 +184,17 @@ def test_non_finite_numbers_are_written_as_null(tmp_path):
     assert document["metrics"]["kid"]["interval"] == [0.25, 0.75]
     validator("run-metrics").validate(document)
     validator("run-manifest").validate(_strict((out / "manifest.json").read_text()))
+
+
+def test_training_records_write_numbers_as_numbers():
+    """`gen-eval train` prints the config it saves beside each checkpoint; the shipped ones stand in
+    for it here (training a network is too slow for this test)."""
+    from reference_models import CHECKPOINT_DIR
+
+    records = sorted(CHECKPOINT_DIR.glob("*.json"))
+    assert len(records) > 5
+    for path in records:
+        numeric = [
+            (where, text) for where, text in _strings(_strict(path.read_text())) if NUMERIC.match(text)
+        ]
+        assert not numeric, f"{path.name}: numbers as strings at {numeric[:5]}"
