@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gen_eval.leaderboard import FLOOR, ModelScore, score_models
+from gen_eval.schemas import to_json
 
 # Bars on digits:test over the 17 grey levels (uniform: log2 17 = 4.09 bits/dim).
 BPD_BARS = {"pixelcnn": 2.0, "vae": 2.2, "realnvp": 2.4, "gmm": 2.7}
@@ -299,4 +300,4 @@ def _write_headlines(scores: list[ModelScore]) -> None:
             entry["bpd_bound"] = score.metrics["bits_per_dim"]["kind"] == "bound"
         headlines[score.name] = entry
     path = _checkpoint_dir() / SCORES_FILE
-    path.write_text(json.dumps(headlines, indent=2, sort_keys=True) + "\n")
+    path.write_text(to_json(headlines, sort_keys=True) + "\n")

@@ -194,9 +194,12 @@ def save_checkpoint(
     save_file(state, str(tmp), metadata={"name": name})
     tmp.chmod(0o644)
     tmp.replace(weights)
-    (directory / f"{name}.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    from gen_eval.schemas import to_json
+
+    # Standard JSON: a diverged loss (NaN) is null, not Python's NaN that other readers refuse.
+    (directory / f"{name}.json").write_text(to_json(config, sort_keys=True) + "\n")
     if log is not None:
-        lines = "".join(json.dumps(row) + "\n" for row in log.rows)
+        lines = "".join(to_json(row, indent=None) + "\n" for row in log.rows)
         (directory / f"{name}.log.jsonl").write_text(lines)
     return weights
 
