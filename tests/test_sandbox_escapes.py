@@ -105,6 +105,9 @@ class Home:
         extra = [k for k in os.environ if k not in allowed and not k.startswith(("LC_", "OMP_", "MKL_", "OPENBLAS_"))]
         if extra or os.environ["TMPDIR"] != home or home == os.path.expanduser("~root"):
             raise RuntimeError("environment not scrubbed: %s" % extra)
+        status = open("/proc/self/status").read()
+        if "CapEff:\t0000000000000000" not in status or "NoNewPrivs:\t1" not in status:
+            raise RuntimeError("capabilities left: %s" % status)
         return torch.rand(n, 1, 8, 8, generator=generator)
 
 
@@ -164,7 +167,7 @@ def test_a_kernel_without_the_features_is_refused_unless_unsafe(good, monkeypatc
         open_python_source(f"{good}:home", 4, 0, trust_code=True)
     message = str(refused.value)
     assert "\n" not in message and "Landlock ABI >= 3" in message and "--unsafe-no-isolation" in message
-    source = open_python_source(f"{good}:home", 4, 0, trust_code=True, unsafe_no_isolation=True)
+    source = open_python_source(f"{good}:threads", 4, 0, trust_code=True, unsafe_no_isolation=True)
     assert any("NOT isolated" in note for note in source.notes)
 
 

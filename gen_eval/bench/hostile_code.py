@@ -162,6 +162,13 @@ def ctypes_system():
     escaped("system through ctypes")
 
 
+def sethostname():  # as root this would succeed (set to the same name here: harmless if it does)
+    name = socket.gethostname().encode()
+    if ctypes.CDLL(None, use_errno=True).sethostname(name, len(name)) != 0:
+        raise OSError(ctypes.get_errno(), "libc sethostname() refused")
+    escaped("sethostname")
+
+
 def signal_grader():
     os.kill(os.getppid(), signal.SIGSTOP)
     escaped("stopped the grader")
@@ -254,6 +261,7 @@ CASES: dict[str, tuple[str, str]] = {
     "ctypes_udp": ("UDP sendto through libc socket()/sendto() (no audit event)", "refused"),
     "ctypes_fork": ("libc fork() + exec of a sleeper (no audit event)", "refused"),
     "ctypes_system": ("libc system() writing outside (no audit event)", "refused"),
+    "sethostname": ("libc sethostname() (a privileged call; root's capabilities are dropped)", "refused"),
     "signal_grader": ("os.kill(grader, SIGSTOP)", DENIED),
     "ansi": ("an error message with terminal escape sequences and a newline", "cleared your terminal"),
     "hang": ("write one protocol byte, then sleep", "took longer than"),

@@ -17,7 +17,9 @@ Python, decides what the process may do, so ctypes or C extensions cannot get ar
   threads keep working), ``io_uring`` (its operations would not pass through this filter),
   signals to other processes, clearing the parent-death signal, changing permissions, owners,
   times or extended attributes (``chmod`` and friends: Landlock does not handle them),
-  ``ptrace``, namespaces, mounts, ``bpf``, ``perf_event_open``, ``userfaultfd`` and keyrings.
+  ``ptrace``, namespaces, mounts, ``bpf``, ``perf_event_open``, ``userfaultfd``, keyrings and
+  the privileged calls (``reboot``, modules, clocks, host names...), after every capability has
+  been dropped (a grader run as root).
   Another architecture's system-call table (x32, i386) kills the process.
 
 Why ctypes and not a binding: the local package index offers ``landlock`` 1.0.0.dev5 (a
@@ -117,6 +119,26 @@ _SYSCALLS: dict[str, tuple[int | None, int | None]] = {
     "fsmount": (432, 432),
     "mount_setattr": (442, 442),
     "bpf": (321, 280),
+    # Privileged calls: capabilities are dropped first, refused here too (a grader run as root).
+    "capset": (126, 91),
+    "reboot": (169, 142),
+    "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294),
+    "init_module": (175, 105),
+    "finit_module": (313, 273),
+    "delete_module": (176, 106),
+    "swapon": (167, 224),
+    "swapoff": (168, 225),
+    "sethostname": (170, 161),
+    "setdomainname": (171, 162),
+    "settimeofday": (164, 170),
+    "clock_settime": (227, 112),
+    "clock_adjtime": (305, 266),
+    "adjtimex": (159, 171),
+    "iopl": (172, None),
+    "ioperm": (173, None),
+    "acct": (163, 89),
+    "quotactl": (179, 60),
     "syslog": (103, 116),
     "perf_event_open": (298, 241),
     "userfaultfd": (323, 282),
@@ -288,6 +310,17 @@ def _seccomp() -> None:
     )
 
 
+def _drop_capabilities() -> None:
+    """Clear every capability (effective, permitted, inheritable): a grader run as root gives its
+    worker none of root's powers beyond owning files."""
+    header = struct.pack("<Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = bytes(24)  # two __user_cap_data_struct of three zero u32
+    _check(
+        _libc().capset(ctypes.create_string_buffer(header, 8), ctypes.create_string_buffer(data, 24)),
+        "capset (drop capabilities)",
+    )
+
+
 def set_parent_death_signal(parent: int) -> None:
     """Be killed (SIGKILL) when the grader dies; exit now if it already has (``parent`` is its pid)."""
     if sys.platform == "linux":
@@ -324,5 +357,6 @@ def confine_process(read: Iterable[Path], write: Iterable[Path], devices: dict[P
         raise ConfinementError(f"the worker has {len(threads)} threads before confinement; expected 1")
     _check(_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     abi = _landlock(read, write, devices)
+    _drop_capabilities()
     _seccomp()
     return abi
