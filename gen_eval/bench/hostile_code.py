@@ -55,6 +55,10 @@ def dir_fd():
     escaped(os.read(os.open("secret.txt", os.O_RDONLY, dir_fd=folder), 100))
 
 
+def proc_root():  # /proc/self is readable; its root link must not lead everywhere
+    escaped(open("/proc/self/root" + VICTIM).read())
+
+
 def rename():
     os.rename(TARGET, os.path.join(os.environ["HOME"], "moved"))
     escaped("renamed")
@@ -245,6 +249,7 @@ DENIED = "denied|not permitted|not allowed|outside the submission|cross-device" 
 CASES: dict[str, tuple[str, str]] = {
     "hardlink": ("os.link of another submission's file, then read it", DENIED),
     "dir_fd": ("os.open(name, dir_fd=) on another submission's folder after chdir", DENIED),
+    "proc_root": ("open /proc/self/root/<another submission's file>", DENIED),
     "rename": ("os.rename of a file outside into the temp folder", DENIED),
     "truncate": ("os.truncate of a file outside", DENIED),
     "chmod": ("os.chmod of a file outside", DENIED),
