@@ -219,3 +219,18 @@ def test_the_robustness_report_counts_escapes_hangs_and_tracebacks(tmp_path, mon
     text = robustness._markdown(report)
     assert "escapes: **1**, hangs: **0**, tracebacks: **0**" in text
     assert "| ESCAPED | 1 | **NO** |" in text
+
+
+def test_the_cli_refuses_trust_code_in_one_line_where_the_kernel_cannot_confine(good, monkeypatch):
+    from typer.testing import CliRunner
+
+    from gen_eval.cli import app
+
+    monkeypatch.setattr(sandbox, "missing_features", lambda: ["Landlock ABI >= 3 (this kernel: ABI 2)"])
+    command = ["evaluate", f"{good}:threads", "--trust-code", "--num-samples", "4"]
+    command += ["--reference", "digits:test", "--no-save", "--metrics", "fid", "--num-resamples", "0"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Landlock ABI >= 3" in lines[0] and "--unsafe-no-isolation" in lines[0]
+    assert "Traceback" not in result.output
