@@ -119,6 +119,14 @@ def demo(
             "without it the demo refuses and names them."
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Models scored at once, each in its own process (default: 2, or 1 on a 1-core "
+            "machine); 1 scores them one after another in this process. The numbers are the same.",
+        ),
+    ] = min(2, os.cpu_count() or 1),
 ) -> None:
     """The main job: score every bundled digits model against digits:test and print the leaderboard.
 
@@ -143,6 +151,7 @@ def demo(
             # One thread unless --threads (or GEN_EVAL_THREADS, OMP_NUM_THREADS) says otherwise:
             # the models are small and a second thread mostly spins (see score_models).
             threads=None if os.environ.get("OMP_NUM_THREADS") else 1,
+            workers=workers,
         )
         print_leaderboard(scores)
         typer.echo(f"runs and leaderboard written to {write_leaderboard(scores, out).parent}")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gen_eval.errors import GenEvalError
@@ -93,9 +95,30 @@ def check_replaceable(out: str | Path, names: list[str], overwrite: bool) -> Non
         )
 
 
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out/.gen-eval-demo.lock``: models scored in parallel processes update one record."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one process at a time is all there is (workers=1)
+        yield
+        return
+    with open(out / f"{RECORD}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def record_files(out: str | Path, names: list[str]) -> None:
     """Add every file now under ``out/NAME`` to the record (replacing what it said about ``NAME``)."""
     out = Path(out)
+    with _locked(out):
+        _record(out, names)
+
+
+def _record(out: Path, names: list[str]) -> None:
     record = _read_record(out)
     for name in names:
         prefix = f"{name}/"

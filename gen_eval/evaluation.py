@@ -17,7 +17,7 @@ from gen_eval.collapse.check import CollapseReport
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
-from gen_eval.progress import progress_task
+from gen_eval.progress import progress_stage, progress_task
 from gen_eval.sources import Source, open_source, shortfall
 
 # Samples per forward pass by extractor and device. Inception on CPU is fastest at small
@@ -321,9 +321,10 @@ def evaluate(
     if collapse:
         from gen_eval.collapse.from_sources import check_sources
 
-        report, train_source = check_sources(
-            gen, ref, gen_features, ref_features, results, context, train, extract
-        )
+        with progress_stage("collapse check", show_progress):
+            report, train_source = check_sources(
+                gen, ref, gen_features, ref_features, results, context, train, extract
+            )
 
     run_warnings += cache.warnings  # a read-only or full cache: features computed, not cached
     notes = [f"{gen.spec}: {note}" for note in gen.notes] + [f"{ref.spec}: {note}" for note in ref.notes]
@@ -383,9 +384,11 @@ def evaluate(
             lambda: evidence(report, gen, ref, train_source, gen_features, size)
         )
         if out is not None and distributed.is_main():
-            extra = collapse_files(*evaluation.collapse_evidence())
+            with progress_stage("collapse evidence", show_progress):
+                extra = collapse_files(*evaluation.collapse_evidence())
     if out is not None and distributed.is_main():  # under torchrun, rank 0 alone writes the run
-        evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
+        with progress_stage("writing the run", show_progress):
+            evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
     return evaluation
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.evaluation import Evaluation, evaluate
-from gen_eval.progress import progress_group, progress_task, sampling_progress
+from gen_eval.progress import progress_group, progress_stage, sampling_progress
 from gen_eval.schemas import to_json
 
 IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
@@ -84,6 +84,7 @@ def score_models(
     latent: bool = False,
     overwrite: bool = True,
     threads: int | None = None,
+    workers: int = 1,
 ) -> list[ModelScore]:
     """Evaluate bundled models against the test split of their dataset.
 
@@ -116,6 +117,9 @@ def score_models(
         CPU threads for torch and the BLAS libraries while scoring, restored after (None: leave
         them). The bundled networks are small: on a busy 2-core machine one thread drew PixelCNN
         samples with 8x less CPU time than two, whose threads spin while they wait for each other.
+    workers : int
+        Score this many models at once, each in a process of its own with ``threads`` threads
+        (:mod:`gen_eval.workers`); 1 scores them one after another here. The numbers are the same.
 
     Returns
     -------
@@ -145,26 +149,39 @@ def score_models(
 
         folders = [_run_name(name, dataset) for name, _, dataset, _, _ in jobs]
         check_replaceable(out_dir, [*folders, *LEADERBOARD_FILES], overwrite)
-    scores = []
-    with _thread_limit(threads), progress_group("models", len(jobs), show_progress) as group:
-        for name, family, dataset, faulty, spec in jobs:
-            with group.item(f"{dataset} train split" if name == FLOOR else name):
-                scores.append(
-                    _score_one(
-                        name,
-                        family,
-                        dataset,
-                        faulty,
-                        spec,
-                        out_dir=out_dir,
-                        num_samples=num_samples,
-                        num_resamples=num_resamples,
-                        seed=seed,
-                        show_progress=show_progress,
-                        latent=latent,
-                    )
-                )
-    return scores
+    settings = {
+        "out_dir": out_dir,
+        "num_samples": num_samples,
+        "num_resamples": num_resamples,
+        "seed": seed,
+        "show_progress": show_progress,
+        "latent": latent,
+    }
+    calls = [
+        (
+            f"{dataset} train split" if name == FLOOR else name,
+            {"name": name, "family": family, "dataset": dataset, "faulty": faulty, "spec": spec, **settings},
+        )
+        for name, family, dataset, faulty, spec in jobs
+    ]
+    with progress_group("models", len(jobs), show_progress) as group:
+        if workers > 1 and len(jobs) > 1:
+            from gen_eval.workers import run_jobs
+
+            slow = {"autoregressive", "diffusion"}  # minutes, not seconds: started first
+            return run_jobs(
+                [(label, _score_one, kwargs) for label, kwargs in calls],
+                workers=min(workers, len(jobs)),
+                group=group,
+                threads=threads,
+                first=lambda label: any(label == n and f in slow for n, f, *_ in jobs),
+            )
+        scores = []
+        with _thread_limit(threads):
+            for label, kwargs in calls:
+                with group.item(label):
+                    scores.append(_score_one(**kwargs))
+        return scores
 
 
 @contextmanager
@@ -213,7 +230,7 @@ def _score_one(
     features = "identity" if vector else "digits"
     # Open the source here (loading the model once) to see whether it offers log_prob.
     count = num_samples if spec.startswith("ref:") else None
-    with progress_task("loading", None, show_progress):
+    with progress_stage("loading", show_progress):
         source = open_source(spec, num_samples=count, seed=seed)
     if callable(getattr(getattr(source, "model", None), "log_prob", None)):
         metrics.append("bpd")
@@ -247,7 +264,7 @@ def _score_one(
         from gen_eval.demo_files import record_files
         from gen_eval.latent.analyse import analyse_latent, save_latent
 
-        with progress_task("latent analyses", None, show_progress):
+        with progress_stage("latent analyses", show_progress):
             analysis = analyse_latent(
                 model,
                 name=name,

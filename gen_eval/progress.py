@@ -103,6 +103,14 @@ def progress_task(description: str, total: int | None, enabled: bool = True) -> 
 
 
 @contextmanager
+def progress_stage(description: str, enabled: bool = True) -> Iterator[None]:
+    """A one-step bar for work that cannot count its steps (a collapse check): named while it runs."""
+    with progress_task(description, 1, enabled) as bar:
+        yield
+        bar.advance(1)
+
+
+@contextmanager
 def progress_label(label: str) -> Iterator[None]:
     """Prefix every bar opened inside the block with ``label`` (``vae · metrics``)."""
     _LABELS.append(label)
@@ -119,13 +127,20 @@ class Group:
         self._description, self._total, self._bar, self._task = description, total, bar, task
         self._done = 0
 
+    @property
+    def display(self) -> Any:
+        """The live rich Progress (None when bars are off): where items run elsewhere draw."""
+        return self._bar
+
+    def _describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=f"{self._description} · {text}")
+
     @contextmanager
     def item(self, name: str) -> Iterator[None]:
-        """Work on ``name``: the overall bar names it, bars inside are labelled with it, and a line
-        says how long it took and which stages took the time."""
-        position = f"{self._done + 1} of {self._total}"
-        if self._bar is not None:
-            self._bar.update(self._task, description=f"{self._description} · {position}: {name}")
+        """Work on ``name`` here: the overall bar names it, bars inside are labelled with it, and a
+        line says how long it took and which stages took the time."""
+        self._describe(f"{self._done + 1} of {self._total}: {name}")
         started = time.perf_counter()
         _FINISHED.append([])
         try:
@@ -133,14 +148,24 @@ class Group:
                 yield
         finally:
             stages = _FINISHED.pop()
+        self.finished(name, time.perf_counter() - started, stages)
+
+    def show_running(self, names: list[str]) -> None:
+        """Name the items running elsewhere (worker processes)."""
+        running = f", running: {', '.join(names)}" if names else ""
+        self._describe(f"{self._done} of {self._total} done{running}")
+
+    def finished(self, name: str, took: float, stages: list[tuple[str, float]]) -> None:
+        """Count ``name`` as done: one step, and a line with its time and its stages' own times."""
         self._done += 1
-        if self._bar is not None:
-            self._bar.advance(self._task, 1)
-            spent = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages if seconds >= 0.5)
-            took = time.perf_counter() - started
-            self._bar.console.print(
-                f"{name} ({position}) took {took:.0f} s" + (f": {spent}" if spent else "")
-            )
+        if self._bar is None:
+            return
+        self._bar.advance(self._task, 1)
+        stages = [*stages, ("other", took - sum(seconds for _, seconds in stages))]  # work with no bar
+        spent = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages if seconds >= 0.5)
+        self._bar.console.print(
+            f"{name} ({self._done} of {self._total}) took {took:.0f} s" + (f": {spent}" if spent else "")
+        )
 
 
 @contextmanager

@@ -144,3 +144,47 @@ def test_the_demo_command_runs_on_one_thread_unless_told(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what --threads 2 and GEN_EVAL_THREADS=2 set
     assert _demo(tmp_path / "b").exit_code == 0
     assert asked == [1, None]
+
+
+def test_models_scored_in_two_processes_score_as_one_after_another(tmp_path):
+    settings = {"num_samples": 60, "num_resamples": 5, "show_progress": False}
+    serial = score_models(["baseline", "gmm"], out_dir=tmp_path / "a", **settings)
+    parallel = score_models(["baseline", "gmm"], out_dir=tmp_path / "b", workers=2, threads=1, **settings)
+    assert [s.name for s in parallel] == ["train split", "baseline", "gmm"]  # registry order
+    for one, other in zip(serial, parallel, strict=True):
+        assert one.metrics == other.metrics and one.collapse == other.collapse
+        assert Path(other.run_dir).parent == tmp_path / "b"
+    assert foreign_files(tmp_path / "b", ["digits-train-floor", "baseline", "gmm"]) == []  # all recorded
+
+
+def test_a_workers_bars_reach_the_display_here():
+    import queue
+
+    from gen_eval.workers import _forwarding, _RemoteDisplay
+
+    calls = []
+
+    class Display:
+        def add_task(self, description, total=None):
+            calls.append(("add", description, total))
+            return len(calls)
+
+        def advance(self, task, amount):
+            calls.append(("advance", task, amount))
+
+        def update(self, task, description):
+            calls.append(("update", task, description))
+
+        def remove_task(self, task):
+            calls.append(("remove", task))
+
+    pipe = queue.Queue()
+    with _forwarding(pipe, Display()):
+        remote = _RemoteDisplay(pipe, job=3)
+        progress._LIVE.append(remote)
+        try:
+            with progress.progress_label("ddpm"), progress.progress_task("sampling", 10, True) as bar:
+                bar.advance(4)
+        finally:
+            progress._LIVE.pop()
+    assert calls == [("add", "ddpm · sampling", 10), ("advance", 1, 4), ("remove", 1)]
