@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Torch to install first, e.g. TORCH="torch==2.13.0+cpu torchvision==0.28.0": a CPU-only wheel
+# makes the install 2.1 GB instead of 6.6 GB (the default wheel brings 4.1 GB of CUDA libraries).
+TORCH ?=
 
 .PHONY: demo test test-slow lint format clean browser
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.2"
+	$(if $(TORCH),$(BIN)/python -m pip install --quiet $(TORCH))
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 

@@ -163,8 +163,9 @@ class Group:
         self._bar.advance(self._task, 1)
         stages = [*stages, ("other", took - sum(seconds for _, seconds in stages))]  # work with no bar
         spent = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages if seconds >= 0.5)
-        self._bar.console.print(
-            f"{name} ({self._done} of {self._total}) took {took:.0f} s" + (f": {spent}" if spent else "")
+        self._bar.console.print(  # one line however narrow the terminal: logs are read with grep
+            f"{name} ({self._done} of {self._total}) took {took:.0f} s" + (f": {spent}" if spent else ""),
+            soft_wrap=True,
         )
 
 
