@@ -188,3 +188,34 @@ def test_a_workers_bars_reach_the_display_here():
         finally:
             progress._LIVE.pop()
     assert calls == [("add", "ddpm · sampling", 10), ("advance", 1, 4), ("remove", 1)]
+
+
+def _job(value: int, fail: bool = False) -> int:
+    """A job for run_jobs (module level: spawned workers import it by name)."""
+    if fail:
+        raise GenEvalError(f"job {value}: planted failure")
+    return value * value
+
+
+def test_a_failing_job_is_one_error_here_and_the_others_results_are_in_order():
+    from gen_eval.workers import run_jobs
+
+    with progress.progress_group("jobs", 3, False) as group:
+        results = run_jobs(
+            [(str(v), _job, {"value": v}) for v in (1, 2, 3)],
+            workers=2,
+            group=group,
+            threads=1,
+            first=lambda label: label == "3",
+        )
+    assert results == [1, 4, 9]
+    with (
+        progress.progress_group("jobs", 2, False) as group,
+        pytest.raises(GenEvalError, match="job 2: planted"),
+    ):
+        run_jobs(
+            [("1", _job, {"value": 1}), ("2", _job, {"value": 2, "fail": True})],
+            workers=2,
+            group=group,
+            threads=1,
+        )
