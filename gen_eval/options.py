@@ -6,89 +6,27 @@ default, one line of help). :func:`coerce_options` and :func:`check_applicable` 
 passes against those declarations, so a misspelt key, a mistyped value or an option for a metric
 that will not run is a one-line :class:`GenEvalError` instead of a run with default numbers.
 
-This module is imported by the command line, so it loads nothing heavy at import time; the
-registries are imported inside the functions (they import this module for :class:`Option`).
+This module is imported by the command line, so it loads nothing heavy at import time. The
+registries import :mod:`gen_eval.option_types` (the declarations and their coercion), never this
+module, so checking options against them makes no import cycle.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 
 from gen_eval.errors import GenEvalError
+from gen_eval.option_types import COLLAPSE, Option, coerce_against, parse_option_pairs
 
-COLLAPSE = "collapse"  # owner name of the collapse detectors' options in messages
-_TYPE_NAMES = {
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    str: "a string",
-    tuple: "comma-separated integers",
-}
-_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option a metric or detector reads.
-
-    Attributes
-    ----------
-    type : type
-        ``int``, ``float``, ``bool``, ``str``, or ``tuple`` for a tuple of integers (given as
-        ``8,16,32`` on the command line).
-    default : Any
-        The value used when the option is not given; None when it depends on the data (the
-        ``help`` says how).
-    help : str
-        One line: what the option changes, and the default when ``default`` is None.
-    choices : tuple of str or str, optional
-        Accepted values of a string option, or ``"module:NAME"`` of the metric's own collection of
-        accepted values (read when checking, so the declaration cannot fall behind the metric).
-    """
-
-    type: type
-    default: Any
-    help: str
-    choices: tuple[str, ...] | str | None = None
-
-    def accepted(self) -> tuple[str, ...] | None:
-        """The accepted values of a string option, or None when any string goes."""
-        if isinstance(self.choices, str):
-            module, _, name = self.choices.partition(":")
-            return tuple(getattr(import_module(module), name))
-        return self.choices
-
-    def describe(self) -> dict[str, Any]:
-        """Plain data for ``gen-eval metrics --json``."""
-        default = list(self.default) if isinstance(self.default, tuple) else self.default
-        return {"type": self.type.__name__, "default": default, "help": self.help, "choices": self.accepted()}
-
-
-def parse_option_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """``["kid_subset_size=500"]`` -> ``{"kid_subset_size": "500"}``, values kept as text.
-
-    Parameters
-    ----------
-    pairs : sequence of str
-        What ``-o`` received, each ``KEY=VALUE``.
-
-    Returns
-    -------
-    dict of str to str
-        The values are converted later, once, to each option's declared type
-        (:func:`coerce_options`): ``8,16,32`` is a tuple for one option and a typo for another.
-    """
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise GenEvalError(f"--option {pair!r}: expected KEY=VALUE, e.g. kid_subset_size=500")
-        options[key.strip()] = raw.strip()
-    return options
+__all__ = [
+    "Option",
+    "check_applicable",
+    "coerce_options",
+    "declared_options",
+    "option_rows",
+    "parse_option_pairs",
+]
 
 
 def declared_options() -> dict[str, dict[str, Option]]:
@@ -177,86 +115,8 @@ def coerce_options(
         metrics = default_metrics({"features", "logits", "images", "log_prob"})
     owners = declared_options()
     every = {key: option for declared in owners.values() for key, option in declared.items()}
-    coerced: dict[str, Any] = {}
-    for key, value in (options or {}).items():
-        if key not in every:
-            valid = [
-                k for owner in [*metrics, *([COLLAPSE] if collapse else [])] for k in owners.get(owner, {})
-            ]
-            close = difflib.get_close_matches(key, list(every), n=2, cutoff=0.6)
-            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-            raise GenEvalError(
-                f"unknown option {key!r} for {_describe_owners(metrics, collapse)}: {hint}"
-                f"valid: {', '.join(valid) or 'none'} (see gen-eval metrics)"
-            )
-        coerced[key] = _coerce(key, value, every[key])
-    return coerced
-
-
-def _coerce(key: str, value: Any, option: Option) -> Any:
-    """``value`` as ``option.type``, or a one-line error naming the key, the type and the value."""
-    kind = option.type
-
-    def wrong() -> GenEvalError:
-        example = (
-            option.default
-            if option.default is not None
-            else {int: 100, float: 0.5, tuple: "8,16"}.get(kind, "x")
-        )
-        if isinstance(example, tuple):
-            example = ",".join(str(v) for v in example)
-        if isinstance(example, bool):
-            example = str(example).lower()
-        return GenEvalError(f"option {key}={value!r}: expected {_TYPE_NAMES[kind]}, e.g. -o {key}={example}")
-
-    if value is None:
-        if option.default is None:  # "use the data-dependent default", as when not given
-            return None
-        raise wrong()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if kind is bool:
-                if text.lower() not in _TRUE + _FALSE:
-                    raise ValueError(text)
-                value = text.lower() in _TRUE
-            elif kind is tuple:
-                value = tuple(int(part) for part in text.replace(";", ",").split(",") if part.strip())
-                if not value:
-                    raise ValueError(text)
-            elif kind is int:
-                value = int(text)
-            elif kind is float:
-                value = float(text)
-            else:
-                value = text
-        except ValueError:
-            raise wrong() from None
-    elif kind is bool:
-        if not isinstance(value, bool):
-            raise wrong()
-    elif isinstance(value, bool):  # True is an int to Python, never a count or a size here
-        raise wrong()
-    elif kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise wrong()
-    elif kind is float:
-        if not isinstance(value, int | float):
-            raise wrong()
-        value = float(value)
-    elif kind is tuple:
-        items = value if isinstance(value, list | tuple) else [value]
-        if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
-            raise wrong()
-        value = tuple(items)
-    else:  # str
-        raise wrong()
-    accepted = option.accepted() if kind is str else None
-    if accepted is not None and value not in accepted:
-        raise GenEvalError(f"option {key}={value!r}: choose one of {', '.join(map(repr, accepted))}")
-    return value
+    valid = [k for owner in [*metrics, *([COLLAPSE] if collapse else [])] for k in owners.get(owner, {})]
+    return coerce_against(options, every, valid, _describe_owners(metrics, collapse))
 
 
 def check_applicable(options: Mapping[str, Any], metrics: Sequence[str], collapse: bool, how: str) -> None:

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gen_eval.options import Option, coerce_options
+from gen_eval.collapse.verdict import SEVERITY_ORDER, Finding, summarise
+from gen_eval.option_types import COLLAPSE, Option, coerce_against
 
 if TYPE_CHECKING:
     import torch
@@ -57,16 +58,6 @@ DETECTOR_OPTIONS: dict[str, dict[str, Option]] = {
         )
     },
 }
-SEVERITY_ORDER = ("ok", "warning", "memorisation", "collapse")  # collapse is the question asked first
-
-
-@dataclass
-class Finding:
-    """One claim of the verdict and the detector (key of ``CollapseReport.detectors``) behind it."""
-
-    detector: str
-    severity: str  # "ok", "warning", "collapse" or "memorisation"
-    message: str
 
 
 @dataclass
@@ -158,11 +149,15 @@ def check_collapse(
     from gen_eval.collapse.birthday import birthday_test
     from gen_eval.collapse.ndb import fit_bins, ndb_test
     from gen_eval.collapse.vendi import vendi_comparison
-    from gen_eval.collapse.verdict import summarise
 
     # Called directly, a misspelt detector option must fail as it does through evaluate; metric
     # options (evaluate passes them all) are declared too, so they pass.
-    options = coerce_options(options, [], collapse=True)
+    from gen_eval.metrics import metric_options
+
+    declared = {key: option for options_ in DETECTOR_OPTIONS.values() for key, option in options_.items()}
+    valid = list(declared)
+    declared |= {key: option for read in metric_options().values() for key, option in read.items()}
+    options = coerce_against(options, declared, valid, f"the {COLLAPSE} check")
     gen, ref = _numpy(generated["features"]), _numpy(reference["features"])
     detectors: dict[str, Any] = {}
     skipped: dict[str, str] = {}

@@ -7,12 +7,23 @@ data (which must not be flagged) and planted failures (which must be); see
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from gen_eval.collapse.check import Finding
 
 if TYPE_CHECKING:
     from gen_eval.metrics.result import Result
+
+SEVERITY_ORDER = ("ok", "warning", "memorisation", "collapse")  # collapse is the question asked first
+
+
+@dataclass
+class Finding:
+    """One claim of the verdict and the detector (key of ``CollapseReport.detectors``) behind it."""
+
+    detector: str
+    severity: str  # "ok", "warning", "collapse" or "memorisation"
+    message: str
+
 
 # Stacked digits: collapse when fewer distinct triples are seen than this share of the reference's own
 # count on as many samples (the reference is not exactly uniform and the classifier errs).

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
-from gen_eval.options import Option
+from gen_eval.option_types import Option
 
 if TYPE_CHECKING:
     from gen_eval.metrics.base import MetricFunction

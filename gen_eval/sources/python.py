@@ -9,8 +9,6 @@ features are never cached; a seeded ``torch.Generator`` makes reruns agree.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,31 +18,7 @@ import numpy as np
 
 from gen_eval.errors import GenEvalError
 from gen_eval.sources.base import Batch, Source
-
-
-def load_factory(path: Path, factory: str) -> Any:
-    """Import ``path`` as a module and call ``factory()``; errors name the file."""
-    module_name = f"gen_eval_user_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise GenEvalError(f"{path}: cannot be imported as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise GenEvalError(f"{path}: importing it raised {type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(module, factory, None)):
-        raise GenEvalError(f"{path}: has no callable {factory!r}; name the function that builds the model")
-    try:
-        model = getattr(module, factory)()
-    except Exception as exc:
-        raise GenEvalError(f"{path}:{factory}() raised {type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(model, "sample", None)):
-        raise GenEvalError(
-            f"{path}:{factory}() returned {type(model).__name__}, which has no sample(n, generator)"
-        )
-    return model
+from gen_eval.sources.factory import load_factory
 
 
 def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, str]:

@@ -100,7 +100,7 @@ def readable_paths(folder: Path) -> list[Path]:
 
 def device_rights() -> dict[Path, int]:
     """Device files the worker may use: null, zero, random; NVIDIA devices where present."""
-    from gen_eval.sources import confinement as c
+    import gen_eval.sources.confinement as c
 
     devices = {Path("/dev/null"): c.READ_FILE | c.WRITE_FILE}
     devices |= {Path(p): c.READ_FILE for p in ("/dev/zero", "/dev/urandom", "/dev/random")}
@@ -178,7 +178,7 @@ def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[
     import numpy as np
     import torch
 
-    from gen_eval.sources.python import load_factory
+    from gen_eval.sources.factory import load_factory
 
     sys.path.insert(0, str(path.parent))  # the submission's own modules (-I left its folder out)
     if roots is not None:
