@@ -69,6 +69,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+# Shared by every command that takes --trust-code (evaluate, collapse, latent).
+UnsafeNoIsolation = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe-no-isolation",
+        help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or "
+        "seccomp): it can then read, write and reach what you can.",
+    ),
+]
 _state = {"debug": False}
 T = TypeVar("T")
 
@@ -193,14 +203,7 @@ def evaluate(
             "(GEN_EVAL_SANDBOX_TIME_S, GEN_EVAL_SANDBOX_MEMORY_MB); --no-sandbox imports it here."
         ),
     ] = True,
-    unsafe_no_isolation: Annotated[
-        bool,
-        typer.Option(
-            "--unsafe-no-isolation",
-            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or "
-            "seccomp): it can then read, write and reach what you can.",
-        ),
-    ] = False,
+    unsafe_no_isolation: UnsafeNoIsolation = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     channels_last: Annotated[
         bool | None,

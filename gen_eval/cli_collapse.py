@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli import UnsafeNoIsolation, _guard, app
 from gen_eval.options import parse_option_pairs
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
@@ -45,13 +45,7 @@ def collapse(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
-    unsafe_no_isolation: Annotated[
-        bool,
-        typer.Option(
-            "--unsafe-no-isolation",
-            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or seccomp).",
-        ),
-    ] = False,
+    unsafe_no_isolation: UnsafeNoIsolation = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     out: Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli import UnsafeNoIsolation, _guard, app
 from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
 from gen_eval.schemas import to_json
 
@@ -62,13 +62,7 @@ def latent(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python model file.")] = False,
-    unsafe_no_isolation: Annotated[
-        bool,
-        typer.Option(
-            "--unsafe-no-isolation",
-            help="Run a --trust-code file even where the kernel cannot confine it (no Landlock or seccomp).",
-        ),
-    ] = False,
+    unsafe_no_isolation: UnsafeNoIsolation = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
     """Analyse MODEL's latent space: lerp/slerp strips, path smoothness, perceptual path length,
