@@ -126,7 +126,7 @@ def _ndb(result: Any) -> list[Finding]:
 def _birthday(result: Any) -> list[Finding]:
     if result.small_support:
         support = (
-            f"~{result.support_estimate:,.0f}" if result.support_estimate else f"~{result.batch_size**2:,}"
+            f"{result.support_estimate:,.0f}" if result.support_estimate else f"{result.batch_size**2:,}"
         )
         return [
             Finding(
