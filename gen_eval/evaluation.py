@@ -356,6 +356,10 @@ def evaluate(
             "seed": seed,
             "resize": resize,
             "resize_method": resize_method,
+            # How submitted code ran: in the kernel sandbox, without its isolation, or in-process.
+            "trust_code": trust_code,
+            "sandbox": sandbox,
+            "unsafe_no_isolation": unsafe_no_isolation,
             "key": key,
             "value_range": value_range,
         },

@@ -173,3 +173,7 @@ def test_log_prob_runs_in_the_worker_and_gives_the_in_process_bits_per_dim():
     in_process = evaluate(spec, "digits:test", sandbox=False, **common)
     assert sandboxed.metrics["bits_per_dim"].value == in_process.metrics["bits_per_dim"].value
     assert sandboxed.metrics["bits_per_dim"].kind == "exact"  # the model's `likelihood` came through
+    # The run records how the submitted code ran.
+    recorded = {"trust_code": True, "sandbox": True, "unsafe_no_isolation": False}
+    assert recorded.items() <= sandboxed.manifest["options"].items()
+    assert in_process.manifest["options"]["sandbox"] is False
