@@ -292,8 +292,8 @@ def _issue18_cases(root: Path) -> dict[str, str | None]:
     inner = io.BytesIO()
     with zipfile.ZipFile(inner, "w") as archive:
         archive.writestr("samples.npy", npy_bytes(digits(0, 40)))
-    write_zip(root / "nestedzip.zip", {"work/inner.zip": inner.getvalue()})
-    expected["nestedzip"] = "nestedzip.zip/work/inner.zip: an archive inside an archive (zip inside a zip)"
+    write_zip(root / "nestedzip.zip", {"samples/inner.zip": inner.getvalue()})
+    expected["nestedzip"] = "nestedzip.zip/samples/inner.zip: an archive inside an archive (zip inside a zip)"
     (root / "innerzip").mkdir()
     (root / "innerzip" / "samples.zip").write_bytes(inner.getvalue())
     expected["innerzip"] = "innerzip/samples.zip: an archive inside a submission folder is not unpacked"
