@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from gen_eval.figure_style import scatter_png  # noqa: F401  (the run figures' scatter lives there)
+
 
 def _png(image) -> bytes:  # PIL.Image.Image
     buffer = io.BytesIO()
@@ -34,16 +36,3 @@ def image_grid_png(images: np.ndarray, columns: int = 8, min_cell: int = 64, pad
         left = padding + (index % columns) * (cell_w + padding)
         canvas[top : top + cell_h, left : left + cell_w] = tile
     return _png(Image.fromarray(canvas))
-
-
-def scatter_png(
-    generated: np.ndarray,
-    reference: np.ndarray | None = None,
-    size: int = 512,
-    title: str = "Generated vs reference samples",
-    names: tuple[str, str] = ("generated", "reference"),
-) -> bytes:
-    """2-D points with axes and a legend (see :func:`gen_eval.figure_style.scatter_png`)."""
-    from gen_eval.figure_style import scatter_png as draw
-
-    return draw(generated, reference, size=size, title=title, names=names)
