@@ -169,7 +169,7 @@ def test_default_pair_without_a_shared_metric_takes_the_two_most_recent() -> Non
 def test_dashboard_command_hides_the_deploy_button() -> None:
     from streamlit import config
 
-    from gen_eval.cli_dashboard import streamlit_command
+    from gen_eval.cli.dashboard import streamlit_command
 
     command = streamlit_command(Path("runs"), 8501)
     option = command[command.index("--client.toolbarMode") + 1]
@@ -224,7 +224,7 @@ def test_missing_or_empty_folder_gives_a_message(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.timeout(180)
 def test_dashboard_in_a_real_browser(runs_dir: Path, headless_browser, artifacts_dir: Path) -> None:
-    from gen_eval.cli_dashboard import free_port
+    from gen_eval.cli.dashboard import free_port
 
     port = free_port()
     server = subprocess.Popen(

@@ -138,7 +138,7 @@ def test_prefix_is_the_only_error_prefix_in_the_command_line_code():
 
 
 def test_score_table_piped_keeps_long_submission_names(capsys, tmp_path):
-    from gen_eval.cli_score import print_score
+    from gen_eval.cli.score import print_score
     from gen_eval.runs.score import ScoreResult, SubmissionRow
 
     fid = {"value": 12.5, "kind": "estimate", "interval": [11.0, 14.0], "direction": "lower"}

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import UnsafeNoIsolation, _guard, app
+from gen_eval.cli.common import UnsafeNoIsolation, _guard, app
 from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
 from gen_eval.schemas import to_json
 

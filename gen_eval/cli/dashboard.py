@@ -1,4 +1,4 @@
-"""``gen-eval dashboard``: the Streamlit app over a folder of runs (registered by ``gen_eval.cli``)."""
+"""``gen-eval dashboard``: the Streamlit app over a folder of runs (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import app
+from gen_eval.cli.common import app
 
 DASHBOARD_EXAMPLES = """
 [bold]Examples[/bold]

@@ -1,6 +1,6 @@
 """``gen-eval models | train | demo | scorecard``: the bundled reference models on the command line.
 
-Registered on the main app by ``gen_eval.cli``; kept apart so that module stays readable.
+Registered on the main app by ``gen_eval.cli.main``; kept apart so that module stays readable.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, _print_table, app
+from gen_eval.cli.common import _guard, _print_table, app
 from gen_eval.errors import GenEvalError
 from gen_eval.schemas import to_json
 

@@ -1,4 +1,4 @@
-"""``gen-eval score``: grade a folder of students' submissions (registered by ``gen_eval.cli``)."""
+"""``gen-eval score``: grade a folder of students' submissions (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli.common import _guard, app
 from gen_eval.runs.archives import Limits
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 

@@ -1,4 +1,4 @@
-"""``gen-eval collapse``: is this model dropping modes, and which? (registered by ``gen_eval.cli``)."""
+"""``gen-eval collapse``: is this model dropping modes, and which? (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import UnsafeNoIsolation, _guard, app
+from gen_eval.cli.common import UnsafeNoIsolation, _guard, app
 from gen_eval.options import parse_option_pairs
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP

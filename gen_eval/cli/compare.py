@@ -1,4 +1,4 @@
-"""``gen-eval compare``: is run B really better than run A, on what, and by how much? (registered by ``gen_eval.cli``)."""
+"""``gen-eval compare``: is run B really better than run A, on what, and by how much? (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli.common import _guard, app
 from gen_eval.schemas import to_json
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""``gen-eval report``: one self-contained HTML page per run (registered by ``gen_eval.cli``)."""
+"""``gen-eval report``: one self-contained HTML page per run (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import ERROR_PREFIX, _guard, _state, app
+from gen_eval.cli.common import ERROR_PREFIX, _guard, _state, app
 
 REPORT_EXAMPLES = """
 [bold]Examples[/bold]

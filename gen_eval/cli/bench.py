@@ -1,4 +1,4 @@
-"""``gen-eval bench ...``: benchmarks and parity reports under reports/ (registered by ``gen_eval.cli``)."""
+"""``gen-eval bench ...``: benchmarks and parity reports under reports/ (registered by ``gen_eval.cli.main``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli import _guard, app
+from gen_eval.cli.common import _guard, app
 from gen_eval.errors import GenEvalError
 
 bench_app = typer.Typer(help="Benchmarks and parity reports, written under reports/.", no_args_is_help=True)
