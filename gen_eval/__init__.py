@@ -29,12 +29,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from gen_eval.comparison.compare import compare
     from gen_eval.evaluation import Evaluation, evaluate
+    from gen_eval.grading.score import score
     from gen_eval.latent.analyse import analyse_latent
     from gen_eval.metrics.result import Result
-    from gen_eval.runs.compare import compare
     from gen_eval.runs.run import Run, load_run
-    from gen_eval.runs.score import score
     from gen_eval.sources import open_source
 
 _LAZY = {
@@ -44,8 +44,8 @@ _LAZY = {
     "load_run": "gen_eval.runs.run",
     "Run": "gen_eval.runs.run",
     "open_source": "gen_eval.sources",
-    "score": "gen_eval.runs.score",
-    "compare": "gen_eval.runs.compare",
+    "score": "gen_eval.grading.score",
+    "compare": "gen_eval.comparison.compare",
     "analyse_latent": "gen_eval.latent.analyse",
 }
 

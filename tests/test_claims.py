@@ -1,10 +1,10 @@
-"""Claims checked per direction: a modest claim is met, an overstated one is not (gen_eval.runs.claims)."""
+"""Claims checked per direction: a modest claim is met, an overstated one is not (gen_eval.grading.claims)."""
 
 from __future__ import annotations
 
 import pytest
 
-from gen_eval.runs.claims import check_claims
+from gen_eval.grading.claims import check_claims
 
 
 def _measured(value: float, low: float | None, high: float | None, direction: str) -> dict:

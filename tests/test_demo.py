@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from gen_eval import progress
 from gen_eval.cli import app
-from gen_eval.demo_files import RECORD, check_replaceable, foreign_files, record_files
+from gen_eval.demo.files import RECORD, check_replaceable, foreign_files, record_files
+from gen_eval.demo.leaderboard import score_models, write_leaderboard
 from gen_eval.errors import GenEvalError
-from gen_eval.leaderboard import score_models, write_leaderboard
 
 runner = CliRunner()
 QUICK = ["--models", "baseline", "--num-samples", "60", "--num-resamples", "0", "-q"]
@@ -111,7 +111,7 @@ def test_sampling_progress_leaves_the_samples_and_the_model_as_they_were():
 
 
 def test_score_models_scores_on_the_threads_asked_for_and_restores_them(monkeypatch):
-    import gen_eval.leaderboard as leaderboard
+    import gen_eval.demo.leaderboard as leaderboard
 
     seen = []
     evaluate = leaderboard.evaluate
@@ -134,7 +134,7 @@ def test_score_models_scores_on_the_threads_asked_for_and_restores_them(monkeypa
 
 
 def test_the_demo_command_runs_on_one_thread_unless_told(tmp_path, monkeypatch):
-    import gen_eval.leaderboard as leaderboard
+    import gen_eval.demo.leaderboard as leaderboard
 
     asked = []
     monkeypatch.setattr(leaderboard, "score_models", lambda *a, **k: asked.append(k["threads"]) or [])

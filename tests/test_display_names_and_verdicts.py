@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 import gen_eval.latent
-import gen_eval.report_text as report_text
+import gen_eval.report.text as report_text
 from gen_eval.cli import app
 from gen_eval.collapse.verdict import BIRTHDAY_P_VALUE, excess_p_value, summarise
 from gen_eval.evaluation import Evaluation
@@ -42,7 +42,7 @@ def test_terminal_table_uses_display_names_and_no_arrow_for_a_baseline(monkeypat
 
 def test_display_helpers_agree_everywhere():
     from gen_eval.dashboard.widgets import metric_name
-    from gen_eval.runs.report_figures import label
+    from gen_eval.report.figures import label
 
     for name in ("fd_inf", "ms_ssim_reference", "kid", "bits_per_dim", "coverage"):
         assert label(name) == display_name(name) == metric_name(name, {})

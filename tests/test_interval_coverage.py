@@ -96,8 +96,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_terminal_json_and_report_say_what_each_interval_covers(small_run, capsys, tmp_path: Path) -> None:
-    from gen_eval.report_text import print_evaluation
-    from gen_eval.runs.report import write_report
+    from gen_eval.report.run_report import write_report
+    from gen_eval.report.text import print_evaluation
 
     evaluation, out = small_run
     print_evaluation(evaluation)
@@ -119,7 +119,7 @@ def test_an_old_run_without_interval_covers_loads_and_renders(small_run, tmp_pat
     import shutil
 
     from gen_eval.dashboard.widgets import interval_notes
-    from gen_eval.runs.report import run_report_html
+    from gen_eval.report.run_report import run_report_html
     from gen_eval.runs.run import load_run
 
     _, out = small_run
@@ -142,8 +142,8 @@ def test_an_old_run_without_interval_covers_loads_and_renders(small_run, tmp_pat
 def test_compare_page_lists_what_each_run_s_interval_covers(small_run, tmp_path: Path) -> None:
     import shutil
 
-    from gen_eval.runs.compare import compare
-    from gen_eval.runs.compare_html import comparison_html
+    from gen_eval.comparison.compare import compare
+    from gen_eval.comparison.html import comparison_html
 
     _, out = small_run
     shutil.copytree(out, tmp_path / "again")

@@ -122,7 +122,7 @@ def test_cli_writes_checksummed_latent_results_into_a_run(vae_run):
 
 
 def test_report_shows_the_latent_section(vae_run):
-    from gen_eval.runs.report import run_report_html
+    from gen_eval.report.run_report import run_report_html
 
     html = run_report_html(load_run(vae_run[0]))
     assert ("Latent space" in html and "Perceptual" not in html) or "ppl_digits_features" in html

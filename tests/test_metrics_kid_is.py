@@ -287,8 +287,8 @@ def test_is_errors_are_clear():
 
 def test_compare_refuses_kid_replicates_below_the_interval_minimum():
     # compare's own KID bootstrap follows kid(): below the minimum, a one-line reason, not NaNs.
+    from gen_eval.comparison.bootstrap import replicates
     from gen_eval.errors import GenEvalError
-    from gen_eval.runs.compare_bootstrap import replicates
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(5, 4, generator=g), torch.randn(30, 4, generator=g)

@@ -190,7 +190,7 @@ def test_num_samples_beyond_the_source_is_a_visible_warning(tmp_path):
 def _option_reads() -> list[tuple[str, str | re.Pattern, ast.expr | None]]:
     """Every ``context.option(NAME, default)`` / ``options.get(NAME, ...)`` in the metric and detector code."""
     files = [*(ROOT / "gen_eval" / "metrics").glob("*.py"), *(ROOT / "gen_eval" / "collapse").glob("*.py")]
-    files.append(ROOT / "gen_eval" / "runs" / "compare_bootstrap.py")  # recomputes metrics from their options
+    files.append(ROOT / "gen_eval" / "comparison" / "bootstrap.py")  # recomputes metrics from their options
     files.remove(ROOT / "gen_eval" / "metrics" / "base.py")  # MetricContext.option itself
     reads = []
     for path in files:

@@ -1,4 +1,4 @@
-"""The per-run HTML report (gen_eval/runs/report.py) and ``gen-eval report``, in text and in a browser."""
+"""The per-run HTML report (gen_eval/report/run_report.py) and ``gen-eval report``, in text and in a browser."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 import gen_eval
 from gen_eval.cli import app
-from gen_eval.runs.report import run_report_html, write_report
-from gen_eval.runs.report_manifest import reproduce_command
+from gen_eval.report.manifest import reproduce_command
+from gen_eval.report.run_report import run_report_html, write_report
 
 # Every plot drawn by plotly.js: the inlined library ran and each figure rendered its SVG.
 ALL_PLOTS_DRAWN = (

@@ -164,7 +164,7 @@ def test_cli_states_the_resize_and_refuses_an_unknown_method(folder, tmp_path):
 
 
 def test_compare_replays_the_resize_when_it_re_extracts_the_reference(folder, tmp_path, one_thread):
-    from gen_eval.runs.compare import compare
+    from gen_eval.comparison.compare import compare
 
     # The reference itself is 32x32 (resized to 8x8 for the digits net) with a non-default method:
     # re-extraction must use the run's method, or its cache key differs and compare refuses.

@@ -70,7 +70,7 @@ def test_storage_faults_are_one_line_and_a_slow_submission_is_stopped(tmp_path, 
 
 def test_corpus_counts_a_scored_link_as_an_escape(tmp_path, monkeypatch, one_thread):
     """A planted fault: with the link checks switched off, the link cases are scored and counted."""
-    from gen_eval.runs import discovery, submissions
+    from gen_eval.grading import discovery, submissions
 
     monkeypatch.setattr(submissions, "refuse_linked_folders", lambda *args: None)
     monkeypatch.setattr(discovery, "_link_error", lambda *args: None)

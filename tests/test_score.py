@@ -17,8 +17,8 @@ import gen_eval.evaluation
 from gen_eval import GenEvalError
 from gen_eval.bench.hostile import CANARY, build_submissions, digits, npy_bytes, write_pngs, write_tar
 from gen_eval.cli import app
-from gen_eval.runs import archives
-from gen_eval.runs.submissions import Entry, Limits, prepare
+from gen_eval.grading import archives
+from gen_eval.grading.submissions import Entry, Limits, prepare
 
 OPTIONS = {"reference": "digits:test", "features": "digits", "num_resamples": 5}
 

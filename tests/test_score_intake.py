@@ -26,8 +26,8 @@ from gen_eval import GenEvalError
 from gen_eval.bench.hostile import count_bomb_npz, digits, npy_bytes, write_pngs, write_zip
 from gen_eval.cli import app
 from gen_eval.errors import StorageError
-from gen_eval.runs import contents
-from gen_eval.runs.submissions import Entry, Limits, discover, prepare
+from gen_eval.grading import contents
+from gen_eval.grading.submissions import Entry, Limits, discover, prepare
 
 OPTIONS = {"reference": "digits:test", "features": "digits", "num_resamples": 5}
 

@@ -62,7 +62,7 @@ class Robustness:
 
 def _corpus(report: Robustness, scratch: Path) -> None:
     from gen_eval.bench.hostile import CANARY, IGNORED_ENTRIES, READS_ELSEWHERE, build_submissions
-    from gen_eval.runs.score import score
+    from gen_eval.grading.score import score
 
     subs, outside, unpack = scratch / "corpus" / "subs", scratch / "outside", scratch / "unpack"
     outside.mkdir(parents=True)
@@ -175,8 +175,8 @@ def _storage_faults(report: Robustness, scratch: Path) -> None:
     import gen_eval
     import gen_eval.evaluation
     from gen_eval.bench.hostile import digits
+    from gen_eval.grading.archives import Limits
     from gen_eval.runs import run as run_module
-    from gen_eval.runs.archives import Limits
 
     root = scratch / "storage"
     subs = root / "subs"

@@ -67,7 +67,7 @@ def collapse(
 
     def body() -> None:
         from gen_eval.evaluation import evaluate
-        from gen_eval.report_text import print_collapse
+        from gen_eval.report.text import print_collapse
 
         result = evaluate(
             source,

@@ -13,7 +13,7 @@ from gen_eval.schemas import to_json
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gen_eval.runs.comparison import Comparison
+    from gen_eval.comparison.result import Comparison
 
 COMPARE_EXAMPLES = """
 [bold]Examples[/bold]
@@ -71,7 +71,7 @@ def compare(
     """
 
     def body() -> None:
-        from gen_eval.runs.compare import compare as run_compare
+        from gen_eval.comparison.compare import compare as run_compare
 
         to_stdout = as_json == "-"
         comparison = run_compare(
@@ -86,7 +86,7 @@ def compare(
         )
         document = to_json(comparison.to_dict())
         if html is not None:
-            from gen_eval.runs.compare_html import write_comparison_html
+            from gen_eval.comparison.html import write_comparison_html
 
             write_comparison_html(comparison, html)
         if to_stdout:
@@ -118,7 +118,7 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
     Parameters
     ----------
     comparison : Comparison
-        What :func:`gen_eval.runs.compare.compare` returned.
+        What :func:`gen_eval.comparison.compare.compare` returned.
     console : rich.console.Console, optional
         Where to print (default: a new console on stdout).
     """
@@ -126,8 +126,8 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
     from rich.markup import escape
     from rich.table import Table
 
-    from gen_eval.runs.compare_html import fmt, interval_text, signed
-    from gen_eval.runs.comparison import METHODS
+    from gen_eval.comparison.html import fmt, interval_text, signed
+    from gen_eval.comparison.result import METHODS
     from gen_eval.tables import console_for, unclipped
 
     given, console = console, console or Console()

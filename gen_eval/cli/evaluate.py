@@ -104,7 +104,7 @@ def evaluate(
     def body() -> None:
         from gen_eval.evaluation import default_run_dir
         from gen_eval.evaluation import evaluate as run_evaluate
-        from gen_eval.report_text import print_evaluation
+        from gen_eval.report.text import print_evaluation
 
         target = None if no_save else (out or default_run_dir(source))
         result = run_evaluate(

@@ -21,7 +21,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """List the bundled reference models: family, data, checkpoint size and headline scores."""
 
     def body() -> None:
-        from gen_eval.scorecard import format_headline, model_rows
+        from gen_eval.demo.scorecard import format_headline, model_rows
 
         rows = model_rows()
         if as_json:
@@ -135,7 +135,7 @@ def demo(
     """
 
     def body() -> None:
-        from gen_eval.leaderboard import print_leaderboard, score_models, write_leaderboard
+        from gen_eval.demo.leaderboard import print_leaderboard, score_models, write_leaderboard
 
         names = None if model_names is None else [n.strip() for n in model_names.split(",") if n.strip()]
         _check_names(names)
@@ -171,7 +171,7 @@ def scorecard(
     """Score every bundled model (digits and 2-D mixtures) and write reports/reference_models.md."""
 
     def body() -> None:
-        from gen_eval.scorecard import write_scorecard
+        from gen_eval.demo.scorecard import write_scorecard
 
         path = write_scorecard(out, runs, num_samples=num_samples, num_resamples=num_resamples)
         typer.echo(f"scorecard written to {path}")

@@ -33,7 +33,7 @@ def report(
 
     def body() -> None:
         from gen_eval.errors import GenEvalError
-        from gen_eval.runs.report import write_report
+        from gen_eval.report.run_report import write_report
 
         if out is not None and len(runs) > 1:
             raise GenEvalError(

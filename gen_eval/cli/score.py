@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gen_eval.cli.common import _guard, app
-from gen_eval.runs.archives import Limits
+from gen_eval.grading.archives import Limits
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
 if TYPE_CHECKING:
-    from gen_eval.runs.score import ScoreResult
+    from gen_eval.grading.results import ScoreResult
 
 SCORE_EXAMPLES = """
 [bold]Examples[/bold]
@@ -84,7 +84,7 @@ def score(
     """
 
     def body() -> ScoreResult:
-        from gen_eval.runs.score import score as run_score
+        from gen_eval.grading.score import score as run_score
 
         result = run_score(
             submissions_dir,

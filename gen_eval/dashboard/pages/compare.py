@@ -32,7 +32,7 @@ if len(chosen) < 2:
 
 @st.cache_data(show_spinner="Bootstrapping the differences...", max_entries=16)
 def _compare(paths: tuple[str, ...], resamples: int, force: bool, stamps: tuple[float, ...]):
-    from gen_eval.runs.compare import compare
+    from gen_eval.comparison.compare import compare
 
     return compare(list(paths), num_resamples=resamples, force=force)
 
@@ -93,7 +93,7 @@ if comparison.ranking:
         hide_index=True,
     )
 
-from gen_eval.runs.compare_html import comparison_figures  # noqa: E402  (plotly only once needed)
+from gen_eval.comparison.html import comparison_figures  # noqa: E402  (plotly only once needed)
 
 for name, figure in comparison_figures(comparison).items():
     st.plotly_chart(figure, width="stretch", key=f"compare-{name}")

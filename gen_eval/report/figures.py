@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gen_eval.metrics.result import display_name
-from gen_eval.runs.html import Page, escape, image_tag
+from gen_eval.report.html import Page, escape, image_tag
 from gen_eval.runs.run import Run
 
 if TYPE_CHECKING:

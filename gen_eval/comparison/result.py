@@ -1,6 +1,6 @@
 """What ``compare`` returns: the rows, the ranking and the runs it shows, as plain dataclasses.
 
-Kept apart from the computation (:mod:`gen_eval.runs.compare`) so that the printers, the HTML
+Kept apart from the computation (:mod:`gen_eval.comparison.compare`) so that the printers, the HTML
 page and the dashboard can read a comparison without importing the bootstrap machinery.
 """
 

@@ -2,7 +2,7 @@
 
 One page: the comparison table, the ranking, a bar chart per metric with each run's interval,
 precision against recall, the predicted-class histograms, the runs' sample grids side by side,
-and each run's mode-collapse verdict. Built from :mod:`gen_eval.runs.html`, so it opens offline.
+and each run's mode-collapse verdict. Built from :mod:`gen_eval.report.html`, so it opens offline.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
-from gen_eval.runs.html import Page, escape, image_tag, table
+from gen_eval.report.html import Page, escape, image_tag, table
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from gen_eval.runs.comparison import Comparison
+    from gen_eval.comparison.result import Comparison
 
-# Verdict -> CSS class of gen_eval.runs.html.STYLE (green, red, grey).
+# Verdict -> CSS class of gen_eval.report.html.STYLE (green, red, grey).
 VERDICT_CLASS = {"better": "better", "worse": "worse", "best": "better"}
 _LAYOUT = {"template": "plotly_white", "height": 320, "margin": {"l": 50, "r": 20, "t": 50, "b": 60}}
 
@@ -61,7 +61,7 @@ def comparison_html(comparison: Comparison) -> str:
     Parameters
     ----------
     comparison : Comparison
-        What :func:`gen_eval.runs.compare.compare` returned.
+        What :func:`gen_eval.comparison.compare.compare` returned.
 
     Returns
     -------

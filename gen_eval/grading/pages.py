@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gen_eval.runs.score import ScoreResult, SubmissionRow
+    from gen_eval.grading.results import ScoreResult, SubmissionRow
 
 
 def _fmt(value: float | None) -> str:
@@ -42,7 +42,7 @@ def leaderboard_csv(result: ScoreResult) -> str:
 
 def leaderboard_html(result: ScoreResult) -> str:
     """The leaderboard as one self-contained page, each submission linking to its report."""
-    from gen_eval.runs.html import Page, escape, table
+    from gen_eval.report.html import Page, escape, table
 
     page = Page(f"Leaderboard: {Path(result.submissions_dir).name} vs {result.reference}")
     count = {status: sum(row.status == status for row in result.rows) for status in ("scored", "resumed")}
@@ -99,7 +99,7 @@ border:1px solid #ccc;border-radius:4px;box-shadow:0 3px 10px rgba(0,0,0,.18);pa
 
 def _details(summary: str, css: str, items: list[tuple[str, str]], as_list: bool = True) -> str:
     """A one-line summary that opens to its items (escaped text, each with a CSS class)."""
-    from gen_eval.runs.html import escape
+    from gen_eval.report.html import escape
 
     if not items:
         return ""
@@ -114,7 +114,7 @@ def _details(summary: str, css: str, items: list[tuple[str, str]], as_list: bool
 
 def _board_row(row: SubmissionRow, metrics: list[str]) -> list[str]:
     """The cells of one scored submission: rank, who, metrics, then three one-line summaries."""
-    from gen_eval.runs.html import escape
+    from gen_eval.report.html import escape
 
     name = escape(row.name)
     link = f"<a href='{escape(row.report)}'>{name}</a>" if row.report else name
@@ -141,7 +141,7 @@ def _board_row(row: SubmissionRow, metrics: list[str]) -> list[str]:
 
 def _board_table(result: ScoreResult, rows: list[list[str]]) -> str:
     """The scored submissions' table (cells already HTML), metric headers with their direction."""
-    from gen_eval.runs.html import escape
+    from gen_eval.report.html import escape
 
     arrows = {"lower": " ↓", "higher": " ↑"}
     head = ["<th>#</th>", "<th class='l'>submission</th>"]
@@ -163,7 +163,7 @@ def _board_table(result: ScoreResult, rows: list[list[str]]) -> str:
 
 def error_page(row: SubmissionRow) -> str:
     """The report page of a submission that was not scored: its error and warnings."""
-    from gen_eval.runs.html import Page
+    from gen_eval.report.html import Page
 
     page = Page(f"Submission {row.name}: not scored")
     for text, css in [(row.error or "", "error"), *((w, "warning") for w in row.warnings)]:

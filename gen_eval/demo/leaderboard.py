@@ -112,7 +112,7 @@ def score_models(
     overwrite : bool
         Replace whatever is at ``out_dir/NAME`` and the leaderboard files. False refuses (a
         GenEvalError before any work) when a file there was not written by an earlier call or has
-        changed since, such as a report or a saved embedding (see :mod:`gen_eval.demo_files`).
+        changed since, such as a report or a saved embedding (see :mod:`gen_eval.demo.files`).
     threads : int, optional
         CPU threads for torch and the BLAS libraries while scoring, restored after (None: leave
         them). The bundled networks are small: on a busy 2-core machine one thread drew PixelCNN
@@ -145,7 +145,7 @@ def score_models(
             if entry.dataset == dataset:
                 jobs.append((name, entry.family, dataset, entry.faulty, f"ref:{name}"))
     if out_dir is not None:
-        from gen_eval.demo_files import check_replaceable
+        from gen_eval.demo.files import check_replaceable
 
         folders = [_run_name(name, dataset) for name, _, dataset, _, _ in jobs]
         check_replaceable(out_dir, [*folders, *LEADERBOARD_FILES], overwrite)
@@ -251,7 +251,7 @@ def _score_one(
             show_progress=show_progress,
         )
     if target is not None and evaluation.run_dir:
-        from gen_eval.demo_files import record_files
+        from gen_eval.demo.files import record_files
 
         record_files(out_dir, [target.name])  # the run is the demo's own (before a slow latent step)
     model = getattr(source, "model", None)
@@ -261,7 +261,7 @@ def _score_one(
         and callable(getattr(model, "decode", None))
         and getattr(model, "latent_dim", None)
     ):
-        from gen_eval.demo_files import record_files
+        from gen_eval.demo.files import record_files
         from gen_eval.latent.analyse import analyse_latent, save_latent
 
         with progress_stage("latent analyses", show_progress):
@@ -309,7 +309,7 @@ def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
         row["faulty"] = score.faulty or ""
         rows.append(row)
     pd.DataFrame(rows).to_csv(out / "leaderboard.csv", index=False)
-    from gen_eval.demo_files import record_files
+    from gen_eval.demo.files import record_files
 
     record_files(out, list(LEADERBOARD_FILES))
     return out / "leaderboard.json"

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gen_eval.leaderboard import FLOOR, ModelScore, score_models
+from gen_eval.demo.leaderboard import FLOOR, ModelScore, score_models
 from gen_eval.schemas import to_json
 
 # Bars on digits:test over the 17 grey levels (uniform: log2 17 = 4.09 bits/dim).

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
 from gen_eval.metrics.result import better_label
-from gen_eval.runs.html import Page, escape, image_tag, table
-from gen_eval.runs.report_figures import fmt, folder_figures, label, metrics_figure
-from gen_eval.runs.report_manifest import manifest_section
+from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
+from gen_eval.report.html import Page, escape, image_tag, table
+from gen_eval.report.manifest import manifest_section
 from gen_eval.runs.run import SAMPLES, Run, load_run
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def write_report(
         checksummed files). An existing directory receives ``report.html`` inside it.
     plotly_src : str, optional
         Relative path (from the page) of a shared plotly.js, e.g. from
-        :func:`gen_eval.runs.html.write_plotly_js`; by default plotly.js is inlined.
+        :func:`gen_eval.report.html.write_plotly_js`; by default plotly.js is inlined.
 
     Returns
     -------

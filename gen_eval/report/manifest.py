@@ -7,7 +7,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from gen_eval.runs.html import Page, escape
+from gen_eval.report.html import Page, escape
 from gen_eval.runs.run import Run
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ are not graded and are returned as ignored with the reason, as are files of othe
 top-level entry that is a symbolic link is refused (an :class:`Entry` with its error): to another
 submission it would be a silent duplicate, outside the folder it is not what was submitted. Two
 entries whose file names would collide (case-blind) are both refused. Used by
-:mod:`gen_eval.runs.submissions`, which re-exports :class:`Entry` and :func:`discover`.
+:mod:`gen_eval.grading.submissions`, which re-exports :class:`Entry` and :func:`discover`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gen_eval.errors import GenEvalError
-from gen_eval.runs.archives import SKIPPED_NAMES, TAR_SUFFIXES, clean_text
+from gen_eval.grading.archives import SKIPPED_NAMES, TAR_SUFFIXES, clean_text
 
 ARRAY_SUFFIXES = (".npz", ".npy")
 

@@ -10,7 +10,7 @@ For every metric both runs computed, the difference B - A gets a 95% interval:
 - **bootstrap** (metrics computed from features: FID, KID, IS, precision, recall, density,
   coverage, FD-infinity): each run's cached generated features are resampled with replacement,
   independently (a seed per run), the reference fixed, and the metric is recomputed on every
-  replicate (:mod:`gen_eval.runs.compare_bootstrap`). The interval is the percentile interval of
+  replicate (:mod:`gen_eval.comparison.bootstrap`). The interval is the percentile interval of
   the replicate differences, shifted by their bias (mean difference - observed difference), the
   rule the metrics use for their own intervals: a resample holds only ~63% distinct samples,
   which moves FID up and recall or coverage down, by amounts that differ between a good and a
@@ -33,9 +33,9 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gen_eval.comparison.bootstrap import producer
+from gen_eval.comparison.result import Comparison, RankEntry, Row, RunSummary
 from gen_eval.errors import GenEvalError
-from gen_eval.runs.compare_bootstrap import producer
-from gen_eval.runs.comparison import Comparison, RankEntry, Row, RunSummary
 
 if TYPE_CHECKING:
     import torch
@@ -106,10 +106,10 @@ def compare(
         Fewer than two runs, a missing or corrupt run, incomparable runs without ``force``, or a
         reference whose features are neither cached nor re-extractable.
     """
+    from gen_eval.comparison.bootstrap import reference_features, run_replicates
     from gen_eval.evaluation import resolve_device
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.progress import progress_task
-    from gen_eval.runs.compare_bootstrap import reference_features, run_replicates
     from gen_eval.runs.run import load_run
 
     if len(run_paths) < 2:

@@ -16,8 +16,8 @@ Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
 Names starting with ``.`` or ``_`` are not graded and are listed as ignored with that reason, as are
 other files. A top-level entry that is a symbolic link is refused (its files are another
 submission's, or from outside), and so is a submission holding a folder that is a link
-(:mod:`gen_eval.runs.contents`, which also counts samples against ``Limits.max_samples``).
-Finding the entries lives in :mod:`gen_eval.runs.discovery` (``Entry`` and ``discover`` are
+(:mod:`gen_eval.grading.contents`, which also counts samples against ``Limits.max_samples``).
+Finding the entries lives in :mod:`gen_eval.grading.discovery` (``Entry`` and ``discover`` are
 re-exported here). An ``.npz``
 holds the samples as ``arr_0`` (``np.savez(path, samples)``), as ``samples`` or as its only array.
 Arrays are NHWC/NCHW/NHW images (uint8, or floats in [0, 1], [-1, 1] or [0, 255]) or (N, D)
@@ -38,7 +38,7 @@ before anything is written: absolute paths, ``..``, links, device files, encrypt
 than ``Limits.max_members`` files, more than ``Limits.max_bytes`` unpacked or a member compressed
 more than ``Limits.max_ratio`` to 1 refuse the whole submission. Members are then copied into a
 fresh temporary folder (never outside it, counting the bytes actually written), which is deleted
-when the submission is done (the unpacking itself lives in :mod:`gen_eval.runs.archives`).
+when the submission is done (the unpacking itself lives in :mod:`gen_eval.grading.archives`).
 """
 
 from __future__ import annotations
@@ -55,9 +55,9 @@ from pathlib import Path
 from typing import Any
 
 from gen_eval.errors import GenEvalError, StorageError
-from gen_eval.runs.archives import Limits, clean_text, unpack_tar, unpack_zip
-from gen_eval.runs.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
-from gen_eval.runs.discovery import ARRAY_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
+from gen_eval.grading.archives import Limits, clean_text, unpack_tar, unpack_zip
+from gen_eval.grading.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
+from gen_eval.grading.discovery import ARRAY_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
 from gen_eval.sources.base import Source
 from gen_eval.sources.folder import IMAGE_SUFFIXES
 

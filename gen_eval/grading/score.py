@@ -1,6 +1,6 @@
 """``gen-eval score``: grade a folder of students' submissions against one reference.
 
-Each submission (layout and safety rules: :mod:`gen_eval.runs.submissions`) is evaluated into
+Each submission (layout and safety rules: :mod:`gen_eval.grading.submissions`) is evaluated into
 its own run, the reference's features coming from the cache after the first. One bad submission
 never stops the batch: its error is recorded and the next one starts. Output folder::
 
@@ -26,79 +26,22 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gen_eval.errors import GenEvalError, StorageError
-from gen_eval.runs import submissions as sub
-from gen_eval.runs.claims import Claim, check_claims
-from gen_eval.runs.contents import check_count, time_limit
-from gen_eval.runs.score_pages import error_page, leaderboard_csv, leaderboard_html
-from gen_eval.runs.submissions import Entry, Limits
+from gen_eval.grading import submissions as sub
+from gen_eval.grading.claims import check_claims
+from gen_eval.grading.contents import check_count, time_limit
+from gen_eval.grading.pages import error_page, leaderboard_csv, leaderboard_html
+from gen_eval.grading.results import ScoreResult, SubmissionRow
+from gen_eval.grading.submissions import Entry, Limits
 from gen_eval.schemas import to_json
 from gen_eval.sources.folder import FIRST_FRAME
 
 STATE_FORMAT = "gen-eval-score-state-v1"
-
-
-@dataclass
-class SubmissionRow:
-    """One leaderboard row."""
-
-    name: str
-    key: str
-    kind: str
-    status: str = "error"  # "scored", "resumed" (finished in an earlier run) or "error"
-    error: str | None = None
-    student: str | None = None
-    family: str | None = None
-    num_samples: int | None = None
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> Result.to_dict()
-    collapse: dict[str, str] = field(default_factory=dict)  # {"status", "verdict"}
-    claims: list[Claim] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    rank: int | None = None
-    run_dir: str | None = None  # relative to the output folder
-    report: str | None = None  # relative to the output folder
-    seconds: float = 0.0
-
-    def value(self, metric: str) -> float | None:
-        entry = self.metrics.get(metric)
-        return None if entry is None else entry["value"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ScoreResult:
-    """What ``score`` did: one row per submission (ranked rows first) and where it all went."""
-
-    submissions_dir: str
-    reference: str
-    features: str
-    out_dir: Path
-    rank_by: str
-    rows: list[SubmissionRow]
-    ignored: list[str]
-    options: dict[str, Any]
-    seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)  # about the whole batch (a read-only cache)
-
-    @property
-    def metric_names(self) -> list[str]:
-        """Every metric measured for some submission, in the order evaluate produced them."""
-        return list(dict.fromkeys(name for row in self.rows for name in row.metrics))
-
-    @property
-    def failed(self) -> list[SubmissionRow]:
-        return [row for row in self.rows if row.status == "error"]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if k != "rows"}
-        return {**data, "out_dir": str(self.out_dir), "rows": [row.to_dict() for row in self.rows]}
 
 
 def score(
@@ -124,7 +67,7 @@ def score(
     Parameters
     ----------
     submissions_dir : str or Path
-        One entry per submission (see :mod:`gen_eval.runs.submissions`).
+        One entry per submission (see :mod:`gen_eval.grading.submissions`).
     reference : str or Path
         The reference set (a dataset such as ``digits:test``, a folder, an array).
     features : str
@@ -378,8 +321,8 @@ def _score_one(entry: Entry, job: _Job) -> SubmissionRow:
     row.claims = check_claims(claimed, row.metrics)
     if not report.is_file():
         try:
-            from gen_eval.runs.html import write_plotly_js
-            from gen_eval.runs.report import write_report
+            from gen_eval.report.html import write_plotly_js
+            from gen_eval.report.run_report import write_report
 
             # One copy of plotly.js beside the reports rather than 4.6 MB inlined in each.
             write_report(run_dir, report, plotly_src=write_plotly_js(report.parent))

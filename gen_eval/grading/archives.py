@@ -4,7 +4,7 @@ Absolute paths, ``..``, links, device files, encrypted members, more than ``Limi
 files, more than ``Limits.max_bytes`` unpacked or a member compressed more than
 ``Limits.max_ratio`` to 1 refuse the whole archive. Members are then copied into the target
 folder (never outside it), counting the bytes actually written, so a forged header cannot
-write more than it declared. Used by :mod:`gen_eval.runs.submissions`.
+write more than it declared. Used by :mod:`gen_eval.grading.submissions`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What a submission holds, checked before its samples are read: links, counts, files never read.
 
 ``gen-eval score`` grades only what each student submitted. These checks run on a prepared
-submission (:mod:`gen_eval.runs.submissions`) before a byte of its samples is hashed or decoded:
+submission (:mod:`gen_eval.grading.submissions`) before a byte of its samples is hashed or decoded:
 
 * a folder inside the submission that is a symbolic link is refused, wherever it points (another
   student's submission, or outside): its images are not the student's;
@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from gen_eval.errors import GenEvalError
-from gen_eval.runs.archives import TAR_SUFFIXES, clean_text
+from gen_eval.grading.archives import TAR_SUFFIXES, clean_text
 from gen_eval.sources.folder import IMAGE_SUFFIXES
 
 ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".gz", ".bz2", ".xz", *TAR_SUFFIXES)
