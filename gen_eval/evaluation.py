@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import functools
-import platform
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from gen_eval.collapse.check import CollapseReport
 from gen_eval.errors import GenEvalError
+from gen_eval.features import choose_extractor as choose_features
+from gen_eval.kinds import get_kind
+from gen_eval.manifest import set_entries
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
 from gen_eval.progress import progress_stage, progress_task
@@ -75,31 +76,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def choose_features(generated: Source, reference: Source) -> str:
-    """The extractor ``--features auto`` picks.
-
-    Identity for vectors, ``digits`` or ``stacked_digits`` against that embedded dataset, else inception.
-    """
-    if generated.data_kind == "vector" or reference.data_kind == "vector":
-        return "identity"
-    if reference.kind == "dataset" and reference.spec.split(":")[0] in ("digits", "stacked_digits"):
-        return reference.spec.split(":")[0]
-    return "inception"
-
-
 def _is_code(spec: object) -> bool:
     text = str(spec)
     return text.endswith(".py") or ".py:" in text or text.startswith("ref:")
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("gen-eval", "torch", "torch-fidelity", "numpy", "scikit-learn", "pillow", "safetensors"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def default_run_dir(generated: str, root: Path = Path("runs")) -> Path:
@@ -216,7 +195,7 @@ def evaluate(
     from gen_eval.features import create_extractor
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
-    from gen_eval.metrics import get_metric, resolve_metric_name
+    from gen_eval.metrics import applicable, choose_metrics, get_metric, resolve_metric_name
     from gen_eval.options import check_applicable, coerce_options
     from gen_eval.sources.resize import check_method, resize_warning, target_size
 
@@ -259,9 +238,10 @@ def evaluate(
     size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
-    chosen = _choose_metrics(requested, gen, extractor.feature_names)
+    available = _available(gen, extractor.feature_names)
+    chosen = choose_metrics(requested, available, gen.data_kind)
     if metrics == "collapse":
-        chosen = [m for m in _COLLAPSE_METRICS if m != "ms_ssim" or gen.data_kind == "image"]
+        chosen = applicable(_COLLAPSE_METRICS, available, gen.data_kind)
     check_applicable(metric_options, chosen, collapse, "collapse" if metrics == "collapse" else "list")
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
@@ -328,21 +308,9 @@ def evaluate(
 
     run_warnings += cache.warnings  # a read-only or full cache: features computed, not cached
     notes = [f"{gen.spec}: {note}" for note in gen.notes] + [f"{ref.spec}: {note}" for note in ref.notes]
+    sets = set_entries(gen, ref, gen_features, ref_features, train_source, resizes)
     manifest = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "generated": {
-            **gen.describe(),
-            "features_from_cache": gen_features.from_cache,
-            "cache_key": gen_features.cache_key,
-            "resized": resizes.get("generated"),
-        },
-        "reference": {
-            **ref.describe(),
-            "features_from_cache": ref_features.from_cache,
-            "cache_key": ref_features.cache_key,
-            "resized": resizes.get("reference"),
-        },
+        **{key: sets[key] for key in ("created", "versions", "generated", "reference")},
         "extractor": extractor.describe(),
         "options": {
             "metrics": list(metrics),
@@ -368,11 +336,7 @@ def evaluate(
             "generated_features": round(gen_seconds, 3),
             "collapse_check": round(time.perf_counter() - collapse_started, 3) if collapse else None,
         },
-        "training_set": (
-            {**train_source.describe(), "resized": resizes.get("training set")}
-            if train_source is not None
-            else None
-        ),
+        "training_set": sets["training_set"],
         "warnings": run_warnings,
     }
     features_by_role = {"generated": gen_features.tensors, "reference": ref_features.tensors}
@@ -399,29 +363,14 @@ def evaluate(
 _COLLAPSE_METRICS = ["density_coverage", "ms_ssim"]  # what the collapse verdict reads (MS-SSIM: images)
 
 
-def _choose_metrics(requested: list[str] | None, gen: Source, feature_names: tuple[str, ...]) -> list[str]:
-    """The metrics to compute: the requested ones (checked) or the defaults whose needs are met."""
-    from gen_eval.metrics import default_metrics, metric_requirement
-
-    available = {"features"}
+def _available(gen: Source, feature_names: tuple[str, ...]) -> set[str]:
+    """What metrics may need that this evaluation offers: features, what the kind provides, logits, log_prob."""
+    available = {"features", *get_kind(gen.data_kind).provides}
     if "logits" in feature_names:
         available.add("logits")
-    if gen.data_kind == "image":
-        available.add("images")
     if callable(getattr(getattr(gen, "model", None), "log_prob", None)):
         available.add("log_prob")
-    if requested is None:
-        return default_metrics(available)
-    needs = {
-        "logits": "class logits: use --features inception or digits",
-        "images": "images, but the samples are vectors",
-        "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME)",
-    }
-    for metric in requested:
-        requirement = metric_requirement(metric)
-        if requirement not in available:
-            raise GenEvalError(f"metric {metric} needs {needs[requirement]}")
-    return requested
+    return available
 
 
 def _write(
@@ -433,18 +382,12 @@ def _write(
     overwrite: bool,
     extra_files: dict[str, bytes],
 ) -> Path:
-    from gen_eval.runs.figures import image_grid_png, scatter_png
     from gen_eval.runs.run import write_run
 
-    if gen.data_kind == "image":
-        picture = image_grid_png(gen.head(min(64, len(gen))).data.numpy())
-    else:
-        picture = scatter_png(
-            gen.head(min(5000, len(gen))).data.numpy(),
-            ref.head(min(5000, len(ref))).data.numpy(),
-            title="Generated samples (blue) over the reference (grey)",
-            names=(f"generated: {gen.spec}", f"reference: {ref.spec}"),
-        )
+    kind, count = get_kind(gen.data_kind), get_kind(gen.data_kind).picture_count
+    shown = ref.head(min(count, len(ref))).data.numpy() if kind.picture_reference else None
+    names = (f"generated: {gen.spec}", f"reference: {ref.spec}")
+    picture = kind.draw(gen.head(min(count, len(gen))).data.numpy(), shown, names)
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels

@@ -5,12 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gen_eval.kinds import Registry
+
 if TYPE_CHECKING:
     from gen_eval.collapse.check import CollapseReport
     from gen_eval.features.extract import Features
     from gen_eval.metrics.base import MetricContext
     from gen_eval.metrics.result import Result
     from gen_eval.sources import Source
+
+
+# How the evidence behind a verdict is shown, per data kind: "images" (grids of the samples the
+# detectors point at) or "points" (the features drawn in the detectors' plots). The detectors
+# themselves read features, so they apply to every kind; a kind without an entry gets no evidence.
+EVIDENCE: Registry[str] = Registry("collapse evidence style")
+EVIDENCE.register("image", "images")
+EVIDENCE.register("vector", "points")
 
 
 def dataset_name(source: Source) -> str | None:
@@ -87,10 +97,11 @@ def evidence(
     from gen_eval.collapse.figures import collapse_figures, evidence_images
     from gen_eval.collapse.outputs import all_figures
 
-    points = gen_features.tensors["features"].numpy() if gen.data_kind == "vector" else None
+    style = EVIDENCE.find(gen.data_kind)
+    points = gen_features.tensors["features"].numpy() if style == "points" else None
     figures = collapse_figures(report, points, mixture_name(ref))
     grids: dict = {}
-    if gen.data_kind == "image":
+    if style == "images":
         kept = gen_features.samples  # a generator's samples kept with its features: no resampling
 
         grids = evidence_images(

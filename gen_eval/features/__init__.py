@@ -1,33 +1,74 @@
-"""Feature extractors: a registry mapping names to one module each."""
+"""Feature extractors: a registry mapping names to one module each, and the kinds each accepts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
+from gen_eval.kinds import Registry, get_kind
 
 if TYPE_CHECKING:
     from gen_eval.features.base import FeatureExtractor
+    from gen_eval.sources import Source
 
-_REGISTRY: dict[str, str] = {
-    "inception": "gen_eval.features.inception:InceptionExtractor",
-    "digits": "gen_eval.features.digits:DigitsExtractor",
-    "stacked_digits": "gen_eval.features.stacked_digits:StackedDigitsExtractor",
-    "identity": "gen_eval.features.identity:IdentityExtractor",
-}
+
+@dataclass(frozen=True)
+class ExtractorEntry:
+    """Where an extractor lives and which data kinds it reads.
+
+    Attributes
+    ----------
+    target : str or type
+        ``"module:Class"`` (imported on first use, so listing names stays cheap) or the class.
+    kinds : tuple of str
+        Data kinds whose batches it accepts (``gen-eval evaluate`` refuses other pairings).
+    """
+
+    target: str | type
+    kinds: tuple[str, ...]
+
+
+EXTRACTORS: Registry[ExtractorEntry] = Registry("feature extractor")
+for _name, _entry in {
+    "inception": ExtractorEntry("gen_eval.features.inception:InceptionExtractor", ("image",)),
+    "digits": ExtractorEntry("gen_eval.features.digits:DigitsExtractor", ("image",)),
+    "stacked_digits": ExtractorEntry("gen_eval.features.stacked_digits:StackedDigitsExtractor", ("image",)),
+    # Identity flattens images to their pixels too (a baseline, and PPL's float features).
+    "identity": ExtractorEntry("gen_eval.features.identity:IdentityExtractor", ("image", "vector")),
+}.items():
+    EXTRACTORS.register(_name, _entry)
+
+# Embedded datasets read best through their own network (``--features auto`` against them).
+DATASET_EXTRACTORS = {"digits": "digits", "stacked_digits": "stacked_digits"}
 
 
 def extractor_names() -> list[str]:
     """Names accepted by ``--features``."""
-    return list(_REGISTRY)
+    return EXTRACTORS.names()
+
+
+def extractor_kinds(name: str) -> tuple[str, ...]:
+    """The data kinds extractor ``name`` accepts."""
+    return _entry(name).kinds
+
+
+def _entry(name: str) -> ExtractorEntry:
+    entry = EXTRACTORS.find(name)
+    if entry is None:
+        raise GenEvalError(
+            f"unknown feature extractor {name!r}: choose one of {', '.join(EXTRACTORS.names())}"
+        )
+    return entry
 
 
 def extractor_class(name: str) -> type[FeatureExtractor]:
     """The extractor class registered under ``name``."""
-    if name not in _REGISTRY:
-        raise GenEvalError(f"unknown feature extractor {name!r}: choose one of {', '.join(_REGISTRY)}")
-    module_name, class_name = _REGISTRY[name].split(":")
+    target = _entry(name).target
+    if isinstance(target, type):
+        return target
+    module_name, class_name = target.split(":")
     return getattr(import_module(module_name), class_name)
 
 
@@ -36,10 +77,28 @@ def create_extractor(name: str, device: Any = "cpu", **options: Any) -> FeatureE
     return extractor_class(name)(device=device, **options)
 
 
+def choose_extractor(generated: Source, reference: Source) -> str:
+    """The extractor ``--features auto`` picks.
+
+    The reference's embedded dataset's own network when it has one that reads this kind
+    (``digits`` against ``digits:test``), else the kind's default (identity for vectors,
+    inception for images). Sets of two kinds get the first extractor that reads both.
+    """
+    kind = get_kind(generated.data_kind)
+    if reference.data_kind != kind.name:
+        both = {kind.name, reference.data_kind}
+        return next((name for name, e in EXTRACTORS.items() if both <= set(e.kinds)), kind.default_extractor)
+    dataset = reference.spec.split(":")[0] if reference.kind == "dataset" else None
+    preferred = DATASET_EXTRACTORS.get(dataset or "")
+    if preferred is not None and kind.name in extractor_kinds(preferred):
+        return preferred
+    return kind.default_extractor
+
+
 def extractor_status(**options: Any) -> list[dict[str, Any]]:
     """One row per extractor: name, description, input kind, and whether its weights are available."""
     rows = []
-    for name in _REGISTRY:
+    for name in EXTRACTORS.names():
         cls = extractor_class(name)
         available, detail = cls.availability(**options)
         rows.append(

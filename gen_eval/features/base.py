@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     import torch
 
-InputKind = Literal["image", "vector"]
+# A declared data kind's name (gen_eval.kinds); the kinds an extractor accepts are its
+# gen_eval.features.EXTRACTORS entry's.
+InputKind = str
 
 
 def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:

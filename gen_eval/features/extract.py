@@ -41,10 +41,19 @@ class Features:
 
 def check_compatible(source: Source, extractor: FeatureExtractor) -> None:
     """Refuse pairings that cannot mean anything (2-D points through an image network)."""
-    if extractor.input_kind == "image" and source.data_kind != "image":
+    from gen_eval.features import EXTRACTORS
+    from gen_eval.kinds import get_kind, kinds
+
+    entry = EXTRACTORS.find(extractor.name)
+    if entry is not None:
+        accepted = entry.kinds
+    else:  # an unregistered extractor: an image network reads images, anything else any kind
+        accepted = ("image",) if extractor.input_kind == "image" else tuple(k.name for k in kinds())
+    if source.data_kind not in accepted:
+        needs = " or ".join(get_kind(name).plural for name in accepted)
         raise GenEvalError(
             f"{source.spec}: holds {source.data_kind}s of shape {source.sample_shape}, but --features "
-            f"{extractor.name} needs images; use --features identity"
+            f"{extractor.name} needs {needs}; use --features {get_kind(source.data_kind).default_extractor}"
         )
 
 
@@ -91,6 +100,7 @@ def extract_features(
 
     import torch
 
+    from gen_eval.kinds import get_kind
     from gen_eval.sources.resize import fit_source, plan_resize
 
     check_compatible(source, extractor)
@@ -98,9 +108,9 @@ def extract_features(
     source = fit_source(source, plan)
     resized = plan.to_dict() if plan is not None else None
     key = cache.key(source.fingerprint, extractor.describe()) if source.fingerprint else None
+    kind = get_kind(source.data_kind)
     keep_samples = source.kind in ("python", "reference") and (
-        len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
-        <= KEEP_SAMPLES_BYTES
+        len(source) * math.prod(source.sample_shape) * kind.itemsize <= KEEP_SAMPLES_BYTES
     )
     from gen_eval import distributed
 
@@ -120,6 +130,7 @@ def extract_features(
         f"{label} ({extractor.name})", len(source), show_progress and distributed.is_main()
     ) as bar:
         for index, batch in distributed.own_batches(source.batches(batch_size)):
+            kind.validate(batch.data, source.spec)  # every reader's output, checked against its kind
             part: dict[str, Any] = {"features": extractor(batch.data)}
             if batch.labels is not None:
                 part["labels"] = torch.as_tensor(batch.labels)

@@ -8,8 +8,22 @@ disentangle
     ``representation_fn`` that maps ground-truth factor indices to codes.
 """
 
+from gen_eval.kinds import Registry
+
 # The analyses ``gen-eval latent --analyses`` accepts, here (no heavy imports) so that the
 # command's help is built from this list and cannot drift from what runs.
 ANALYSES = ("interpolation", "smoothness", "ppl", "traversal", "arithmetic", "embedding", "disentanglement")
 # Run when no list is given; disentanglement (shapes models only) takes about 2 minutes.
 DEFAULT_ANALYSES = ANALYSES[:-1]
+
+# Parts of the analyses that depend on the data kind, and the kinds each applies to: grids of
+# decoded samples (interpolation, traversal, arithmetic), LPIPS distances for PPL, and ranking
+# dimensions by encoding real samples. Other kinds get the numbers without these parts.
+PART_KINDS: Registry[tuple[str, ...]] = Registry("latent analysis part")
+for _part in ("grids", "lpips", "real_ranking"):
+    PART_KINDS.register(_part, ("image",))
+
+
+def applies(part: str, kind: str | None) -> bool:
+    """Whether the kind-dependent ``part`` of the latent analyses applies to samples of ``kind``."""
+    return kind is not None and kind in PART_KINDS.get(part)

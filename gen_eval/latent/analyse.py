@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gen_eval.errors import GenEvalError
-from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES
+from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES, applies
 from gen_eval.schemas import to_json
 
 DEFAULT_REFERENCE = {
@@ -188,12 +188,14 @@ def analyse_latent(
     smooth = _SmoothDecoder(model) if callable(getattr(model, "decode_float", None)) else model
     generator = torch.Generator().manual_seed(random_state)
 
-    real = labels = real_features = None
+    real = labels = real_features = real_kind = None
     if reference is not None:
-        batch = open_source(reference, num_samples=num_real).head(num_real)
+        real_source = open_source(reference, num_samples=num_real)
+        batch, real_kind = real_source.head(num_real), real_source.data_kind
         real, labels = batch.data, batch.labels
         real_features = featurize(real.numpy())
-    image_model = len(interp.decode_images(model, torch.zeros(1, model.latent_dim)).shape) == 4
+    decoded = interp.decoded_kind(model)
+    image_model = applies("grids", decoded)  # decoded samples can be drawn in grids
 
     if "interpolation" in analyses and image_model:
         z = torch.randn(6, model.latent_dim, generator=generator)
@@ -230,7 +232,7 @@ def analyse_latent(
     if "ppl" in analyses:
         try:
             metric, distance, notes = ppl_module.ppl_distance(features, lpips_vgg, lpips_lin)
-            if metric == "ppl_lpips_vgg" and not image_model:
+            if metric == "ppl_lpips_vgg" and not applies("lpips", decoded):
                 raise GenEvalError("LPIPS needs images")
             result = ppl_module.perceptual_path_length(
                 smooth.decode,
@@ -249,7 +251,7 @@ def analyse_latent(
     if "traversal" in analyses:
         ranking = traverse.rank_dimensions(
             model,
-            images=real if real is not None and real.ndim == 4 else None,
+            images=real if real is not None and applies("real_ranking", real_kind) else None,
             featurize=featurize,
             random_state=random_state,
         )

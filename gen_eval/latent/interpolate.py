@@ -77,6 +77,15 @@ def decode_images(model: Any, z: torch.Tensor, batch_size: int = 256) -> np.ndar
     return np.concatenate(parts)
 
 
+def decoded_kind(model: Any) -> str:
+    """The data kind of what ``model.decode`` returns (``"image"``, ``"vector"``...), from one sample."""
+    from gen_eval.sources.python import canonical_samples
+
+    with torch.inference_mode():
+        z = torch.zeros(1, model.latent_dim)
+        return canonical_samples(model.decode(z), f"{type(model).__name__}.decode", 1)[1]
+
+
 def interpolation_strip(
     model: Any, z0: torch.Tensor, z1: torch.Tensor, steps: int = 8, method: Method = "slerp"
 ) -> np.ndarray:

@@ -10,12 +10,13 @@ option read in the code is declared here).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
+from gen_eval.kinds import Registry
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.result import Result
 from gen_eval.option_types import Option
@@ -23,16 +24,30 @@ from gen_eval.option_types import Option
 if TYPE_CHECKING:
     from gen_eval.metrics.base import MetricFunction
 
-__all__ = ["MetricContext", "Result", "default_metrics", "get_metric", "metric_names", "resolve_metric_name"]
+__all__ = [
+    "METRICS",
+    "MetricContext",
+    "MetricEntry",
+    "Result",
+    "choose_metrics",
+    "default_metrics",
+    "get_metric",
+    "metric_names",
+    "register_metric",
+    "resolve_metric_name",
+]
 
 
 @dataclass(frozen=True)
 class MetricEntry:
-    target: str  # "module:function"
-    requires: str  # "features", "logits", "images" or "log_prob"
+    """A metric: where its function lives, what it needs, and which data kinds it applies to."""
+
+    target: str | Callable[..., Any]  # "module:function", or the function itself
+    requires: str  # "features", "logits", "images" or "log_prob" (or a need a new kind provides)
     default: bool  # part of the default set when its requirement is met
     summary: str
     options: Mapping[str, Option] = field(default_factory=dict)  # what ``context.option`` reads
+    kinds: tuple[str, ...] | None = None  # the data kinds it applies to; None: every kind
 
 
 def _knn_options(prefix: str, k: int) -> dict[str, Option]:
@@ -85,7 +100,7 @@ _MS_SSIM_OPTIONS = {
     "ms_ssim_class_pairs": Option(int, 100, "pairs per class with ms_ssim_per_class"),
 }
 
-_REGISTRY: dict[str, MetricEntry] = {
+_BUILTIN: dict[str, MetricEntry] = {
     "fid": MetricEntry(
         "gen_eval.metrics.fid:fid", "features", True, "Fréchet distance of feature Gaussians", {}
     ),
@@ -129,6 +144,7 @@ _REGISTRY: dict[str, MetricEntry] = {
         False,
         "MS-SSIM diversity of image pairs",
         _MS_SSIM_OPTIONS,
+        ("image",),
     ),
     "bpd": MetricEntry(
         "gen_eval.metrics.likelihood:bits_per_dim",
@@ -141,6 +157,11 @@ _REGISTRY: dict[str, MetricEntry] = {
         },
     ),
 }
+# The one metric registry (``register_metric`` adds to it; ``METRICS.registered`` in tests).
+METRICS: Registry[MetricEntry] = Registry("metric")
+for _name, _entry in _BUILTIN.items():
+    METRICS.register(_name, _entry)
+
 _ALIASES = {
     "pr": "precision_recall",
     "prc": "precision_recall",
@@ -153,38 +174,114 @@ _ALIASES = {
 }
 
 
+def register_metric(name: str, entry: MetricEntry) -> MetricEntry:
+    """Add metric ``name`` (a new kind's measure); ``METRICS.unregister(name)`` removes it."""
+    return METRICS.register(name, entry)
+
+
 def metric_names() -> list[str]:
     """Names accepted by ``--metrics`` (aliases aside)."""
-    return list(_REGISTRY)
+    return METRICS.names()
 
 
 def resolve_metric_name(name: str) -> str:
     """Canonical registry name for ``name`` or an alias."""
     canonical = _ALIASES.get(name.lower(), name.lower())
-    if canonical not in _REGISTRY:
-        raise GenEvalError(f"unknown metric {name!r}: choose from {', '.join(_REGISTRY)}")
+    if canonical not in METRICS:
+        raise GenEvalError(f"unknown metric {name!r}: choose from {', '.join(METRICS.names())}")
     return canonical
 
 
 def metric_requirement(name: str) -> str:
     """What metric ``name`` needs: "features", "logits", "images" or "log_prob"."""
-    return _REGISTRY[resolve_metric_name(name)].requires
+    return METRICS.get(resolve_metric_name(name)).requires
+
+
+def metric_kinds(name: str) -> tuple[str, ...] | None:
+    """The data kinds metric ``name`` applies to (None: every kind)."""
+    return METRICS.get(resolve_metric_name(name)).kinds
 
 
 def get_metric(name: str) -> MetricFunction:
     """The function computing metric ``name``: ``(generated, reference, context) -> {name: Result}``."""
-    module_name, function_name = _REGISTRY[resolve_metric_name(name)].target.split(":")
+    target = METRICS.get(resolve_metric_name(name)).target
+    if callable(target):
+        return target
+    module_name, function_name = target.split(":")
     return getattr(import_module(module_name), function_name)
 
 
-def default_metrics(available: set[str]) -> list[str]:
-    """The default metric set given what is ``available`` ({"features", "logits", "images", "log_prob"})."""
-    return [name for name, entry in _REGISTRY.items() if entry.default and entry.requires in available]
+def default_metrics(available: set[str], kind: str | None = None) -> list[str]:
+    """The default metric set given what is ``available`` ({"features", "logits", "images", "log_prob"}).
+
+    With ``kind``, only metrics that apply to that data kind.
+    """
+    return [
+        name
+        for name, entry in METRICS.items()
+        if entry.default and entry.requires in available and (kind is None or _applies(entry, kind))
+    ]
+
+
+def _applies(entry: MetricEntry, kind: str) -> bool:
+    return entry.kinds is None or kind in entry.kinds
+
+
+def applicable(names: list[str], available: set[str], kind: str) -> list[str]:
+    """Those of ``names`` whose needs are ``available`` and that apply to data ``kind``."""
+    return [
+        name
+        for name in names
+        if METRICS.get(name).requires in available and _applies(METRICS.get(name), kind)
+    ]
+
+
+# What each need means when it is missing (``--metrics X`` that cannot run).
+NEEDS = {
+    "logits": "class logits: use --features inception or digits",
+    "images": "images, but the samples are {plural}",
+    "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME)",
+}
+
+
+def choose_metrics(requested: list[str] | None, available: set[str], kind: str) -> list[str]:
+    """The metrics to compute: the requested ones (checked) or the defaults whose needs are met.
+
+    Parameters
+    ----------
+    requested : list of str, optional
+        Canonical names; None for the defaults.
+    available : set of str
+        What the evaluation offers: ``"features"``, ``"logits"`` (a classifier), the kind's own
+        ``provides`` (``"images"``), ``"log_prob"`` (a model that has it).
+    kind : str
+        The data kind of the samples.
+
+    Returns
+    -------
+    list of str
+    """
+    from gen_eval.kinds import get_kind
+
+    if requested is None:
+        return default_metrics(available, kind)
+    plural = get_kind(kind).plural
+    for metric in requested:
+        entry = METRICS.get(metric)
+        if entry.requires not in available:
+            need = NEEDS.get(entry.requires, f"{entry.requires}, which these samples do not offer")
+            raise GenEvalError(f"metric {metric} needs {need.format(plural=plural)}")
+        if not _applies(entry, kind):
+            applies = ", ".join(entry.kinds or ())
+            raise GenEvalError(
+                f"metric {metric} applies to {applies} samples, not {plural}; drop it from --metrics"
+            )
+    return requested
 
 
 def metric_options() -> dict[str, Mapping[str, Option]]:
     """Metric name -> the options it reads (``{"kid": {"kid_subset_size": Option, ...}, ...}``)."""
-    return {name: entry.options for name, entry in _REGISTRY.items()}
+    return {name: entry.options for name, entry in METRICS.items()}
 
 
 def metric_table() -> list[dict[str, object]]:
@@ -197,5 +294,5 @@ def metric_table() -> list[dict[str, object]]:
             "summary": e.summary,
             "options": {key: option.describe() for key, option in e.options.items()},
         }
-        for name, e in _REGISTRY.items()
+        for name, e in METRICS.items()
     ]

@@ -68,6 +68,7 @@ import numpy as np
 import torch
 
 from gen_eval.errors import GenEvalError
+from gen_eval.kinds import get_kind
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import mean_interval
 from gen_eval.metrics.result import Result
@@ -246,8 +247,9 @@ def _set_msssim(source, role: str, context: MetricContext) -> tuple[torch.Tensor
     """Per-pair values of one source, the number of images read, per-class means and warnings."""
     if source is None:
         raise GenEvalError(f"MS-SSIM needs the {role} source itself, not only its features")
-    if source.data_kind != "image":
-        raise GenEvalError(f"MS-SSIM needs images; the {role} source {source.spec} holds vectors")
+    kind = get_kind(source.data_kind)
+    if "images" not in kind.provides:
+        raise GenEvalError(f"MS-SSIM needs images; the {role} source {source.spec} holds {kind.plural}")
     pairs = int(context.option("ms_ssim_pairs", 1000))
     if pairs < 1:
         raise GenEvalError(f"ms_ssim_pairs must be at least 1, got {pairs}")

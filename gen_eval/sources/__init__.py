@@ -13,12 +13,15 @@ Accepted specs, tried in this order:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from gen_eval.errors import GenEvalError
+from gen_eval.kinds import Registry
 from gen_eval.sources.base import Batch, Source
 
-__all__ = ["Batch", "Source", "open_source", "shortfall"]
+__all__ = ["READERS", "Batch", "OpenOptions", "Reader", "Source", "open_source", "shortfall"]
 
 
 def open_source(
@@ -69,33 +72,120 @@ def open_source(
     if num_samples is not None and num_samples < 1:
         raise GenEvalError(f"--num-samples must be at least 1, got {num_samples}")
     text = str(spec)
+    options = OpenOptions(
+        num_samples, seed, trust_code, key, resize, value_range, sandbox, resize_method, unsafe_no_isolation
+    )
     path = Path(text)
-    if text.endswith(".py") or ".py:" in text:
-        from gen_eval.sources.python import open_python_source
-
-        if num_samples is None:
-            raise GenEvalError(f"{text}: a generator needs --num-samples N (how many samples to draw)")
-        return open_python_source(text, num_samples, seed, trust_code, sandbox, unsafe_no_isolation)
-    if path.is_dir():
-        from gen_eval.sources.folder import FolderSource
-
-        return FolderSource(
-            spec=text, root=path, limit=num_samples, resize=resize, resize_method=resize_method
-        )
-    if path.is_file():
-        if path.suffix.lower() in (".npz", ".npy"):
-            from gen_eval.sources.arrays import ArraySource
-
-            return ArraySource(spec=text, path=path, key=key, limit=num_samples, value_range=value_range)
-        raise GenEvalError(
-            f"{text}: a single {path.suffix or 'extensionless'} file is not a sample set; "
-            "use a folder of images, an .npz/.npy array, or a generator file.py:factory"
-        )
-    if text.startswith("ref:"):
-        from gen_eval.sources.reference import open_reference_source
-
-        return open_reference_source(text, num_samples or 1000, seed)
+    # Plug-in readers first (newest first), so a new kind's file pattern wins over the built-in array reader.
+    readers = [reader for _, reader in reversed(READERS.items())] + list(_BUILTIN_READERS)
+    for reader in readers:
+        if reader.matches(text, path):
+            return reader.open(text, path, options)
     return _open_dataset(text, num_samples)
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    """The options of :func:`open_source`, handed to a reader as they were given."""
+
+    num_samples: int | None = None
+    seed: int = 0
+    trust_code: bool = False
+    key: str | None = None
+    resize: int | None = None
+    value_range: str = "auto"
+    sandbox: bool = True
+    resize_method: str = "bicubic"
+    unsafe_no_isolation: bool = False
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One form of spec and how it is opened.
+
+    Attributes
+    ----------
+    matches : callable
+        ``(text, path) -> bool``: whether this reader opens the spec ``text``.
+    open : callable
+        ``(text, path, options) -> Source``; a one-line GenEvalError on bad input.
+    description : str
+        What it reads, for listings.
+    kinds : tuple of str
+        The data kinds its sources hold (a folder holds images; an array file either).
+    """
+
+    matches: Callable[[str, Path], bool]
+    open: Callable[[str, Path, OpenOptions], Source]
+    description: str
+    kinds: tuple[str, ...] = ()
+
+
+# Readers that plug-ins add (a new kind's file pattern): asked before the built-in ones.
+READERS: Registry[Reader] = Registry("source reader")
+
+
+def _is_code(text: str, path: Path) -> bool:
+    return text.endswith(".py") or ".py:" in text
+
+
+def _open_code(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.python import open_python_source
+
+    if options.num_samples is None:
+        raise GenEvalError(f"{text}: a generator needs --num-samples N (how many samples to draw)")
+    return open_python_source(
+        text,
+        options.num_samples,
+        options.seed,
+        options.trust_code,
+        options.sandbox,
+        options.unsafe_no_isolation,
+    )
+
+
+def _open_folder(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.folder import FolderSource
+
+    return FolderSource(
+        spec=text,
+        root=path,
+        limit=options.num_samples,
+        resize=options.resize,
+        resize_method=options.resize_method,
+    )
+
+
+def _is_file(text: str, path: Path) -> bool:
+    return path.is_file()
+
+
+def _open_file(text: str, path: Path, options: OpenOptions) -> Source:
+    if path.suffix.lower() in (".npz", ".npy"):
+        from gen_eval.sources.arrays import ArraySource
+
+        return ArraySource(
+            spec=text, path=path, key=options.key, limit=options.num_samples, value_range=options.value_range
+        )
+    raise GenEvalError(
+        f"{text}: a single {path.suffix or 'extensionless'} file is not a sample set; "
+        "use a folder of images, an .npz/.npy array, or a generator file.py:factory"
+    )
+
+
+def _open_reference(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.reference import open_reference_source
+
+    return open_reference_source(text, options.num_samples or 1000, options.seed)
+
+
+# The built-in readers in the order of the module docstring; an embedded dataset is the fallback.
+_BUILTIN_READERS = (
+    Reader(_is_code, _open_code, "a generator in Python (file.py:factory)", ("image", "vector")),
+    Reader(lambda text, path: path.is_dir(), _open_folder, "a folder of images", ("image",)),
+    Reader(_is_file, _open_file, "an .npz/.npy array", ("image", "vector")),
+    Reader(lambda text, path: text.startswith("ref:"), _open_reference, "a bundled reference model"),
+)
 
 
 def _open_dataset(text: str, num_samples: int | None) -> Source:

@@ -156,7 +156,7 @@ class ArraySource(Source):
                 f"{wanted:,} bytes, over the limit of {self.max_bytes:,}; submit fewer or smaller samples"
             )
         self._layout: Layout = infer_layout(header.shape, header.dtype, self.label)
-        self.data_kind = self._layout.data_kind  # type: ignore[assignment]
+        self.data_kind = self._layout.data_kind
         self.sample_shape = self._layout.sample_shape
         self._count = header.shape[0] if self.limit is None else min(self.limit, header.shape[0])
         self._rule: ValueRule | None = None

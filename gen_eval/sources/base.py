@@ -5,13 +5,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
-
-DataKind = Literal["image", "vector"]
 
 
 @dataclass
@@ -35,8 +33,9 @@ class Source(ABC):
         What the user typed (``digits:test``, ``samples/``, ``gen.py:make``).
     kind : str
         ``"dataset"``, ``"folder"``, ``"array"`` or ``"python"`` (a class attribute).
-    data_kind : {"image", "vector"}
-        Images are uint8 NCHW at every boundary; vectors are float32 (N, D).
+    data_kind : str
+        The name of a declared :class:`gen_eval.kinds.DataKind`: images are uint8 NCHW at every
+        boundary, vectors float32 (N, D); a kind's ``validate`` says what its batches are.
     sample_shape : tuple of int
         (C, H, W) for images, (D,) for vectors.
     notes : list of str
@@ -45,7 +44,7 @@ class Source(ABC):
 
     kind: ClassVar[str]
     spec: str
-    data_kind: DataKind = field(default="image", init=False)
+    data_kind: str = field(default="image", init=False)
     sample_shape: tuple[int, ...] = field(default=(), init=False)
     notes: list[str] = field(default_factory=list, init=False)
     _count: int = field(default=0, init=False, repr=False)
@@ -118,5 +117,7 @@ class Source(ABC):
             if cursor == len(order):
                 break
         if not found:
-            return np.zeros((0, *self.sample_shape), dtype=np.uint8)
+            from gen_eval.kinds import get_kind
+
+            return np.zeros((0, *self.sample_shape), dtype=get_kind(self.data_kind).dtype)
         return np.stack([found[int(i)] for i in wanted])

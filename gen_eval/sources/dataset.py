@@ -27,7 +27,7 @@ class DatasetSource(Source):
         self._count = size if self.limit is None else min(size, self.limit)
         first, _ = self.dataset.read(self.split, 0, 1)
         self.sample_shape = tuple(first.shape[1:])
-        self.data_kind = self.dataset.data_kind  # type: ignore[assignment]
+        self.data_kind = self.dataset.data_kind
         # Content hash of a small prefix guards against a package changing the bundled data
         # (scikit-learn's digits) without a version bump here.
         prefix, _ = self.dataset.read(self.split, 0, min(self._count, 64))

@@ -2,7 +2,7 @@
 
 ``factory()`` returns an object with ``sample(n, generator=None)`` that gives a tensor
 (or array) of n samples: NCHW images as floats in [0, 1] or uint8, or (n, D) float
-vectors. Loading the file runs its code, so it is allowed only with ``trust_code=True``
+vectors (or any kind :func:`gen_eval.kinds.infer_kind` recognises). Loading the file runs its code, so it is allowed only with ``trust_code=True``
 (the CLI's ``--trust-code``). A sampler's output is not known in advance, so its
 features are never cached; a seeded ``torch.Generator`` makes reruns agree.
 """
@@ -21,9 +21,18 @@ from gen_eval.sources.base import Batch, Source
 from gen_eval.sources.factory import load_factory
 
 
-def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, str]:
-    """Check one batch a sampler returned and bring it to uint8 NCHW or float32 (N, D)."""
+def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, str, str | None]:
+    """Check one batch a sampler returned and bring it to its kind's canonical form.
+
+    Returns
+    -------
+    (numpy.ndarray, str, str or None)
+        The samples (uint8 NCHW images, float32 (N, D) vectors, ...), the name of their kind
+        (:func:`gen_eval.kinds.infer_kind` decides), and the conversion applied, if any.
+    """
     import torch
+
+    from gen_eval.kinds import infer_kind
 
     if isinstance(raw, torch.Tensor):
         raw = raw.detach().to("cpu").numpy()
@@ -37,29 +46,11 @@ def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, 
         )
     if len(raw) != requested:
         raise GenEvalError(f"{name}: sample({requested}) returned {len(raw)} samples")
-    if raw.ndim == 2:
-        if not np.issubdtype(raw.dtype, np.floating):
-            raise GenEvalError(f"{name}: (N, D) samples must be floats, got {raw.dtype}")
-        if not np.isfinite(raw).all():
-            raise GenEvalError(f"{name}: sample() returned NaN or inf; fix the model")
-        return raw.astype(np.float32), "vector"
-    if raw.ndim != 4 or raw.shape[1] not in (1, 3):
-        raise GenEvalError(
-            f"{name}: sample() returned shape {raw.shape}; expected (N, C, H, W) with C in 1 or 3"
-        )
-    if raw.dtype == np.uint8:
-        return raw, "image"
-    if not np.issubdtype(raw.dtype, np.floating):
-        raise GenEvalError(f"{name}: sample() returned {raw.dtype}; return floats in [0, 1] or uint8")
-    if not np.isfinite(raw).all():
-        raise GenEvalError(f"{name}: sample() returned NaN or inf; fix the model")
-    low, high = float(raw.min()), float(raw.max())
-    if low < 0 or high > 1:
-        raise GenEvalError(
-            f"{name}: sample() returned values in [{low:.3g}, {high:.3g}]; the protocol asks for [0, 1] "
-            "floats or uint8 (for [-1, 1] outputs return (x + 1) / 2)"
-        )
-    return np.clip(np.rint(raw.astype(np.float64) * 255), 0, 255).astype(np.uint8), "image"
+    kind = infer_kind(raw.shape, raw.dtype)
+    if kind is None or kind.from_code is None:
+        raise GenEvalError(f"{name}: sample() returned shape {raw.shape}, which no data kind accepts")
+    samples, note = kind.from_code(raw, name)
+    return samples, kind.name, note
 
 
 @dataclass
@@ -81,10 +72,10 @@ class GeneratorSource(Source):
             )
         # Draw one small batch now: a shape or range problem should fail before any work.
         raw = self._draw(1, self._generator())
-        probe, self.data_kind = canonical_samples(raw, self.spec, 1)  # type: ignore[assignment]
+        probe, self.data_kind, note = canonical_samples(raw, self.spec, 1)
         self.sample_shape = tuple(probe.shape[1:])
-        if self.data_kind == "image" and str(getattr(raw, "dtype", "")).split(".")[-1] != "uint8":
-            self.notes.append("float [0,1] samples -> uint8 via round(x * 255)")
+        if note is not None:
+            self.notes.append(note)
 
     def _generator(self) -> Any:
         import torch
@@ -105,7 +96,7 @@ class GeneratorSource(Source):
         generator = self._generator()
         for start in range(0, self.count, batch_size):
             n = min(batch_size, self.count - start)
-            samples, kind = canonical_samples(self._draw(n, generator), self.spec, n)
+            samples, kind, _ = canonical_samples(self._draw(n, generator), self.spec, n)
             if kind != self.data_kind or tuple(samples.shape[1:]) != self.sample_shape:
                 raise GenEvalError(
                     f"{self.spec}: batch at sample {start} has shape {samples.shape[1:]}, "
