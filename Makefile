@@ -26,6 +26,7 @@ demo: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache  # the layers of pyproject.toml [tool.importlinter]: no cycles, no upward imports
 
 test: lint browser
 	$(BIN)/pytest

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
+import dashboards
 import gen_eval
-from gen_eval.dashboard import RUNS_ENV
-from gen_eval.dashboard.data import find_runs, leaderboard_frame, root_problem
+from dashboards import RUNS_ENV
+from dashboards.data import find_runs, leaderboard_frame, root_problem
 
-PAGES = Path(gen_eval.__file__).parent / "dashboard" / "pages"
+PAGES = Path(dashboards.__file__).parent / "pages"
 GOOD_RUNS = 3
 
 
@@ -151,7 +152,7 @@ def test_compare_page_starts_with_the_best_and_worst_comparable_runs(
 
 
 def test_default_pair_without_a_shared_metric_takes_the_two_most_recent() -> None:
-    from gen_eval.dashboard.data import RunInfo, default_pair
+    from dashboards.data import RunInfo, default_pair
 
     def run(name: str, created: str, metrics: dict) -> RunInfo:
         manifest = {"created": created, "reference": {"spec": "r"}, "extractor": {"name": "f"}}

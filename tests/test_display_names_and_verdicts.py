@@ -41,7 +41,7 @@ def test_terminal_table_uses_display_names_and_no_arrow_for_a_baseline(monkeypat
 
 
 def test_display_helpers_agree_everywhere():
-    from gen_eval.dashboard.widgets import metric_name
+    from dashboards.widgets import metric_name
     from gen_eval.report.figures import label
 
     for name in ("fd_inf", "ms_ssim_reference", "kid", "bits_per_dim", "coverage"):

@@ -118,7 +118,7 @@ def test_terminal_json_and_report_say_what_each_interval_covers(small_run, capsy
 def test_an_old_run_without_interval_covers_loads_and_renders(small_run, tmp_path: Path) -> None:
     import shutil
 
-    from gen_eval.dashboard.widgets import interval_notes
+    from dashboards.widgets import interval_notes
     from gen_eval.report.run_report import run_report_html
     from gen_eval.runs.run import load_run
 

@@ -82,9 +82,12 @@ def environment_lines() -> list[str]:
     """Markdown bullet lines describing where the numbers were measured."""
     import torch
 
-    versions = []
+    from gen_eval import __version__
+
+    # Ours from the package itself: the distribution is gen-eval-toolkit, and "gen-eval" on the
+    # package index is an unrelated project that must not be reported in its place.
+    versions = [f"gen-eval {__version__}"]
     for package in (
-        "gen-eval",
         "torch",
         "torch-fidelity",
         "torchmetrics",

@@ -30,7 +30,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def streamlit_command(runs_dir: Path, port: int, host: str = "127.0.0.1") -> list[str]:
     """The command that serves the dashboard on ``host:port`` over ``runs_dir``."""
-    from gen_eval.dashboard import APP
+    from dashboards import APP
 
     return [
         sys.executable, "-m", "streamlit", "run", str(APP),
@@ -50,7 +50,7 @@ def dashboard(
 
     Serves on 127.0.0.1 only and prints the URL; Ctrl+C stops it.
     """
-    from gen_eval.dashboard import RUNS_ENV
+    from dashboards import RUNS_ENV
 
     chosen = port or free_port()
     typer.echo(f"gen-eval dashboard over {runs_dir.resolve()}: http://127.0.0.1:{chosen}  (Ctrl+C to stop)")

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from gen_eval.dashboard.data import RunInfo, find_runs, root_problem, runs_root
+from dashboards.data import RunInfo, find_runs, root_problem, runs_root
 
 SELECTED = "selected_run"  # session key: the run chosen on the leaderboard
 

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from gen_eval.dashboard.data import RunInfo, figure_files
-from gen_eval.dashboard.widgets import choose_run, load_runs, show_stored_figure
+from dashboards.data import RunInfo, figure_files
+from dashboards.widgets import choose_run, load_runs, show_stored_figure
 from gen_eval.errors import GenEvalError
 
 st.title("Latent explorer")

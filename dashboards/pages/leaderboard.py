@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gen_eval.dashboard.data import leaderboard_frame
-from gen_eval.dashboard.widgets import SELECTED, load_runs, metric_bars
+from dashboards.data import leaderboard_frame
+from dashboards.widgets import SELECTED, load_runs, metric_bars
 
 st.title("Leaderboard")
 runs = load_runs()

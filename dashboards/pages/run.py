@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from gen_eval.dashboard.widgets import (
+from dashboards.widgets import (
     choose_run,
     interval_notes,
     load_runs,

@@ -70,7 +70,7 @@ class RunInfo:
 
 def runs_root(argument: str | None = None) -> Path:
     """The runs folder: the argument, else ``$GEN_EVAL_DASHBOARD_RUNS``, else ``runs``."""
-    from gen_eval.dashboard import RUNS_ENV
+    from dashboards import RUNS_ENV
 
     return Path(argument or os.environ.get(RUNS_ENV) or "runs")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from gen_eval.dashboard.data import figure_files
-from gen_eval.dashboard.widgets import choose_run, load_runs, show_stored_figure
+from dashboards.data import figure_files
+from dashboards.widgets import choose_run, load_runs, show_stored_figure
 
 # Scatter with modes first, then histograms, NDB bins and their images, then duplicate pairs.
 ORDER = (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from gen_eval.dashboard.data import default_pair
-from gen_eval.dashboard.widgets import load_runs
+from dashboards.data import default_pair
+from dashboards.widgets import load_runs
 from gen_eval.errors import GenEvalError
 
 st.title("Compare runs")

@@ -1,0 +1,19 @@
+"""The Streamlit dashboard over a folder of runs (``gen-eval dashboard [RUNS_DIR]``).
+
+It lives beside ``gen_eval/`` (a top-level ``dashboards/`` folder, as the design asks) and is
+installed with gen-eval as the ``dashboards`` package, so the command works after a plain
+``pip install``; from a checkout, ``streamlit run dashboards/app.py -- RUNS_DIR`` works too.
+
+``app.py`` is the Streamlit entry point (navigation); ``pages/`` holds one script per page
+(leaderboard, run, compare, mode collapse, latent explorer); ``data.py`` finds and loads runs
+and tolerates broken ones; ``widgets.py`` has the page building blocks. Pages only read what the
+commands wrote, except what the latent explorer computes on request, which it saves back into the run.
+It sits above ``gen_eval``'s library layers and below ``gen_eval.cli`` (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+APP = Path(__file__).parent / "app.py"
+RUNS_ENV = "GEN_EVAL_DASHBOARD_RUNS"

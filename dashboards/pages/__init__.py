@@ -1,0 +1,1 @@
+"""Dashboard pages: one Streamlit script each, listed in ``dashboards/app.py``."""

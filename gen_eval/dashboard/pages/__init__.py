@@ -1,1 +1,0 @@
-"""Dashboard pages: one Streamlit script each, listed in ``gen_eval/dashboard/app.py``."""
