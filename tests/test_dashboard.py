@@ -167,6 +167,33 @@ def test_default_pair_without_a_shared_metric_takes_the_two_most_recent() -> Non
     assert default_pair(runs[:1]) == ["a"]
 
 
+def test_app_runs_from_a_checkout_with_nothing_installed(tmp_path: Path) -> None:
+    """`streamlit run dashboards/app.py` puts only dashboards/ on sys.path: app.py finds its own copy.
+
+    `-S` skips site-packages' .pth files, so neither the editable install nor an installed copy can
+    supply `dashboards` or `gen_eval`; only streamlit and the other libraries come from PYTHONPATH.
+    """
+    import sysconfig
+
+    app = Path(dashboards.__file__).parent / "app.py"
+    code = (
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(app)!r}, default_timeout=120).run()\n"
+        "assert not at.exception, [e.message for e in at.exception]\n"
+        "import dashboards, gen_eval\n"
+        "print(dashboards.__file__, gen_eval.__file__, at.info[0].value)\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    env[RUNS_ENV] = str(tmp_path / "nothing")
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    checkout = str(app.parent.parent)
+    assert done.stdout.startswith(checkout) and f" {checkout}" in done.stdout  # this copy, and its gen_eval
+    assert "does not exist" in done.stdout
+
+
 def test_dashboard_command_hides_the_deploy_button() -> None:
     from streamlit import config
 
