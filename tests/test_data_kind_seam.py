@@ -220,17 +220,24 @@ def test_builtin_kinds_infer_and_convert_as_before():
 
 
 def test_builtin_pictures_are_the_run_pictures_of_before():
+    from PIL import Image
+
     from gen_eval.figure_style import scatter_png
-    from gen_eval.kinds.image import image_grid_png
 
     images = np.random.default_rng(2).integers(0, 256, (10, 3, 8, 8), dtype=np.uint8)
-    assert get_kind("image").draw(images, None, ("g", "r")) == image_grid_png(images)
+    drawn = np.asarray(Image.open(io.BytesIO(get_kind("image").draw(images, None, ("g", "r")))))
+    # Independent reference: 8 x 8 images upscaled 8x into 64-pixel cells, 8 per row, 2 px white gaps.
+    expected = np.full((2 * 66 + 2, 8 * 66 + 2, 3), 255, np.uint8)
+    for index, image in enumerate(images):
+        top, left = 2 + (index // 8) * 66, 2 + (index % 8) * 66
+        expected[top : top + 64, left : left + 64] = np.kron(image.transpose(1, 2, 0), np.ones((8, 8, 1)))
+    assert np.array_equal(drawn, expected)
     assert get_kind("image").picture_count == 64 and not get_kind("image").picture_reference
     points = np.random.default_rng(3).normal(size=(30, 2))
-    expected = scatter_png(
-        points, points, title="Generated samples (blue) over the reference (grey)", names=("g", "r")
-    )
-    assert get_kind("vector").draw(points, points, ("g", "r")) == expected
+    title = "Generated samples (blue) over the reference (grey)"
+    expected_png = scatter_png(points, points, title=title, names=("g", "r"))
+    assert get_kind("vector").draw(points, points, ("g", "r")) == expected_png
+    assert get_kind("vector").picture_count == 5000 and get_kind("vector").picture_reference
 
 
 def test_auto_features_and_metrics_per_kind_as_before():
@@ -249,3 +256,17 @@ def test_auto_features_and_metrics_per_kind_as_before():
     ]
     with pytest.raises(GenEvalError, match=r"^metric ms_ssim needs images, but the samples are vectors$"):
         choose_metrics(["ms_ssim"], {"features"}, "vector")
+
+
+def test_grading_checks_per_kind_as_before(tmp_path):
+    from gen_eval.grading.submissions import check_samples
+
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "three.npy", rng.normal(size=(20, 3)).astype(np.float32))
+    np.save(tmp_path / "two.npy", rng.normal(size=(20, 2)).astype(np.float32))
+    three, two = open_source(str(tmp_path / "three.npy")), open_source(str(tmp_path / "two.npy"))
+    with pytest.raises(GenEvalError, match=r"three.npy: vectors of dimension 3, the reference's are 2$"):
+        check_samples(three, two, num_samples=None, min_samples=10)
+    check_samples(two, two, num_samples=None, min_samples=10)  # same shape: no refusal
+    digits, shapes = open_source("digits:test"), open_source("shapes:test")
+    check_samples(digits, shapes, num_samples=None, min_samples=10)  # images: the size rule decides

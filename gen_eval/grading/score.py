@@ -104,8 +104,7 @@ def score(
     -------
     ScoreResult
     """
-    from gen_eval.evaluation import choose_features
-    from gen_eval.features import extractor_class
+    from gen_eval.features import choose_extractor, extractor_class
     from gen_eval.progress import progress_task
     from gen_eval.sources import open_source
 
@@ -129,7 +128,7 @@ def score(
             f"--out {out_dir}: cannot create it ({exc.strerror}); choose another folder"
         ) from exc
     ref = open_source(reference, seed=seed, resize=resize, resize_method=resize_method)  # hashed once
-    name = choose_features(ref, ref) if features == "auto" else features
+    name = choose_extractor(ref, ref) if features == "auto" else features
     available, detail = extractor_class(name).availability()
     if not available:  # say so once rather than once per submission
         raise GenEvalError(f"--features {name}: {detail}")

@@ -58,6 +58,7 @@ from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.grading.archives import Limits, clean_text, unpack_tar, unpack_zip
 from gen_eval.grading.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
 from gen_eval.grading.discovery import ARRAY_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
+from gen_eval.kinds import get_kind
 from gen_eval.sources.base import Source
 from gen_eval.sources.folder import IMAGE_SUFFIXES
 
@@ -331,7 +332,7 @@ def open_samples(
             resize_method=method,
             max_pixels=limits.max_image_pixels,
         )
-    decoded = len(source) * math.prod(source.sample_shape) * (1 if source.data_kind == "image" else 4)
+    decoded = len(source) * math.prod(source.sample_shape) * get_kind(source.data_kind).itemsize
     if decoded > limits.max_bytes:
         raise GenEvalError(
             f"{label}: {len(source):,} samples of shape {source.sample_shape} take {decoded:,} bytes decoded, "
@@ -364,11 +365,15 @@ def check_samples(source: Source, reference: Source, *, num_samples: int | None,
         raise GenEvalError(
             f"{source.spec}: only {len(source)} samples; at least {min_samples} are needed to score"
         )
-    if source.data_kind == ref.data_kind == "vector" and source.sample_shape != ref.sample_shape:
-        raise GenEvalError(
-            f"{source.spec}: vectors of dimension {source.sample_shape[0]}, the reference's are "
-            f"{ref.sample_shape[0]}"
-        )
+    kind = get_kind(source.data_kind)
+    # Images of another size follow the size rule; samples of any other kind must match in shape.
+    if (
+        source.data_kind == ref.data_kind
+        and "images" not in kind.provides
+        and source.sample_shape != ref.sample_shape
+    ):
+        mine, theirs = (" x ".join(map(str, s.sample_shape)) for s in (source, ref))
+        raise GenEvalError(f"{source.spec}: {kind.plural} of dimension {mine}, the reference's are {theirs}")
 
 
 def check_size(source: Source, reference: Source, features: str, method: str) -> None:
@@ -390,7 +395,7 @@ def check_size(source: Source, reference: Source, features: str, method: str) ->
     from gen_eval.features import extractor_class
     from gen_eval.sources.resize import plan_resize, target_size
 
-    if method != "refuse" or source.data_kind != "image":
+    if method != "refuse" or "images" not in get_kind(source.data_kind).provides:
         return
     extractor = extractor_class(features)
     reason = None if extractor.input_size else f"to match the reference {reference.spec}"

@@ -6,8 +6,9 @@ with its kind, and labels (conditional data) or inputs/targets (paired data). Th
 vector kinds are declared here on import; a new kind is declared with :func:`register_kind`
 (see ARCHITECTURE.md, "The data-kind seam", for the other layers' registries).
 
-This package sits at the bottom of the layers: it imports only :mod:`gen_eval.errors`,
-numpy, and (inside picture functions) PIL and :mod:`gen_eval.figure_style`.
+This package sits at the bottom of the layers: it imports only :mod:`gen_eval.errors`, and
+inside functions numpy, PIL and :mod:`gen_eval.figure_style` (importing it stays cheap: the
+CLI's help reads registries that import it).
 """
 
 from __future__ import annotations

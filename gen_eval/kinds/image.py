@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.kinds.base import DataKind, element_type
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def validate_images(batch: Any, name: str) -> None:
@@ -24,6 +25,8 @@ def validate_images(batch: Any, name: str) -> None:
 
 def images_from_code(raw: np.ndarray, name: str) -> tuple[np.ndarray, str | None]:
     """What ``sample()`` returned as images -> uint8 NCHW (floats must lie in [0, 1])."""
+    import numpy as np
+
     if raw.ndim != 4 or raw.shape[1] not in (1, 3):
         raise GenEvalError(
             f"{name}: sample() returned shape {raw.shape}; expected (N, C, H, W) with C in 1 or 3"
@@ -63,6 +66,7 @@ def image_grid_png(images: np.ndarray, columns: int = 8, min_cell: int = 64, pad
     bytes
         The PNG.
     """
+    import numpy as np
     from PIL import Image
 
     count, channels, height, width = images.shape

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from gen_eval.errors import GenEvalError
 from gen_eval.kinds.base import DataKind, element_type
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def validate_vectors(batch: Any, name: str) -> None:
@@ -22,6 +23,8 @@ def validate_vectors(batch: Any, name: str) -> None:
 
 def vectors_from_code(raw: np.ndarray, name: str) -> tuple[np.ndarray, str | None]:
     """What ``sample()`` returned as (N, D) vectors -> float32 (finite values only)."""
+    import numpy as np
+
     if not np.issubdtype(raw.dtype, np.floating):
         raise GenEvalError(f"{name}: (N, D) samples must be floats, got {raw.dtype}")
     if not np.isfinite(raw).all():

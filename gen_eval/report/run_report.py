@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
+from gen_eval.kinds import KINDS, get_kind
 from gen_eval.metrics.result import better_label
 from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.report.html import Page, escape, image_tag, table
@@ -250,21 +251,16 @@ def _samples_section(page: Page, run: Run) -> None:
     if not path.is_file():
         page.paragraph("This run has no sample picture.", "muted")
         return
-    generated = run.manifest.get("generated", {})
+    generated, reference = run.manifest.get("generated", {}), run.manifest.get("reference", {})
+    # The kind that drew the picture words its caption; a run of a kind not declared here (a
+    # plug-in's) reads as the image grid it was before kinds were declared.
+    kind = KINDS.find(str(generated.get("data_kind"))) or get_kind("image")
     count = int(generated.get("count") or 0)
-    if generated.get("data_kind") == "vector":
-        shape = generated.get("sample_shape") or [2]
-        reference_count = int(run.manifest.get("reference", {}).get("count") or 0)
-        caption = (
-            f"The first {min(count, 5000):,} generated points (blue) over the first "
-            f"{min(reference_count, 5000):,} reference points (grey)"
-            + (f", first two of {shape[0]} coordinates" if shape and shape[0] > 2 else "")
-            + "."
-        )
-    else:
-        caption = (
-            f"The first {min(count, 64):,} of {count:,} generated samples (upscaled, nearest neighbour)."
-        )
+    caption = (
+        kind.caption(generated, reference)
+        if kind.caption is not None
+        else f"The first {min(count, kind.picture_count):,} of {count:,} generated samples."
+    )
     page.add(f"<figure>{image_tag(path.read_bytes(), 'generated samples')}<figcaption>{escape(caption)}")
     page.add("</figcaption></figure>")
 
