@@ -384,10 +384,10 @@ def _write(
 ) -> Path:
     from gen_eval.runs.run import write_run
 
-    kind, count = get_kind(gen.data_kind), get_kind(gen.data_kind).picture_count
-    shown = ref.head(min(count, len(ref))).data.numpy() if kind.picture_reference else None
+    kind = get_kind(gen.data_kind)
+    shown = ref.samples(kind.picture_count).data.numpy() if kind.picture_reference else None
     names = (f"generated: {gen.spec}", f"reference: {ref.spec}")
-    picture = kind.draw(gen.head(min(count, len(gen))).data.numpy(), shown, names)
+    picture = kind.draw(gen.samples(kind.picture_count).data.numpy(), shown, names)
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels

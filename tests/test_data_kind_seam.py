@@ -198,6 +198,9 @@ def test_samples_carry_labels_and_pairs_and_check_their_lengths():
         Samples(np.zeros((4, 2), np.float32), "image")
     plain = Samples(np.zeros((4, 2), np.float32), get_kind("vector"))
     assert not plain.conditional and not plain.paired
+    first = open_source("digits:test").samples(5)  # a source's head, with its kind and labels
+    assert first.kind.name == "image" and first.conditional and len(first.labels) == len(first) == 5
+    assert open_source("ring8:test").samples(10**6).kind.name == "vector"  # all of it when asked for more
 
 
 # ---- the built-in kinds behave as before ----------------------------------------------------------

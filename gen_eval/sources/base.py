@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from gen_eval.kinds import Samples
+
 
 @dataclass
 class Batch:
@@ -92,6 +94,13 @@ class Source(ABC):
         import numpy as np
 
         return Batch(torch.cat(parts), np.concatenate(labels) if labels else None)
+
+    def samples(self, n: int) -> Samples:
+        """The first ``n`` samples with their kind and labels, checked (:class:`gen_eval.kinds.Samples`)."""
+        from gen_eval.kinds import Samples
+
+        batch = self.head(min(n, len(self)))
+        return Samples(batch.data, self.data_kind, labels=batch.labels, name=self.spec)
 
     def take(self, indices: list[int], batch_size: int = 256) -> np.ndarray:
         """The samples at ``indices`` (in that order, repeats allowed), in one streaming pass.
