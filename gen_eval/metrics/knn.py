@@ -14,36 +14,41 @@ input copies: about a quarter less time. A comparison ``sqrt(a) <= r`` is decide
 (:func:`squared_thresholds`), so membership is what comparing ``sqrt`` of the same squared
 distances would give; radii are the float32 square roots of the k-th smallest squared distance.
 
-Translation. The expansion cancels catastrophically when the features sit far from the origin
-compared with their spread (|x|^2 ~ |y|^2 >> |x - y|^2): at an offset of 3,000 standard
-deviations in 16-d every float32 distance is noise. Every function therefore first subtracts one
-common point from all the sets it compares (:func:`common_shift`: the sets' pooled mean, rounded
-per coordinate to a multiple of a power of two no larger than that coordinate's standard
-deviation), in float64, then rounds to float32. The metrics become translation-invariant up to
-rounding, and the rounding grid keeps data that lies on a power-of-two grid (integers, quantised
-pixels) exactly on it, so distances between such points, and their ties, stay exact while
-squared norms stay below 2^24.
+Translation and error. Every function first centres the sets on one common point
+(:mod:`gen_eval.metrics.knn_centring`, which also derives the float32 error bound), so the
+metrics are translation-invariant up to rounding.
 
-Error bound. For centred float32 vectors x, y in D dimensions, with u = 2^-24 and
-gamma_D = D u / (1 - D u), the computed squared distance differs from the exact one of the
-float64-centred data by at most ``(gamma_D + 4 u) (|x| + |y|)^2``
-(:func:`squared_distance_error_bound`): gamma_D (|x|^2 + |y|^2 + 2 |x| |y|) for the three dot
-products (Higham, Accuracy and Stability of Numerical Algorithms, eq. 3.5), 2u for the two
-additions, and 2u for rounding the centred inputs to float32. After centring, |x| and |y| are
-of the order of the spread, so near a ball's edge the relative error of a squared distance is
-about gamma_D at worst (sqrt(D) u typically): 1e-6 at D = 16, 1.2e-4 at D = 2048. Only pairs
-that close to a radius can be decided differently from exact arithmetic;
-``tests/test_knn_translation.py`` measures the error against float64 and checks the bound.
+Screening. On a CPU with native bfloat16 dot products, wide sets go through a bfloat16 GEMM
+that decides every pair clearly inside or outside a ball under a rigorous error bound, and the
+pairs near a radius are recomputed in float32 (:mod:`gen_eval.metrics.knn_screen`): the same
+results as the float32 path (up to the summation order of one dot product) at about half the
+time of precision/recall at 10,000 x 2048. ``screen="float32"`` (or GEN_EVAL_KNN_SCREEN=float32)
+turns it off.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import torch
+
+from gen_eval.metrics.knn_centring import (  # noqa: F401 (re-exported: the public k-NN API)
+    UNIT_ROUNDOFF,
+    _centred,
+    _moved,
+    centred_float32,
+    common_shift,
+    squared_distance_error_bound,
+)
+from gen_eval.metrics.knn_screen import use_screen
+from gen_eval.metrics.knn_screened import ScreenGaveUp, screened_memberships, screened_radii
+
+ScreenChoice = Literal["auto", "bfloat16", "float32"]
 
 # Bytes of temporaries per block. On 2 CPU cores at 10,000 x 10,000 x 2048, 32 MB blocks (1,123
 # rows) ran precision/recall in 4.8-5.2 s at 0.87 GB peak RSS (0.63 GB of it importing torch),
@@ -141,79 +146,6 @@ def _blocks(rows: torch.Tensor, cols: torch.Tensor, chunk_size: int, row_shift: 
             yield r, c, squared_distances(block_rows, cols[c], block_sq, col_sq[c])
 
 
-UNIT_ROUNDOFF = 2.0**-24  # float32
-
-
-def squared_distance_error_bound(dim: int, row_sq: torch.Tensor, col_sq: torch.Tensor) -> torch.Tensor:
-    """(r, c) float64 bound on |computed - exact| squared distances between centred rows and columns.
-
-    ``(gamma_D + 4 u) (|x| + |y|)^2`` with u the float32 unit roundoff and gamma_D = D u / (1 - D u);
-    see the module docstring for the derivation. ``row_sq`` and ``col_sq`` are the squared norms
-    of the centred vectors.
-    """
-    gamma = dim * UNIT_ROUNDOFF / (1 - dim * UNIT_ROUNDOFF)
-    norms = row_sq.double().sqrt()[:, None] + col_sq.double().sqrt()[None, :]
-    return (gamma + 4 * UNIT_ROUNDOFF) * norms.square()
-
-
-_SHIFT_ROWS = 1024
-
-
-def common_shift(*sets: torch.Tensor) -> torch.Tensor:
-    """(D,) float64 point subtracted from every set before distances: the pooled mean, on a grid.
-
-    Each coordinate's pooled mean is rounded to a multiple of 2^floor(log2(std)), the coordinate's
-    pooled standard deviation rounded down to a power of two. The shift leaves at most half a
-    standard deviation of offset, and data on a power-of-two grid (integers, quantised pixels)
-    stays exactly on it after the subtraction, ties included. The shift only has to lie near the
-    data (the grid makes it exact whatever rounding it carries), so the moments come from at most
-    ``_SHIFT_ROWS`` evenly spaced rows of each set: a full pass cost 0.25 s per 10,000 x 2048 set.
-    """
-    samples = [_floating(s[:: max(1, len(s) // _SHIFT_ROWS)]).double() for s in sets]
-    variance, mean = torch.var_mean(torch.cat(samples), dim=0, correction=0)
-    std = variance.sqrt()
-    grid = torch.exp2(torch.floor(torch.log2(std.clamp_min(torch.finfo(torch.float64).tiny))))
-    return torch.where(std > 0, torch.round(mean / grid) * grid, mean)
-
-
-def _floating(features: torch.Tensor) -> torch.Tensor:
-    features = features.detach()
-    return features if features.dtype in (torch.float32, torch.float64) else features.float()
-
-
-def _centred(features: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """float32 ``features - shift``: one correctly rounded subtraction per element.
-
-    The shift is a multiple of a power of two, so it is exact in float32 (for offsets below 2^24
-    grid steps) and a float32 subtraction rounds the exact difference once. float64 inputs are
-    subtracted in float64, a chunk of rows at a time (no N x D float64 temporary).
-    """
-    features = _floating(features)
-    if features.dtype == torch.float32:
-        return features - shift.to(features.device, torch.float32)
-    out = torch.empty(features.shape, dtype=torch.float32, device=features.device)
-    shift = shift.to(features.device)
-    for start in range(0, len(features), 4096):
-        out[start : start + 4096] = features[start : start + 4096] - shift
-    return out
-
-
-def _moved(*sets: torch.Tensor, device: str | torch.device | None) -> list[torch.Tensor]:
-    """The 2-D sets on ``device`` (default: the first set's), not yet centred."""
-    for features in sets:
-        if features.ndim != 2:
-            raise ValueError(f"features must be 2-D (N, D); got shape {tuple(features.shape)}")
-    target = torch.device(device) if device is not None else sets[0].device
-    return [s.detach().to(target) for s in sets]
-
-
-def centred_float32(*sets: torch.Tensor, device: str | torch.device | None) -> list[torch.Tensor]:
-    """The sets as float32 on ``device``, all shifted by one :func:`common_shift` (module docstring)."""
-    moved = _moved(*sets, device=device)
-    shift = common_shift(*moved)
-    return [_centred(s, shift) for s in moved]
-
-
 @torch.no_grad()
 def knn_radii(
     features: torch.Tensor,
@@ -221,6 +153,7 @@ def knn_radii(
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    screen: ScreenChoice = "auto",
 ) -> torch.Tensor:
     """Distance from each sample to its k-th nearest neighbour in the same set, itself excluded.
 
@@ -243,16 +176,27 @@ def knn_radii(
         Where to compute (default: where ``features`` are).
     memory_budget : int
         Bytes of temporaries allowed per block.
+    screen : {"auto", "bfloat16", "float32"}
+        "bfloat16" screens the blocks with a bfloat16 GEMM and refines the pairs near a radius
+        in float32 (:mod:`gen_eval.metrics.knn_screen`); the radii are those of "float32".
+        "auto" screens on a CPU with native bfloat16 for wide, large sets.
 
     Returns
     -------
     torch.Tensor
         (N,) float32 radii on ``device``.
     """
-    (x,) = centred_float32(features, device=device)
-    if not 0 < k < len(x):
-        raise ValueError(f"k must be in [1, N - 1] = [1, {len(x) - 1}]; got {k}")
-    chunk_size = chunk_size or auto_chunk_size(x.shape[1], memory_budget)
+    (moved,) = _moved(features, device=device)
+    if not 0 < k < len(moved):
+        raise ValueError(f"k must be in [1, N - 1] = [1, {len(moved) - 1}]; got {k}")
+    shift = common_shift(moved)
+    chunk_size = chunk_size or auto_chunk_size(moved.shape[1], memory_budget)
+    x = _centred(moved, shift)
+    if use_screen(screen, x.device, x.shape[1], len(x) ** 2 // 2):
+        try:
+            return screened_radii(x, k, chunk_size).sqrt()
+        except ScreenGaveUp:
+            pass  # quantised data with many ties near a radius: the float32 path below
     keep = k + 1
     best = torch.full((len(x), keep), math.inf, dtype=torch.float32, device=x.device)
 
@@ -345,6 +289,7 @@ def ball_scans(
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    screen: ScreenChoice = "auto",
 ) -> list[BallScan]:
     """One pass over ``cdist(rows, cols)`` deciding ``inside[j, i]`` for each family of balls.
 
@@ -362,7 +307,7 @@ def ball_scans(
         The ball families, sharing the distance computation.
     counts : torch.Tensor, optional
         (R, N) non-negative resample counts of the columns.
-    chunk_size, device, memory_budget
+    chunk_size, device, memory_budget, screen
         As for :func:`knn_radii`.
 
     Returns
@@ -370,42 +315,76 @@ def ball_scans(
     list of BallScan
         One per family, in order.
     """
-    y, cols = _moved(rows, cols, device=device)  # y is centred a row block at a time (_blocks)
-    shift = common_shift(y, cols)
-    x = _centred(cols, shift)
+    y, raw_cols = _moved(rows, cols, device=device)  # y is centred a row block at a time
+    shift = common_shift(y, raw_cols)
+    screened = use_screen(screen, y.device, y.shape[1], len(y) * len(raw_cols))
+    x = raw_cols if screened else _centred(raw_cols, shift)
     thresholds = [squared_thresholds(b.radii.to(y.device), b.strict) for b in balls]
     weights_t = None if counts is None else counts.to(y.device, torch.float32).T.contiguous()
     num_resamples = 0 if counts is None else len(counts)
     replicating = [b.replicates and counts is not None for b in balls]
     chunk_size = chunk_size or auto_chunk_size(y.shape[1], memory_budget, num_resamples * sum(replicating))
-    row_any = [torch.zeros(len(y), dtype=torch.bool, device=y.device) for _ in balls]
-    col_count = [torch.zeros(len(x), dtype=torch.int64, device=y.device) for _ in balls]
-    reached = [torch.zeros(num_resamples, dtype=torch.int64, device=y.device) for _ in balls]
-    hits: list[torch.Tensor | None] = [None for _ in balls]
+    shape = (len(y), len(x), num_resamples)
+    if screened:
+        centre = functools.partial(_centred, shift=shift)
+        blocks = screened_memberships(y, x, chunk_size, thresholds, [b.of for b in balls], centre)
+        try:
+            return _tally(blocks, shape, replicating, weights_t)
+        except ScreenGaveUp:  # quantised data with many ties near a radius: the float32 path
+            x = _centred(x, shift)
+    return _tally(
+        _float32_memberships(y, x, chunk_size, shift, thresholds, balls), shape, replicating, weights_t
+    )
+
+
+def _float32_memberships(y, x, chunk_size, shift, thresholds, balls):
+    """Yield (row slice, column slice, ``inside`` per family) from float32 blocks."""
     for r, c, squared in _blocks(y, x, chunk_size, shift):
+        insides = []
         for n, family in enumerate(balls):
             bound = thresholds[n][r, None] if family.of == "rows" else thresholds[n][None, c]
-            inside = squared <= bound  # strictness is in the threshold
+            insides.append(squared <= bound)  # strictness is in the threshold
+        yield r, c, insides
+
+
+def _tally(
+    blocks: Iterator[tuple[slice, slice, list[torch.Tensor]]],
+    shape: tuple[int, int, int],
+    replicating: list[bool],
+    weights_t: torch.Tensor | None,
+) -> list[BallScan]:
+    """Summaries of the blocks' memberships (:class:`BallScan` per family); ``shape`` = (M, N, R)."""
+    num_rows, num_cols, num_resamples = shape
+    device = weights_t.device if weights_t is not None else None
+    families = range(len(replicating))
+    row_any = [torch.zeros(num_rows, dtype=torch.bool, device=device) for _ in families]
+    col_count = [torch.zeros(num_cols, dtype=torch.int64, device=device) for _ in families]
+    reached = [torch.zeros(num_resamples, dtype=torch.int64, device=device) for _ in families]
+    hits: list[torch.Tensor | None] = [None for _ in families]
+    for r, c, insides in blocks:
+        for n, inside in enumerate(insides):
+            row_any[n] = row_any[n].to(inside.device)
+            col_count[n] = col_count[n].to(inside.device)
             row_any[n][r] |= inside.any(dim=1)
             col_sums = _count_true(inside, dim=0)
             col_count[n][c] += col_sums
             if not replicating[n]:
                 continue
             if c.start == 0:
-                hits[n] = torch.zeros(len(inside), num_resamples, dtype=torch.float32, device=y.device)
+                hits[n] = torch.zeros(len(inside), num_resamples, dtype=torch.float32, device=inside.device)
             nnz = int(col_sums.sum())
             if nnz:  # most blocks hold no pair at all
                 hits[n] += _weighted_hits(inside, weights_t[c], nnz)
-            if c.stop == len(x):  # row block complete: which rows each replicate reaches
+            if c.stop == num_cols:  # row block complete: which rows each replicate reaches
                 reached[n] += (hits[n] > 0).sum(dim=0)
     return [
         BallScan(
             row_any[n],
             col_count[n] > 0,
             col_count[n],
-            reached[n].double() / len(y) if replicating[n] else None,
+            reached[n].double() / num_rows if replicating[n] else None,
         )
-        for n in range(len(balls))
+        for n in families
     ]
 
 
