@@ -211,6 +211,21 @@ def test_builtin_kinds_infer_and_convert_as_before():
 
     assert infer_kind((5, 2), "float32").name == "vector"
     assert infer_kind((5, 3, 8, 8), "uint8").name == "image"
+    seen = []
+    spy = DataKind(
+        "spy",
+        "spies",
+        "",
+        "float32",
+        "identity",
+        _validate_triples,
+        _draw_triples,
+        claims=lambda s, d: seen.append(d),
+    )
+    with registered_kind(spy):  # a kind declared later is asked first, with the element type's name
+        assert infer_kind((5, 2), np.dtype("float64")).name == "vector"
+        assert infer_kind((5, 2), torch.float16).name == "vector"
+    assert seen == ["float64", "float16"]
     floats = np.full((2, 1, 4, 4), 0.5, np.float32)
     converted, kind, note = canonical_samples(floats, "m", 2)
     assert kind == "image" and converted.dtype == np.uint8 and (converted == 128).all()

@@ -121,7 +121,7 @@ def infer_kind(shape: tuple[int, ...], dtype: Any) -> DataKind | None:
     wins over the built-in image kind, which claims every shape but 2-D so that its check can
     say what an image must be.
     """
-    name = element_type(dtype) if not isinstance(dtype, str) else dtype
+    name = str(dtype).split(".")[-1]  # "float32" from numpy's dtype, torch's torch.float32 or a string
     for kind in reversed(kinds()):
         if kind.claims is not None and kind.claims(tuple(shape), name):
             return kind
