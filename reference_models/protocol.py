@@ -31,6 +31,14 @@ Optional
     For models whose ``decode`` returns discrete values: the continuous output before that step,
     as floats in [0, 1] (a VAE's E[x | z]; a flow's dequantised y). Smoothness and perceptual
     path length use it when present: a step of 1e-4 in z rarely moves a pixel to another level.
+``log_likelihood_given_latent(x, z)``
+    For latent-variable models with a decoder distribution: log p(x | z) in nats, one value per
+    row of the uint8 batch ``x`` (N, C, H, W) and latents ``z`` (N, latent_dim), DIFFERENTIABLE in
+    z. Annealed importance sampling (``gen-eval likelihood --method ais``) anneals over z towards
+    p(z) p(x | z); without it, a deterministic ``decode`` is given Gaussian observation noise and
+    the result is labelled as not comparable with exact likelihoods.
+``sample_given_latent(z, generator=None)``
+    One draw x ~ p(x | z) per latent, uint8: the simulated data of BDMC's bracket.
 
 A 15-line example (a per-pixel Bernoulli model) is in the README.
 """
@@ -69,5 +77,5 @@ class HasLatent(Protocol):
 
 def capabilities(model: object) -> list[str]:
     """Which optional parts of the protocol ``model`` provides, e.g. ``["log_prob", "decode"]``."""
-    names = ("log_prob", "encode", "decode")
+    names = ("log_prob", "encode", "decode", "log_likelihood_given_latent")
     return [name for name in names if callable(getattr(model, name, None))]

@@ -124,6 +124,24 @@ class VAE(nn.Module):
             per_pixel = torch.gather(logits.log_softmax(-1), -1, k.unsqueeze(-1))[..., 0]
         return per_pixel.to(torch.float64).sum(1)  # float64 sum: thousands of pixels on shapes
 
+    def log_likelihood_given_latent(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) in nats (float64) per row: the protocol's name for :meth:`log_likelihood`.
+
+        Differentiable in z, which annealed importance sampling (``gen-eval likelihood``) needs.
+        """
+        return self.log_likelihood(x, z.to(self.device, torch.float32))
+
+    @torch.no_grad()
+    def sample_given_latent(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw x ~ p(x|z) per latent, uint8 (N, 1, H, W): every pixel drawn from its categorical."""
+        logits = self.decoder(z.to(self.device, torch.float32)).reshape(len(z), -1, self.outputs)
+        if self.outputs == 1:
+            probs = torch.stack([1 - torch.sigmoid(logits[..., 0]), torch.sigmoid(logits[..., 0])], -1)
+        else:
+            probs = logits.softmax(-1)
+        k = torch.multinomial(probs.reshape(-1, probs.shape[-1]).cpu(), 1, generator=generator)
+        return from_level_indices(k.reshape(len(z), *self.shape), self.levels)
+
     # ------------------------------------------------------------------------------- bounds on log P(x)
     def _noise(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
         return torch.randn(shape, generator=generator).to(self.device)  # CPU draws: same on any device
