@@ -329,12 +329,11 @@ def ball_scans(
         centre = functools.partial(_centred, shift=shift)
         blocks = screened_memberships(y, x, chunk_size, thresholds, [b.of for b in balls], centre)
         try:
-            return _tally(blocks, shape, replicating, weights_t)
+            return _tally(blocks, shape, replicating, weights_t, y.device)
         except ScreenGaveUp:  # quantised data with many ties near a radius: the float32 path
             x = _centred(x, shift)
-    return _tally(
-        _float32_memberships(y, x, chunk_size, shift, thresholds, balls), shape, replicating, weights_t
-    )
+    blocks = _float32_memberships(y, x, chunk_size, shift, thresholds, balls)
+    return _tally(blocks, shape, replicating, weights_t, y.device)
 
 
 def _float32_memberships(y, x, chunk_size, shift, thresholds, balls):
@@ -347,33 +346,51 @@ def _float32_memberships(y, x, chunk_size, shift, thresholds, balls):
         yield r, c, insides
 
 
+Members = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # a bool block, or its (i, j) pairs
+
+
 def _tally(
-    blocks: Iterator[tuple[slice, slice, list[torch.Tensor]]],
+    blocks: Iterator[tuple[slice, slice, list[Members]]],
     shape: tuple[int, int, int],
     replicating: list[bool],
     weights_t: torch.Tensor | None,
+    device: torch.device,
 ) -> list[BallScan]:
-    """Summaries of the blocks' memberships (:class:`BallScan` per family); ``shape`` = (M, N, R)."""
+    """Summaries of the blocks' memberships (:class:`BallScan` per family); ``shape`` = (M, N, R).
+
+    A block's members come as a dense bool mask (float32 path) or as block-local (i, j) index
+    pairs (the screen's, which finds them sparse).
+    """
     num_rows, num_cols, num_resamples = shape
-    device = weights_t.device if weights_t is not None else None
     families = range(len(replicating))
     row_any = [torch.zeros(num_rows, dtype=torch.bool, device=device) for _ in families]
     col_count = [torch.zeros(num_cols, dtype=torch.int64, device=device) for _ in families]
     reached = [torch.zeros(num_resamples, dtype=torch.int64, device=device) for _ in families]
     hits: list[torch.Tensor | None] = [None for _ in families]
-    for r, c, insides in blocks:
-        for n, inside in enumerate(insides):
-            row_any[n] = row_any[n].to(inside.device)
-            col_count[n] = col_count[n].to(inside.device)
-            row_any[n][r] |= inside.any(dim=1)
-            col_sums = _count_true(inside, dim=0)
-            col_count[n][c] += col_sums
+    for r, c, members in blocks:
+        block_shape = (r.stop - r.start, c.stop - c.start)
+        for n, inside in enumerate(members):
+            if isinstance(inside, tuple):
+                i, j = inside
+                nnz = len(i)
+                row_any[n][r.start + i] = True
+                col_count[n].index_add_(0, c.start + j, torch.ones_like(j))
+            else:
+                row_any[n][r] |= inside.any(dim=1)
+                col_sums = _count_true(inside, dim=0)
+                col_count[n][c] += col_sums
+                nnz = int(col_sums.sum())
             if not replicating[n]:
                 continue
             if c.start == 0:
-                hits[n] = torch.zeros(len(inside), num_resamples, dtype=torch.float32, device=inside.device)
-            nnz = int(col_sums.sum())
-            if nnz:  # most blocks hold no pair at all
+                hits[n] = torch.zeros(block_shape[0], num_resamples, dtype=torch.float32, device=device)
+            if isinstance(inside, tuple) and nnz <= SPARSE_MAX_DENSITY * block_shape[0] * block_shape[1]:
+                hits[n].index_add_(0, i, weights_t[c.start + j])
+            elif nnz:  # most blocks hold no pair at all
+                if isinstance(inside, tuple):
+                    dense = torch.zeros(block_shape, dtype=torch.bool, device=device)
+                    dense[i, j] = True
+                    inside = dense
                 hits[n] += _weighted_hits(inside, weights_t[c], nnz)
             if c.stop == num_cols:  # row block complete: which rows each replicate reaches
                 reached[n] += (hits[n] > 0).sum(dim=0)

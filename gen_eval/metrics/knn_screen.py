@@ -205,20 +205,16 @@ def _out_lower(v: torch.Tensor) -> torch.Tensor:
     return out - 2**-40 * out.abs() - TINY  # rounded down
 
 
-def decide(
-    out: torch.Tensor, thresholds: torch.Tensor, residual: torch.Tensor, m: float, along: int
+def decision_limits(
+    thresholds: torch.Tensor, residual: torch.Tensor, m: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(surely inside, undecided) masks for ``a <= t`` from a screened block.
+    """bfloat16 limits (sure, maybe) for ``a <= t``: ``out <= sure`` proves it, ``out > maybe`` refutes it.
 
-    ``thresholds`` (float32 squared thresholds t) and ``residual`` (float64 R bounds) are per row
-    (``along=0``) or per column (``along=1``).
+    ``thresholds`` (float32 squared thresholds t) and ``residual`` (float64 R bounds) are
+    matching per-row or per-column vectors; in between, the pair is refined.
     """
     t = thresholds.double() - m
-    sure = _floor_bf16(_out_lower(t - residual))
-    maybe = _floor_bf16(_out_upper(t + residual))
-    shape = (-1, 1) if along == 0 else (1, -1)
-    inside = out <= sure.view(shape)
-    return inside, (out <= maybe.view(shape)) ^ inside
+    return _floor_bf16(_out_lower(t - residual)), _floor_bf16(_out_upper(t + residual))
 
 
 def upper_bounds(out_values: torch.Tensor, residual: torch.Tensor, m: float) -> torch.Tensor:

@@ -138,8 +138,10 @@ def screened_memberships(
     thresholds: list[torch.Tensor],
     of: list[str],
     centre: Centre,
-) -> Iterator[tuple[slice, slice, list[torch.Tensor]]]:
-    """Yield (row slice, column slice, ``inside`` per family) as the float32 path decides them.
+) -> Iterator[tuple[slice, slice, list[tuple[torch.Tensor, torch.Tensor]]]]:
+    """Yield (row slice, column slice, inside pairs per family) as the float32 path decides them.
+
+    A family's inside pairs are (i, j) block-local index tensors.
 
     ``rows`` and ``cols`` are raw, centred by ``centre`` a block at a time; ``thresholds[n]``
     are float32 squared thresholds per row or column (``of[n]``).
@@ -165,12 +167,17 @@ def screened_memberships(
             for t, side in zip(thresholds, of, strict=True):
                 along = 0 if side == "rows" else 1
                 bound = t[r] if along == 0 else t[c]
-                inside, undecided = screen.decide(out, bound, residuals[along], m, along)
-                i, j = undecided.nonzero(as_tuple=True)
-                if len(i) > MAX_UNDECIDED_FRACTION * out.numel():
+                sure, maybe = screen.decision_limits(bound, residuals[along], m)
+                # Members are sparse: list the pairs that may be inside, then settle each.
+                i, j = (out <= (maybe[:, None] if along == 0 else maybe[None, :])).nonzero(as_tuple=True)
+                own = i if along == 0 else j
+                inside = out[i, j] <= sure[own]
+                undecided = (~inside).nonzero().squeeze(1)
+                if len(undecided) > MAX_UNDECIDED_FRACTION * out.numel():
                     raise ScreenGaveUp("too many undecided pairs")
-                if len(i):
-                    a = screen.refine(block.__getitem__, col_gather, left.sq32, right.sq32, i, j + c0)
-                    inside[i, j] = a <= bound[i if along == 0 else j]
-                insides.append(inside)
+                if len(undecided):
+                    ui, uj = i[undecided], j[undecided]
+                    a = screen.refine(block.__getitem__, col_gather, left.sq32, right.sq32, ui, uj + c0)
+                    inside[undecided] = a <= bound[own[undecided]]
+                insides.append((i[inside], j[inside]))
             yield r, c, insides
