@@ -191,12 +191,12 @@ def knn_radii(
         raise ValueError(f"k must be in [1, N - 1] = [1, {len(moved) - 1}]; got {k}")
     shift = common_shift(moved)
     chunk_size = chunk_size or auto_chunk_size(moved.shape[1], memory_budget)
-    x = _centred(moved, shift)
-    if use_screen(screen, x.device, x.shape[1], len(x) ** 2 // 2):
+    if use_screen(screen, moved.device, moved.shape[1], len(moved) ** 2 // 2):
         try:
-            return screened_radii(x, k, chunk_size).sqrt()
+            return screened_radii(moved, k, chunk_size, functools.partial(_centred, shift=shift)).sqrt()
         except ScreenGaveUp:
             pass  # quantised data with many ties near a radius: the float32 path below
+    x = _centred(moved, shift)
     keep = k + 1
     best = torch.full((len(x), keep), math.inf, dtype=torch.float32, device=x.device)
 

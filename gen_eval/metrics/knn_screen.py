@@ -261,9 +261,15 @@ def _expansion(left_sq: torch.Tensor, dots: torch.Tensor, right_sq: torch.Tensor
 
 
 def refine_by_row(
-    x: torch.Tensor, sq: torch.Tensor, i: torch.Tensor, j: torch.Tensor, rows_per_chunk: int = 256
+    rows_of: Callable[[torch.Tensor], torch.Tensor],
+    sq: torch.Tensor,
+    i: torch.Tensor,
+    j: torch.Tensor,
+    rows_per_chunk: int = 256,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`refine` within one centred set ``x``, grouped by row: (row index, value) per pair.
+    """:func:`refine` within one set (``rows_of(idx)``: its centred float32 rows), grouped by row.
+
+    Returns (row index, value) per pair.
 
     Rows are sorted by their number of pairs and taken a chunk at a time, each chunk padded to
     its longest row, so x_i is read once per row and one batched matrix-vector product does the
@@ -271,22 +277,22 @@ def refine_by_row(
     """
     order = torch.argsort(i, stable=True)
     i, j = i[order], j[order]
-    counts = torch.bincount(i, minlength=len(x))
+    counts = torch.bincount(i, minlength=len(sq))
     starts = torch.cumsum(counts, 0) - counts
     rows = torch.argsort(counts, stable=True)
     rows = rows[counts[rows] > 0]
-    out_rows = [torch.zeros(0, dtype=torch.int64, device=x.device)]
-    out_values = [torch.zeros(0, dtype=torch.float32, device=x.device)]
+    out_rows = [torch.zeros(0, dtype=torch.int64, device=sq.device)]
+    out_values = [torch.zeros(0, dtype=torch.float32, device=sq.device)]
     for start in range(0, len(rows), rows_per_chunk):
         chunk = rows[start : start + rows_per_chunk]
         width = int(counts[chunk].max())
-        slot = torch.arange(width, device=x.device)
+        slot = torch.arange(width, device=sq.device)
         valid = slot[None, :] < counts[chunk][:, None]
         # Padding points at the row's first pair: computed, then dropped.
         index = starts[chunk][:, None] + torch.where(valid, slot[None, :], 0)
         cols = j[index]
-        gathered = x.index_select(0, cols.flatten()).view(*cols.shape, -1)
-        dots = torch.bmm(gathered, x.index_select(0, chunk)[:, :, None]).squeeze(2)
+        gathered = rows_of(cols.flatten()).view(*cols.shape, -1)
+        dots = torch.bmm(gathered, rows_of(chunk)[:, :, None]).squeeze(2)
         values = _expansion(sq[chunk][:, None], dots, sq[cols])
         out_rows.append(chunk[:, None].expand_as(cols)[valid])
         out_values.append(values[valid])

@@ -30,12 +30,12 @@ class ScreenGaveUp(RuntimeError):
 Centre = Callable[[torch.Tensor], torch.Tensor]  # raw rows -> centred float32 rows
 
 
-def _typical_squared_radius(x: torch.Tensor, k: int, sample: int = 64) -> float:
+def _typical_squared_radius(source: torch.Tensor, k: int, centre: Centre, sample: int = 64) -> float:
     """Median squared k-NN radius of up to ``sample`` evenly spaced rows: the centre m (any value is sound)."""
-    rows = x[:: max(1, len(x) // sample)]
-    best = torch.full((len(rows), k + 1), math.inf, device=x.device)
-    for start in range(0, len(x), 4096):
-        cols = x[start : start + 4096]
+    rows = centre(source[:: max(1, len(source) // sample)])
+    best = torch.full((len(rows), k + 1), math.inf, device=source.device)
+    for start in range(0, len(source), 4096):
+        cols = centre(source[start : start + 4096])
         d = torch.addmm(rows.square().sum(dim=1)[:, None], rows, cols.T, alpha=-2.0)
         d.add_(cols.square().sum(dim=1)[None, :])
         best = torch.cat([best, d], dim=1).topk(k + 1, dim=1, largest=False).values
@@ -54,14 +54,18 @@ def _kth_smallest_per_row(rows: torch.Tensor, values: torch.Tensor, n: int, k: i
 
 
 @torch.no_grad()
-def screened_radii(x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
-    """(N,) float32 squared k-NN radii of centred float32 ``x`` (point itself counted), as the float32 path."""
-    n, dim = x.shape
-    m = _typical_squared_radius(x, k)
-    left = screen.prepare(x, m / 2, left=True)
+def screened_radii(source: torch.Tensor, k: int, chunk_size: int, centre: Centre) -> torch.Tensor:
+    """(N,) float32 squared k-NN radii (the point itself counted), as the float32 path has them.
+
+    ``centre`` maps raw ``source`` rows to centred float32 rows; it runs a chunk at a time and on
+    the refined pairs' rows, so no whole centred copy is held besides the two bfloat16 matrices.
+    """
+    n, dim = source.shape
+    m = _typical_squared_radius(source, k, centre)
+    left = screen.prepare(source, m / 2, left=True, centre=centre)
     right = screen.mirror(left)
     keep = k + 1
-    tau = torch.full((n, keep), math.inf, dtype=torch.float64, device=x.device)
+    tau = torch.full((n, keep), math.inf, dtype=torch.float64, device=source.device)
     found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
     stored = 0
 
@@ -101,11 +105,11 @@ def screened_radii(x: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
                 collect(cols, rows, out.T.contiguous(), col_residual)
     i, j, lower = (torch.cat(parts) for parts in zip(*found, strict=True))
     kept = lower <= tau[i, k]
-    return _refined_radii(x, left.sq32, i[kept], j[kept], lower[kept], k)
+    return _refined_radii(lambda idx: centre(source[idx]), left.sq32, i[kept], j[kept], lower[kept], k)
 
 
 def _refined_radii(
-    x: torch.Tensor, sq: torch.Tensor, i: torch.Tensor, j: torch.Tensor, lower: torch.Tensor, k: int
+    rows_of: Centre, sq: torch.Tensor, i: torch.Tensor, j: torch.Tensor, lower: torch.Tensor, k: int
 ) -> torch.Tensor:
     """(N,) the (k+1)-th smallest refined value per row, refining as few candidates as it can.
 
@@ -113,21 +117,21 @@ def _refined_radii(
     values, rho, bounds the answer from above. Then only the other candidates whose lower bound
     is at most rho can hold a value at or below the answer (about 40% fewer pairs refined).
     """
-    n = len(x)
+    n = len(sq)
     order = torch.argsort(lower, stable=True)
     order = order[torch.argsort(i[order], stable=True)]
     i, j, lower = i[order], j[order], lower[order]
     counts = torch.bincount(i, minlength=n)
     if bool((counts <= k).any()):  # cannot happen if the bound holds; never guess
         raise ScreenGaveUp("a row has fewer than k + 1 candidates")
-    rank = torch.arange(len(i), device=x.device) - (torch.cumsum(counts, 0) - counts)[i]
+    rank = torch.arange(len(i), device=sq.device) - (torch.cumsum(counts, 0) - counts)[i]
     first = rank <= k
-    rows1, values1 = screen.refine_by_row(x, sq, i[first], j[first])
-    rho = torch.zeros(n, dtype=torch.float64, device=x.device).scatter_reduce_(
+    rows1, values1 = screen.refine_by_row(rows_of, sq, i[first], j[first])
+    rho = torch.zeros(n, dtype=torch.float64, device=sq.device).scatter_reduce_(
         0, rows1, values1.double(), reduce="amax"
     )
     second = ~first & (lower <= rho[i])
-    rows2, values2 = screen.refine_by_row(x, sq, i[second], j[second])
+    rows2, values2 = screen.refine_by_row(rows_of, sq, i[second], j[second])
     return _kth_smallest_per_row(torch.cat([rows1, rows2]), torch.cat([values1, values2]), n, k)
 
 
