@@ -88,6 +88,26 @@ def _ours_precision_recall(n: int, dim: int) -> dict[str, float]:
     return {name: r.value for name, r in out.items()}
 
 
+def _ours_precision_recall_float32(n: int, dim: int) -> dict[str, float]:
+    """gen-eval with the bfloat16 screen off: every k-NN block a float32 GEMM."""
+    import os
+
+    os.environ["GEN_EVAL_KNN_SCREEN"] = "float32"  # this task runs in its own process
+    return _ours_precision_recall(n, dim)
+
+
+def _knn_path_line() -> str:
+    from gen_eval.metrics.knn_screen import native_bfloat16
+
+    if native_bfloat16():
+        return (
+            "This CPU multiplies bfloat16 natively (AVX512_BF16 or AMX), so gen-eval screens the k-NN blocks with"
+            " a bfloat16 GEMM under a rigorous error bound and refines the pairs near a radius in float32"
+            " (same results as its float32 path, shown in its own row)."
+        )
+    return "This CPU has no native bfloat16 dot products: gen-eval's k-NN blocks are float32 GEMMs."
+
+
 def _torch_fidelity_precision_recall(n: int, dim: int) -> dict[str, float]:
     from torch_fidelity.metric_prc import prc_features_to_metric
 
@@ -289,7 +309,11 @@ def run_metrics_benchmark(
     for n in prc_sizes:
         tasks = [("gen-eval", _ours_precision_recall)]
         if n <= prc_peers_max:
-            tasks += [("torch-fidelity", _torch_fidelity_precision_recall), ("prdc", _prdc_precision_recall)]
+            tasks += [
+                ("gen-eval, float32 path (GEN_EVAL_KNN_SCREEN=float32)", _ours_precision_recall_float32),
+                ("torch-fidelity", _torch_fidelity_precision_recall),
+                ("prdc", _prdc_precision_recall),
+            ]
         records = {label: measure(task, n, 2048, repeats=prc_repeats) for label, task in tasks}
         for label, record in records.items():
             speedup = record["seconds"] / records["gen-eval"]["seconds"]
@@ -313,6 +337,8 @@ def run_metrics_benchmark(
         "Working memory is the peak RSS above the process's RSS after `import torch` (here a CUDA",
         "build of torch, whose import alone holds about 0.7 GB); it includes the two feature sets",
         "(80 MB each at 10,000 x 2048 float32).",
+        "",
+        _knn_path_line(),
         "",
         markdown_table(
             [
