@@ -11,7 +11,21 @@ import math
 import pytest
 import torch
 
+from gen_eval.likelihood.ais import HMCSettings
 from gen_eval.likelihood.annealing import LikelihoodEstimate, log_mean_exp, sigmoid_schedule
+
+# A 2-D Gaussian posterior needs short HMC trajectories: 3 leapfrog steps keep these tests fast
+# (the schedule, 1,000 steps, and the 16 chains are the defaults; models default to 10 leapfrog steps).
+SHORT = HMCSettings(leapfrog=3)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny networks: on a busy machine threads only wait on each other."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 # ------------------------------------------------------------------------------------ annealing helpers
@@ -50,3 +64,222 @@ def test_estimate_bits_per_dim_interval_and_bracket_order():
     assert low == pytest.approx(99 / (64 * math.log(2))) and high == pytest.approx(101 / (64 * math.log(2)))
     with pytest.raises(ValueError):
         LikelihoodEstimate("x", 0.0, 0.0, "guess")
+
+
+# ------------------------------------------------------------------------- probabilistic PCA (exact)
+class PPCA:
+    """x = W z + mu + noise, z ~ N(0, I_d), noise ~ N(0, s^2 I_D): log p(x) = log N(x; mu, W W^T + s^2 I)."""
+
+    def __init__(self, dims: int = 6, latent: int = 2, noise: float = 0.5, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.w = torch.randn(dims, latent, generator=g)
+        self.mu = torch.randn(dims, generator=g)
+        self.noise, self.latent_dim = noise, latent
+
+    def log_lik(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        mean = z @ self.w.T + self.mu
+        per_dim = -0.5 * ((x - mean) / self.noise) ** 2 - math.log(self.noise) - 0.5 * math.log(2 * math.pi)
+        return per_dim.sum(-1)
+
+    def simulate(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        x = z @ self.w.T + self.mu + self.noise * torch.randn(n, len(self.mu), generator=generator)
+        return z, x
+
+    def exact(self, x: torch.Tensor) -> torch.Tensor:
+        cov = (self.w @ self.w.T + self.noise**2 * torch.eye(len(self.mu))).double()
+        return torch.distributions.MultivariateNormal(self.mu.double(), cov).log_prob(x.double())
+
+
+@pytest.fixture(scope="module")
+def ppca_runs():
+    """AIS on the same 50 PPCA examples at 10, 100 and the default 1,000 steps."""
+    from gen_eval.likelihood.ais import ais
+
+    model = PPCA()
+    _, x = model.simulate(50, torch.Generator().manual_seed(1))
+    truth = float(model.exact(x).mean())
+    runs = {
+        steps: ais(model.log_lik, x, model.latent_dim, steps=steps, seed=2, hmc=SHORT)
+        for steps in (10, 100, 1000)
+    }
+    return model, truth, runs
+
+
+def test_ais_matches_closed_form_ppca_at_the_default_schedule(ppca_runs):
+    _, truth, runs = ppca_runs
+    default = runs[1000]
+    assert default.details["steps"] == 1000 and default.details["chains"] == 16  # the defaults
+    assert abs(default.value - truth) < 0.05
+    assert 0.4 < default.details["acceptance"] < 0.95  # the step size was steered towards 0.65
+
+
+def test_ais_error_shrinks_as_steps_grow(ppca_runs):
+    _, truth, runs = ppca_runs
+    errors = [abs(runs[s].value - truth) for s in (10, 100, 1000)]
+    assert errors[0] > errors[1] > errors[2]
+    assert runs[10].value < truth  # a short schedule errs low: AIS is a stochastic lower bound
+
+
+def test_bdmc_bracket_contains_the_ppca_truth():
+    from gen_eval.likelihood.bdmc import bdmc
+
+    model = PPCA(noise=0.3)  # a sharper posterior: at 100 steps the bracket is visibly open
+    bracket = bdmc(
+        model.log_lik, model.simulate, model.latent_dim, num_examples=20, steps=100, seed=3, hmc=SHORT
+    )
+    _, x = model.simulate(20, torch.Generator().manual_seed(3))  # the data bdmc simulated
+    truth = float(model.exact(x).mean())
+    details = bracket.details
+    assert bracket.kind == "bracket"
+    # Both ends are stochastic bounds: each may cross the truth by Monte Carlo noise only.
+    assert bracket.lower <= truth + 2 * details["forward_monte_carlo_stderr"]
+    assert truth <= bracket.upper + 2 * details["reverse_monte_carlo_stderr"]
+    assert details["gap"] == pytest.approx(bracket.upper - bracket.lower)
+    assert 0.05 < details["gap"] < 1.0
+    assert bracket.upper - truth < details["gap"] + 0.1 and truth - bracket.lower < details["gap"] + 0.1
+
+
+def test_bdmc_auto_doubles_steps_until_the_gap_is_under_tolerance():
+    from gen_eval.likelihood.bdmc import bdmc
+
+    model = PPCA()
+
+    def auto(tolerance: float) -> list[dict]:
+        bracket = bdmc(model.log_lik, model.simulate, model.latent_dim, num_examples=5, steps="auto", chains=4,
+                       tolerance=tolerance, max_steps=400, seed=4, hmc=SHORT)  # fmt: skip
+        assert bracket.details["steps"] == bracket.details["schedule"][-1]["steps"]
+        return bracket.details["schedule"]
+
+    unreachable = auto(0.0)  # never reached: doubles up to max_steps
+    assert [t["steps"] for t in unreachable] == [100, 200, 400]
+    first = unreachable[0]["gap"]
+    assert [t["steps"] for t in auto(first + 1e-6)] == [100]  # reached at once: no doubling
+
+
+def test_ais_resumes_from_its_checkpoint_with_the_same_answer(tmp_path):
+    from gen_eval.likelihood import ais as ais_module
+
+    model = PPCA()
+    _, x = model.simulate(6, torch.Generator().manual_seed(5))
+    whole = ais_module.ais(model.log_lik, x, 2, steps=60, chains=4, block_size=4, seed=6)
+    path = tmp_path / "ais.pt"
+
+    class Stop(Exception):
+        pass
+
+    calls = [0]
+    original = ais_module._save
+
+    def save_then_stop(where, state):  # a run killed after its second save
+        original(where, state)
+        calls[0] += 1
+        if calls[0] == 2:
+            raise Stop
+
+    ais_module._save = save_then_stop
+    try:
+        with pytest.raises(Stop):
+            ais_module.ais(model.log_lik, x, 2, steps=60, chains=4, block_size=4, seed=6, checkpoint=path,
+                           checkpoint_every=25)  # fmt: skip
+    finally:
+        ais_module._save = original
+    resumed = ais_module.ais(model.log_lik, x, 2, steps=60, chains=4, block_size=4, seed=6, checkpoint=path,
+                             checkpoint_every=25)  # fmt: skip
+    assert torch.allclose(resumed.per_example, whole.per_example)
+
+
+# ------------------------------------------------------------------ a VAE with a 2-D latent: grid truth
+def _digits(split: str, n: int) -> torch.Tensor:
+    from gen_eval.datasets import get_dataset
+
+    return torch.from_numpy(get_dataset("digits").read(split, 0, n)[0].copy())
+
+
+@pytest.fixture(scope="module")
+def vae2d():
+    """A small digits VAE with a 2-D latent, trained here (a few seconds), and 12 test images."""
+    from reference_models.vae import VAE
+
+    torch.manual_seed(0)
+    model = VAE("digits", latent_dim=2, hidden=64, channels=16)
+    train = _digits("train", 1437)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        for idx in torch.randperm(len(train), generator=g).split(64):
+            reconstruction, kl = model.elbo_terms(train[idx], g)
+            loss = (kl - reconstruction).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    return model, _digits("test", 12)
+
+
+def grid_log_px(model, x: torch.Tensor, half_width: float = 5.0, points: int = 401) -> torch.Tensor:
+    """log p(x) = log ∫ p(x|z) p(z) dz by a Riemann sum on a fine square grid over the 2-D latent."""
+    from reference_models.common import to_level_indices
+
+    axis = torch.linspace(-half_width, half_width, points, dtype=torch.float64)
+    z = torch.cartesian_prod(axis, axis)
+    log_cell = 2 * math.log(float(axis[1] - axis[0]))
+    log_prior = -0.5 * z.pow(2).sum(1) - math.log(2 * math.pi)
+    k = to_level_indices(x, 17).reshape(len(x), -1)  # (examples, pixels)
+    pixel = torch.arange(k.shape[1])
+    parts = []
+    with torch.no_grad():  # one decoder pass per grid chunk, shared by every example
+        for chunk in z.split(20_000):
+            log_p = model.decoder(chunk.float()).reshape(len(chunk), -1, 17).log_softmax(-1)
+            parts.append(log_p[:, pixel, k].to(torch.float64).sum(-1))  # (chunk, examples)
+    log_lik = torch.cat(parts)
+    return torch.logsumexp(log_lik + log_prior[:, None], 0) + log_cell
+
+
+def test_grid_integration_is_converged(vae2d):
+    model, x = vae2d
+    fine, coarse = grid_log_px(model, x[:3]), grid_log_px(model, x[:3], points=201)
+    assert torch.allclose(fine, coarse, atol=0.01)  # halving the spacing changes nothing: it is the truth
+
+
+def test_ais_agrees_with_grid_truth_on_a_2d_vae(vae2d):
+    from gen_eval.likelihood.ais import ais
+
+    model, x = vae2d
+    truth = grid_log_px(model, x)
+    estimate = ais(model.log_likelihood_given_latent, x, 2, steps=1000, seed=7, hmc=SHORT)
+    error = float(estimate.per_example.mean() - truth.mean())
+    mc_se = estimate.details["monte_carlo_stderr"]
+    assert abs(error) < 3 * mc_se + 0.02, (error, mc_se)
+    # Per example, too: each estimate within 4 of its own standard errors (plus float noise).
+    assert ((estimate.per_example - truth).abs() < 4 * estimate.per_example_stderr + 0.05).all()
+
+
+def test_iwae_stays_below_the_truth_and_rises_with_k(vae2d):
+    model, x = vae2d
+    truth = float(grid_log_px(model, x).mean())
+    repeated = x.repeat(20, 1, 1, 1)  # 20 independent bounds per image: the means differ by more than noise
+    bounds = [float(model.iwae(repeated, k, torch.Generator().manual_seed(8)).mean()) for k in (1, 2, 4, 16)]
+    assert bounds == sorted(bounds), bounds
+    assert bounds[-1] < truth
+    assert truth - bounds[0] > 0.1  # the ELBO is visibly loose: a check that could fail
+
+
+# ----------------------------------------------------------------------------------- the shipped VAE
+def test_shipped_vae_ais_above_iwae_above_elbo():
+    from gen_eval.likelihood.methods import Settings, run_all
+    from reference_models import load_model
+
+    model = load_model("vae")
+    x = _digits("test", 24)
+    settings = Settings(steps=200, chains=8, seed=0)
+    elbo, iwae, ais = run_all(["elbo", "iwae", "ais"], model, x, settings, levels=17)
+    assert (elbo.kind, iwae.kind, ais.kind) == ("bound", "bound", "estimate")
+    assert iwae.method == "iwae-100"
+
+    def paired_se(a, b):  # the same examples: the standard error of the mean difference
+        return float((a.per_example - b.per_example).std() / math.sqrt(len(x)))
+
+    assert ais.value >= iwae.value - 2 * paired_se(ais, iwae)
+    assert iwae.value >= elbo.value - 2 * paired_se(iwae, elbo)
+    assert ais.value > elbo.value  # not merely within noise: the ELBO is looser by nats

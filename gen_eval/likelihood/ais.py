@@ -47,7 +47,9 @@ class HMCSettings:
     leapfrog : int
         Leapfrog steps per HMC proposal (Wu et al. use 10).
     step_size : float
-        Initial leapfrog step size, adapted per chain afterwards.
+        Initial leapfrog step size, adapted per chain afterwards. It starts at the scale of the
+        prior: starting small (0.05) left the chains behind the narrowing posterior early on, and
+        AIS on probabilistic PCA about 0.07 nats low at 1,000 steps (0.02 from 0.2).
     target_acceptance : float
         Acceptance rate the step size is steered towards (0.65 is optimal for HMC in high dimension).
     adapt : float
@@ -55,7 +57,7 @@ class HMCSettings:
     """
 
     leapfrog: int = 10
-    step_size: float = 0.05
+    step_size: float = 0.2
     target_acceptance: float = 0.65
     adapt: float = 0.02
 

@@ -162,6 +162,7 @@ def bdmc(
         "examples": num_examples,
         "gap": gap,
         "forward_stderr": forward.stderr,
+        "forward_monte_carlo_stderr": forward.details["monte_carlo_stderr"],
         "reverse_stderr": upper_stderr,
         "reverse_monte_carlo_stderr": float(upper_se.pow(2).sum().sqrt() / len(upper))
         if chains > 1
