@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gen_eval.errors import GenEvalError
-from gen_eval.metrics import knn
+from gen_eval.metrics import knn, knn_tally
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.bootstrap import recentred_interval, resample_counts, resample_indices
 from gen_eval.metrics.density_coverage import density_coverage
@@ -214,14 +214,17 @@ def test_squared_thresholds_decide_exactly_as_comparing_square_roots():
     assert torch.equal(far <= knn.squared_thresholds(radii), far.sqrt() <= radii)
 
 
-@pytest.mark.parametrize("sparse_max_density", [0.0, 1.0])  # dense matmul / sparse CSR product
-def test_replicates_equal_brute_force_resampled_sets(monkeypatch, sparse_max_density):
-    monkeypatch.setattr(knn, "SPARSE_MAX_DENSITY", sparse_max_density)
+# dense matmul / sparse CSR product (float32 path); index_add of pairs / densified (screen)
+@pytest.mark.parametrize("sparse_max_density", [0.0, 1.0])
+@pytest.mark.parametrize("screen", ["float32", "bfloat16"])
+def test_replicates_equal_brute_force_resampled_sets(monkeypatch, sparse_max_density, screen):
+    monkeypatch.setattr(knn_tally, "SPARSE_MAX_DENSITY", sparse_max_density)
     x, y = _gaussians(150, 120, 16)
     counts, indices = resample_counts(len(x), 4, 3), resample_indices(len(x), 4, 3)
     gen_radii, real_radii = knn.knn_radii(x, 3), knn.knn_radii(y, 5)
-    recall = knn.ball_scan(y, x, gen_radii, "cols", counts=counts, chunk_size=40).row_replicates
-    coverage = knn.ball_scan(y, x, real_radii, "rows", True, counts, chunk_size=40).row_replicates
+    options = {"chunk_size": 40, "screen": screen}
+    recall = knn.ball_scan(y, x, gen_radii, "cols", counts=counts, **options).row_replicates
+    coverage = knn.ball_scan(y, x, real_radii, "rows", True, counts, **options).row_replicates
     for r in range(4):
         resampled = x[indices[r]]  # with duplicates; radii kept from the original set
         brute_recall = knn.any_within(y, resampled, gen_radii[indices[r]]).double().mean()
