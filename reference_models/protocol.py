@@ -20,7 +20,9 @@ Optional
     ``"discrete"`` — log P(x) of the grey levels themselves (exact);
     ``"dequantized"`` — log p(y) of a density on [0, 1)^D at y = (k + u) / L with level index k
     and u ~ U[0, 1)^D drawn from ``generator``; then log P(x) >= E_u log p(y) - D log L;
-    ``"elbo"`` / ``"iwae"`` — a lower bound on the discrete log P(x).
+    ``"elbo"`` / ``"iwae"`` — a lower bound on the discrete log P(x);
+    ``"ais"`` — the discrete log P(x) with its normalising constant estimated by annealed
+    importance sampling (a large RBM): an estimate, neither exact nor a bound.
 ``levels``
     Number of grey levels the model's likelihood is over (17 for ``digits``; 256 for 8-bit data).
 ``encode(x)`` / ``decode(z)`` and ``latent_dim``

@@ -23,6 +23,7 @@ from gen_eval.likelihood.annealing import LikelihoodEstimate, mean_and_stderr
 from gen_eval.likelihood.bdmc import bdmc
 from gen_eval.likelihood.observation import Observation, can_anneal, observation_for
 from gen_eval.metrics.likelihood import CONVENTIONS, _model_log_prob
+from gen_eval.metrics.likelihood import KINDS as LOG_PROB_KINDS
 
 #: Cheapest first: the order ``auto`` runs them in.
 METHODS = ("exact", "elbo", "iwae", "ais", "bdmc")
@@ -50,8 +51,9 @@ def allowed(model: Any) -> list[str]:
     """The methods ``model`` allows, cheapest first."""
     out = []
     convention = getattr(model, "likelihood", "discrete")
-    if callable(getattr(model, "log_prob", None)) and convention in ("discrete", "dequantized"):
-        out.append("exact")  # a "dequantized" density gives a bound; the kind says so
+    if callable(getattr(model, "log_prob", None)) and convention in ("discrete", "dequantized", "ais"):
+        # a "dequantized" density gives a bound, "ais" (a large RBM's stored log Z) an estimate: the kind says so
+        out.append("exact")
     if callable(getattr(model, "elbo", None)):
         out.append("elbo")
     if callable(getattr(model, "iwae", None)) or (
@@ -77,7 +79,7 @@ def _exact(model: Any, x: torch.Tensor, settings: Settings, levels: int) -> Like
     log_p = _model_log_prob(model, x.to(settings.device), torch.Generator().manual_seed(settings.seed))
     if convention == "dequantized":  # density on [0, 1)^D -> a lower bound on the discrete log P(x)
         log_p = log_p - math.prod(x.shape[1:]) * math.log(levels)
-    kind = "exact" if convention == "discrete" else "bound"
+    kind = LOG_PROB_KINDS.get(convention, "bound")
     return _per_example(
         "exact" if kind == "exact" else f"log_prob ({convention})", log_p, kind, convention=convention
     )
