@@ -238,7 +238,7 @@ def evaluate(
     size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
-    available = _available(gen, extractor.feature_names)
+    available = _available(gen, extractor.feature_names, metric_options)
     chosen = choose_metrics(requested, available, gen.data_kind)
     if metrics == "collapse":
         chosen = applicable(_COLLAPSE_METRICS, available, gen.data_kind)
@@ -363,13 +363,25 @@ def evaluate(
 _COLLAPSE_METRICS = ["density_coverage", "ms_ssim"]  # what the collapse verdict reads (MS-SSIM: images)
 
 
-def _available(gen: Source, feature_names: tuple[str, ...]) -> set[str]:
-    """What metrics may need that this evaluation offers: features, what the kind provides, logits, log_prob."""
+def _available(
+    gen: Source, feature_names: tuple[str, ...], metric_options: dict[str, Any] | None = None
+) -> set[str]:
+    """What metrics may need that this evaluation offers: features, what the kind provides, logits, log_prob.
+
+    A model without ``log_prob`` offers a likelihood only when AIS is asked for (``bpd_method=ais``):
+    it takes minutes, so it never runs unasked.
+    """
     available = {"features", *get_kind(gen.data_kind).provides}
     if "logits" in feature_names:
         available.add("logits")
-    if callable(getattr(getattr(gen, "model", None), "log_prob", None)):
+    model = getattr(gen, "model", None)
+    if callable(getattr(model, "log_prob", None)):
         available.add("log_prob")
+    elif (metric_options or {}).get("bpd_method") == "ais":
+        from gen_eval.likelihood.metric import can_use_ais
+
+        if can_use_ais(model):
+            available.add("log_prob")
     return available
 
 

@@ -67,6 +67,11 @@ def outputs(tmp_path_factory) -> dict[str, tuple[str, Any]]:
     found["compare --json -"] = ("compare", _invoke([*compare, "--json", "-"]))
     latent = ["latent", "ref:vae", "--out", str(root / "vae"), "--num-pairs", "4", "--ppl-samples", "100"]
     found["latent --json"] = ("latent", _invoke([*latent, "--json"]))
+    likelihood = ["likelihood", "ref:vae", "--data", "digits:test", "--num-examples", "4", "--steps", "5"]
+    found["likelihood --json"] = (
+        "likelihood",
+        _invoke([*likelihood, "--chains", "2", "--bdmc-examples", "2", "--json"]),
+    )
     subs = root / "subs"
     (subs / "alice").mkdir(parents=True)
     np.savez(subs / "alice" / "samples.npz", digits(0, 100))

@@ -283,3 +283,80 @@ def test_shipped_vae_ais_above_iwae_above_elbo():
     assert ais.value >= iwae.value - 2 * paired_se(ais, iwae)
     assert iwae.value >= elbo.value - 2 * paired_se(iwae, elbo)
     assert ais.value > elbo.value  # not merely within noise: the ELBO is looser by nats
+
+
+# ---------------------------------------------------------------------------- gen-eval likelihood
+def _cli(args: list[str]):
+    from typer.testing import CliRunner
+
+    from gen_eval.cli import app
+
+    return CliRunner().invoke(app, ["likelihood", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ref:vae", "--data", "digits:test", "--method", "guess"], "--method 'guess': use auto or any of"),
+        (["ref:vae", "--data", "digits:test", "--steps", "0"], "--steps '0': give a positive number"),
+        (
+            ["ref:pixelcnn", "--data", "digits:test", "--method", "ais"],
+            "PixelCNN does not allow --method ais",
+        ),
+        (["ref:vae", "--data", "digits:test", "--frobnicate"], "No such option"),
+    ],
+)
+def test_cli_input_errors_are_one_line(args, message):
+    result = _cli(args)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.output
+
+
+def test_cli_labels_a_gan_likelihood_as_gaussian_noise_and_numbers_are_numbers():
+    import json
+
+    result = _cli(["ref:dcgan", "--data", "digits:test", "--num-examples", "3", "--method", "ais", "--steps", "5",
+                   "--chains", "2", "--sigma", "0.1", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.stdout)["methods"]
+    assert entry["label"].startswith("AIS under Gaussian observation noise sigma = 0.1; not comparable")
+    assert isinstance(entry["bits_per_dim"], float) and entry["details"]["sigma"] == 0.1
+    table = _cli(["ref:dcgan", "--data", "digits:test", "--num-examples", "3", "--method", "ais", "--steps", "5",
+                  "--chains", "2", "--sigma", "0.1", "-q"])  # fmt: skip
+    assert "not comparable with exact likelihoods" in table.output
+
+
+def test_discretised_gaussian_sums_to_one_over_the_levels():
+    from gen_eval.likelihood.observation import gaussian_observation
+
+    class Decoder:
+        latent_dim = 1
+
+        def decode(self, z):
+            return z.reshape(-1, 1, 1, 1)  # the mean pixel is z itself
+
+    observation = gaussian_observation(Decoder(), 0.07, levels=17)
+    levels = torch.round(torch.arange(17) * 255 / 16).to(torch.uint8).reshape(17, 1, 1, 1)
+    for mean in (0.0, 0.31, 0.5, 0.97):
+        log_p = observation.log_lik(levels, torch.full((17, 1), mean))
+        assert float(log_p.exp().sum()) == pytest.approx(1.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------- evaluate's bits/dim
+def test_evaluate_gives_a_gan_a_bits_per_dim_only_when_ais_is_asked(tmp_path):
+    from gen_eval.evaluation import evaluate
+
+    common = dict(metrics=["bpd"], num_samples=50, num_reference=6, collapse=False, show_progress=False)
+    from gen_eval.errors import GenEvalError
+
+    with pytest.raises(GenEvalError, match=r"log_prob.*or -o bpd_method=ais"):  # AIS is slow: never unasked
+        evaluate("ref:dcgan", "digits:test", **common)
+    options = {"bpd_method": "ais", "bpd_steps": 5, "bpd_chains": 2, "bpd_sigma": 0.1}
+    asked = evaluate("ref:dcgan", "digits:test", metric_options=options, **common)
+    result = asked.metrics["bits_per_dim"]
+    assert result.kind == "estimate" and result.details["method"] == "ais"
+    assert (result.details["steps"], result.details["chains"], result.details["levels"]) == (5, 2, 17)
+    assert any("not comparable with exact likelihoods" in w for w in result.warnings)
+    vae = evaluate("ref:vae", "digits:test", **common).metrics["bits_per_dim"]
+    assert vae.kind == "bound" and vae.details["method"] == "log_prob (iwae)"

@@ -18,6 +18,7 @@ import gen_eval.cli.collapse
 import gen_eval.cli.compare
 import gen_eval.cli.dashboard
 import gen_eval.cli.latent
+import gen_eval.cli.likelihood
 import gen_eval.cli.models
 import gen_eval.cli.report
 import gen_eval.cli.score  # noqa: F401

@@ -47,6 +47,23 @@ class Settings:
     checkpoint: Path | None = None
 
 
+def data_levels(x: torch.Tensor, model: Any, given: int | None = None) -> int:
+    """Grey levels L of uint8 data: ``given``, else the model's ``levels``, else the fewest of 2, 17
+    (the digits) and 256 whose grid round(k * 255 / (L - 1)) holds every value of ``x``.
+
+    A deterministic decoder has no levels of its own, and its discretised Gaussian needs the data's.
+    """
+    if given or getattr(model, "levels", None):
+        return int(given or model.levels)
+    if x.dtype != torch.uint8:
+        return 256
+    for levels in (2, 17):
+        k = torch.round(x.to(torch.float64) * (levels - 1) / 255)
+        if torch.equal(torch.round(k * 255 / (levels - 1)).to(torch.uint8), x):
+            return levels
+    return 256
+
+
 def allowed(model: Any) -> list[str]:
     """The methods ``model`` allows, cheapest first."""
     out = []

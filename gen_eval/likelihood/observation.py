@@ -100,10 +100,14 @@ def gaussian_observation(model: Any, sigma: float, levels: int | None) -> Observ
 
     def log_lik(x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         mean = decode(z).reshape(len(z), -1).to(torch.float32)
-        target = _as_float(x).reshape(len(x), -1).to(mean.device)
         if levels is None:
+            target = _as_float(x).reshape(len(x), -1).to(mean.device)
             per_dim = -0.5 * ((target - mean) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
             return per_dim.to(torch.float64).sum(1)
+        # Level k sits at k / (L - 1) exactly (round(k * 255 / (L - 1)) / 255 is up to 0.002 off,
+        # which would leave gaps and overlaps between the bins).
+        k = torch.round(x.to(torch.float32) * (levels - 1) / 255).reshape(len(x), -1)
+        target = (k / (levels - 1)).to(mean.device)
         half = 0.5 / (levels - 1)  # each level owns the interval of half a level on either side
         upper = (target + half - mean) / sigma
         lower = (target - half - mean) / sigma

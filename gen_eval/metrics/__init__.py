@@ -48,6 +48,8 @@ class MetricEntry:
     summary: str
     options: Mapping[str, Option] = field(default_factory=dict)  # what ``context.option`` reads
     kinds: tuple[str, ...] | None = None  # the data kinds it applies to; None: every kind
+    # Whether a reference's mean and covariance suffice (a statistics file as the reference).
+    from_statistics: bool = False
 
 
 def _knn_options(prefix: str, k: int) -> dict[str, Option]:
@@ -102,7 +104,12 @@ _MS_SSIM_OPTIONS = {
 
 _BUILTIN: dict[str, MetricEntry] = {
     "fid": MetricEntry(
-        "gen_eval.metrics.fid:fid", "features", True, "Fréchet distance of feature Gaussians", {}
+        "gen_eval.metrics.fid:fid",
+        "features",
+        True,
+        "Fréchet distance of feature Gaussians",
+        {},
+        from_statistics=True,
     ),
     "fd_inf": MetricEntry(
         "gen_eval.metrics.fd_infinity:fd_infinity",
@@ -110,6 +117,7 @@ _BUILTIN: dict[str, MetricEntry] = {
         False,
         "FID extrapolated to infinite N (dgm-eval's subset sizes; interval from a bootstrap)",
         _FD_INF_OPTIONS,
+        from_statistics=True,
     ),
     "kid": MetricEntry(
         "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel", _KID_OPTIONS
@@ -147,13 +155,28 @@ _BUILTIN: dict[str, MetricEntry] = {
         ("image",),
     ),
     "bpd": MetricEntry(
-        "gen_eval.metrics.likelihood:bits_per_dim",
+        # Named by path, not imported: the AIS behind bpd_method=ais lives in a higher layer.
+        "gen_eval.likelihood.metric:bits_per_dim",
         "log_prob",
         True,
         "log-likelihood in bits/dim",
         {
             "bpd_levels": Option(int, None, "levels per pixel value (default: the model's, else 256)"),
             "bpd_batch_size": Option(int, 256, "images per log_prob call"),
+            "bpd_method": Option(
+                str,
+                "auto",
+                "auto: the model's log_prob (exact or a bound); ais: annealed importance sampling over "
+                "the latent (slow; gives a GAN a bits/dim under Gaussian observation noise)",
+                ("auto", "ais"),
+            ),
+            "bpd_steps": Option(int, 1000, "AIS annealing steps (bpd_method=ais)"),
+            "bpd_chains": Option(int, 16, "AIS chains per test image (bpd_method=ais)"),
+            "bpd_sigma": Option(
+                float,
+                None,
+                "AIS observation noise of a deterministic decoder (default: chosen on validation data)",
+            ),
         },
     ),
 }
@@ -240,7 +263,7 @@ def applicable(names: list[str], available: set[str], kind: str) -> list[str]:
 NEEDS = {
     "logits": "class logits: use --features inception or digits",
     "images": "images, but the samples are {plural}",
-    "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME)",
+    "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME), or -o bpd_method=ais for a model with a latent decoder",
 }
 
 
@@ -277,6 +300,34 @@ def choose_metrics(requested: list[str] | None, available: set[str], kind: str) 
                 f"metric {metric} applies to {applies} samples, not {plural}; drop it from --metrics"
             )
     return requested
+
+
+def split_for_statistics(chosen: list[str], requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """The metrics a statistics reference (mean and covariance, no samples) can give, and why the others not.
+
+    Parameters
+    ----------
+    chosen : list of str
+        The metrics :func:`choose_metrics` picked.
+    requested : list of str, optional
+        What ``--metrics`` asked for (None: the defaults); asking for one that needs samples is an error.
+
+    Returns
+    -------
+    tuple
+        The metrics to compute, and one line per metric left out.
+    """
+    kept = [name for name in chosen if METRICS.get(name).from_statistics]
+    left_out = [name for name in chosen if name not in kept]
+    if requested is not None and left_out:
+        raise GenEvalError(
+            f"metric {left_out[0]} needs reference samples: statistics (a mean and covariance) alone cannot "
+            f"give it; drop it from --metrics or give the reference samples"
+        )
+    return kept, [
+        f"{name}: not computed: it needs reference samples, and statistics (a mean and covariance) alone cannot give it"
+        for name in left_out
+    ]
 
 
 def metric_options() -> dict[str, Mapping[str, Option]]:

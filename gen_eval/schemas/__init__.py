@@ -25,6 +25,7 @@ SCHEMAS: dict[str, str] = {
     "run-manifest": "manifest.json in a run directory",
     "collapse": "gen-eval collapse --json",
     "latent": "gen-eval latent --json, and latent.json in a run directory",
+    "likelihood": "gen-eval likelihood --json",
     "compare": "gen-eval compare --json FILE (or -)",
     "score-leaderboard": "leaderboard.json of gen-eval score",
     "score-state": "state/NAME.json of gen-eval score (what a resumed run may reuse)",

@@ -1,0 +1,211 @@
+"""``gen-eval likelihood``: log-likelihood of held-out data by every method a model allows."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gen_eval.cli.common import UnsafeNoIsolation, _guard, app
+from gen_eval.schemas import to_json
+
+LIKELIHOOD_EXAMPLES = """
+[bold]Examples[/bold]
+
+  gen-eval likelihood ref:vae --data digits:test --num-examples 64
+  gen-eval likelihood ref:vae --data digits:test --method ais --steps 1000 --chains 16 --json
+  gen-eval likelihood ref:vae --data digits:test --method bdmc --steps auto
+  gen-eval likelihood ref:dcgan --data digits:test --method ais --num-examples 32
+"""
+METHOD_CHOICES = ("auto", "exact", "elbo", "iwae", "ais", "bdmc")
+
+
+def parse_steps(text: str) -> int | str:
+    """``--steps``: a positive integer or "auto" (GenEvalError otherwise)."""
+    from gen_eval.errors import GenEvalError
+
+    if text == "auto":
+        return "auto"
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise GenEvalError(f"--steps {text!r}: give a positive number of annealing steps or 'auto'")
+    return steps
+
+
+def parse_methods(text: str) -> list[str] | str:
+    """``--method``: "auto" or a comma-separated list of methods (GenEvalError naming the choices)."""
+    from gen_eval.errors import GenEvalError
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in METHOD_CHOICES]
+    if not names or unknown:
+        raise GenEvalError(f"--method {text!r}: use auto or any of {', '.join(METHOD_CHOICES[1:])}")
+    return "auto" if "auto" in names else names
+
+
+def _load_data(spec: str, num_examples: int | None) -> tuple[Any, str]:
+    """The examples of ``spec`` as one tensor, and the source's spec."""
+    import torch
+
+    from gen_eval.errors import GenEvalError
+    from gen_eval.sources import open_source
+
+    source = open_source(spec, num_samples=num_examples)
+    parts = [batch.data for batch in source.batches(512)]
+    if not parts:
+        raise GenEvalError(f"{spec}: no examples to score")
+    return torch.cat(parts), source.spec
+
+
+def _validation(model: Any, seed: int) -> Any:
+    """Validation images for choosing a deterministic decoder's noise: the model's data, never the test split."""
+    dataset = getattr(model, "dataset", None)
+    if not isinstance(dataset, str):
+        return None
+    from reference_models.common import load_training_data
+
+    try:
+        return load_training_data(dataset).val[:64]
+    except (KeyError, ValueError):
+        return None
+
+
+def likelihood_document(
+    model_name: str, data_spec: str, x: Any, levels: int, results: list
+) -> dict[str, Any]:
+    """The ``--json`` document: per method bits/dim with its interval and kind (numbers as numbers)."""
+    dims = math.prod(x.shape[1:])
+    methods = []
+    for result in results:
+        entry = result.to_dict(dims)
+        entry["details"] = {k: v for k, v in entry["details"].items() if k != "schedule"} | (
+            {"schedule": result.details["schedule"]} if "schedule" in result.details else {}
+        )
+        methods.append(entry)
+    return {
+        "model": model_name,
+        "data": data_spec,
+        "examples": len(x),
+        "dimensions": dims,
+        "levels": levels,
+        "methods": methods,
+    }
+
+
+@app.command(epilog=LIKELIHOOD_EXAMPLES)
+def likelihood(
+    model: Annotated[str, typer.Argument(help="ref:NAME, a bundled model name, or file.py:factory.")],
+    data: Annotated[str, typer.Option("--data", help="Held-out examples to score, e.g. digits:test.")],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="auto (every method the model allows, cheapest first) or any of exact, elbo, iwae, ais, bdmc, comma-separated."
+        ),
+    ] = "auto",
+    steps: Annotated[
+        str, typer.Option(help="AIS/BDMC annealing steps, or auto (double until the BDMC gap < --tolerance).")
+    ] = "1000",
+    chains: Annotated[int, typer.Option(min=1, help="AIS chains per example.")] = 16,
+    num_examples: Annotated[
+        int | None, typer.Option(min=1, help="Score the first N examples (default: all).")
+    ] = None,
+    iwae_k: Annotated[int, typer.Option(min=1, help="Importance samples of the IWAE bound.")] = 100,
+    leapfrog: Annotated[int, typer.Option(min=1, help="Leapfrog steps per HMC move.")] = 10,
+    sigma: Annotated[
+        float | None,
+        typer.Option(
+            help="Observation noise of a deterministic decoder (default: chosen on validation data)."
+        ),
+    ] = None,
+    bdmc_examples: Annotated[int, typer.Option(min=1, help="Examples BDMC simulates from the model.")] = 32,
+    tolerance: Annotated[
+        float, typer.Option(help="--steps auto: BDMC gap to reach, nats per example.")
+    ] = 1.0,
+    time_budget: Annotated[float, typer.Option(help="--steps auto: seconds allowed.")] = 300.0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="AIS saves its state here and resumes from it when rerun alike.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    trust_code: Annotated[bool, typer.Option(help="Allow running a Python model file.")] = False,
+    unsafe_no_isolation: UnsafeNoIsolation = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Log-likelihood of the --data examples under MODEL, in bits/dim, by every method asked for.
+
+    Each row says its kind: exact, bound (ELBO, IWAE: the true bits/dim is at most this), estimate
+    (AIS: a stochastic bound that tightens with steps) or bracket (BDMC, on data simulated from the
+    model: forward and reverse AIS on either side of the truth; the gap certifies the schedule).
+    A GAN has no p(x | z): its AIS uses Gaussian observation noise and says so.
+    """
+
+    def body() -> None:
+        from gen_eval.latent.analyse import load_latent_model
+        from gen_eval.likelihood.methods import Settings, data_levels, run_all
+
+        methods = parse_methods(method)
+        settings = Settings(
+            steps=parse_steps(steps), chains=chains, iwae_k=iwae_k, leapfrog=leapfrog, seed=seed, device=device,
+            sigma=sigma, bdmc_examples=bdmc_examples, tolerance=tolerance, time_budget=time_budget,
+            progress=not quiet and not as_json, checkpoint=checkpoint,
+        )  # fmt: skip
+        loaded, name = load_latent_model(model, trust_code, unsafe_no_isolation)
+        x, spec = _load_data(data, num_examples)
+        levels = data_levels(x, loaded)
+        validation = None
+        if sigma is None and not callable(getattr(loaded, "log_likelihood_given_latent", None)):
+            validation = _validation(loaded, seed)
+        results = run_all(methods, loaded, x, settings, levels=levels, validation=validation)
+        document = likelihood_document(name, spec, x, levels, results)
+        if as_json:
+            typer.echo(to_json(document))
+            return
+        _print(document)
+
+    _guard(body)
+
+
+def _print(document: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from gen_eval.tables import console_for, unclipped
+
+    title = f"Likelihood of {document['data']} ({document['examples']} examples, {document['dimensions']} dims) under {document['model']}"
+    table = Table(title=title)
+    for column in ("method", "kind", "bits/dim", "interval", "log p(x), nats", "settings"):
+        table.add_column(column)
+    notes = []
+    for entry in document["methods"]:
+        low_high = entry["bits_per_dim_interval"]
+        interval = f"[{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else "-"
+        details = entry["details"]
+        settings = []
+        if "steps" in details:
+            settings.append(f"{details['steps']} steps x {details['chains']} chains")
+        if details.get("gap") is not None:
+            settings.append(f"gap {details['gap']:.3f} nats on {details['examples']} simulated examples")
+        if details.get("bdmc_gap") is not None:
+            settings.append(f"BDMC gap {details['bdmc_gap']:.3f} nats")
+        if details.get("acceptance") is not None:
+            settings.append(f"acceptance {details['acceptance']:.2f}")
+        settings.append(f"{details.get('seconds', 0):.1f} s")
+        table.add_row(
+            entry["method"], entry["kind"], f"{entry['bits_per_dim']:.4f}", interval,
+            f"{entry['value']:.2f}", ", ".join(settings),
+        )  # fmt: skip
+        if entry.get("label") and entry["label"] not in notes:
+            notes.append(entry["label"])
+    console = console_for(unclipped(table, whole=("method", "kind")))
+    console.print(table)
+    console.print(
+        "[dim]intervals: 95% over the examples (bound, estimate); a bracket's ends are reverse and "
+        "forward AIS on data simulated from the model[/dim]"
+    )
+    for note in notes:
+        console.print(f"note: {note}")
