@@ -360,3 +360,22 @@ def test_evaluate_gives_a_gan_a_bits_per_dim_only_when_ais_is_asked(tmp_path):
     assert any("not comparable with exact likelihoods" in w for w in result.warnings)
     vae = evaluate("ref:vae", "digits:test", **common).metrics["bits_per_dim"]
     assert vae.kind == "bound" and vae.details["method"] == "log_prob (iwae)"
+
+
+def test_bench_fit_recovers_a_planted_linear_cost():
+    from gen_eval.bench.likelihood import _fit
+
+    rows = [{"work": w, "seconds": 0.5 + 2e-6 * w} for w in (1_000, 10_000, 50_000, 200_000)]
+    intercept, slope = _fit(rows)
+    assert intercept == pytest.approx(0.5) and slope == pytest.approx(2e-6)
+
+
+def test_cli_steps_auto_takes_the_schedule_bdmc_certified():
+    import json
+
+    result = _cli(["ref:vae", "--data", "digits:test", "--num-examples", "2", "--method", "ais", "--steps", "auto",
+                   "--chains", "2", "--bdmc-examples", "2", "--tolerance", "1000", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.stdout)["methods"]
+    assert entry["details"]["steps"] == 100  # the first schedule already met the (loose) tolerance
+    assert isinstance(entry["details"]["bdmc_gap"], float)

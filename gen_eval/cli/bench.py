@@ -164,3 +164,23 @@ def bench_coverage(
         typer.echo(f"written to {out}")
 
     _guard(body)
+
+
+@bench_app.command("likelihood", epilog="[bold]Example[/bold]\n\n  gen-eval bench likelihood")
+def bench_likelihood(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/likelihood.md"),
+    full: Annotated[
+        bool, typer.Option(help="Also run 360 images x 16 chains x 1,000 steps (else extrapolated).")
+    ] = False,
+    method_examples: Annotated[int, typer.Option(min=2, help="Test images for the table of methods.")] = 32,
+) -> None:
+    """Time AIS on the shipped VAE (cost against examples x chains x steps) and tabulate every method."""
+
+    def body() -> None:
+        from gen_eval.bench.likelihood import run_likelihood_benchmark
+
+        summary = run_likelihood_benchmark(out, full=full, method_examples=method_examples)
+        typer.echo(f"AIS target predicted: {summary['predicted_seconds'] / 60:.1f} minutes")
+        typer.echo(f"written to {out}")
+
+    _guard(body)
