@@ -116,6 +116,7 @@ def evaluate(
     collapse: bool = True,
     train: str | Path | Source | None = "auto",
     show_progress: bool = False,
+    reference_features: str | None = None,
 ) -> Evaluation:
     """Evaluate a sample set against a reference and optionally write a run directory.
 
@@ -125,7 +126,10 @@ def evaluate(
         The samples to score: a folder, ``.npz``/``.npy``, ``file.py:factory`` (with
         ``trust_code``), or an embedded dataset such as ``digits:train``.
     reference : str, Path or Source
-        What they are compared with (same spec forms); its features are cached.
+        What they are compared with (same spec forms); its features are cached. A statistics file
+        (pytorch-fid/clean-fid/ADM ``.npz``, EDM2 ``.pkl``, ``gen-eval stats``) gives FID and FD-inf
+        only; the metrics that need reference samples and the collapse check are left out, with a
+        warning each (:mod:`gen_eval.sources.statistics`).
     features : str
         Extractor name (``gen-eval features``) or ``"auto"`` (identity for 2-D/vector data,
         ``digits`` against the embedded digits, ``inception`` otherwise).
@@ -187,6 +191,9 @@ def evaluate(
         reference dataset (``digits:test`` -> ``digits:train``); None skips the check.
     show_progress : bool
         Progress bars on stderr.
+    reference_features : str, optional
+        ``NAME[@SHA256]``: the extractor a statistics file that does not record it was made with
+        (pytorch-fid, clean-fid, ADM); the manifest says it was stated by the user.
 
     Returns
     -------
@@ -195,9 +202,17 @@ def evaluate(
     from gen_eval.features import create_extractor
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
-    from gen_eval.metrics import applicable, choose_metrics, get_metric, resolve_metric_name
+    from gen_eval.features.statistics import statistics_features
+    from gen_eval.metrics import (
+        applicable,
+        choose_metrics,
+        get_metric,
+        resolve_metric_name,
+        split_for_statistics,
+    )
     from gen_eval.options import check_applicable, coerce_options
     from gen_eval.sources.resize import check_method, resize_warning, target_size
+    from gen_eval.sources.statistics import check_extractor, reference_extractor
 
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
     requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
@@ -220,6 +235,11 @@ def evaluate(
     if _is_code(source) and num_samples is None:
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
+    from_statistics = ref.kind == "statistics"  # a mean and covariance: FID and FD-inf only
+    if reference_features is not None and not from_statistics:
+        raise GenEvalError(
+            f"--reference-features is for a statistics file, and {ref.spec} holds samples; drop it"
+        )
     asked = ((gen, num_samples, "samples"), (ref, num_reference, "reference samples"))
     run_warnings = [w for s, n, what in asked if (w := shortfall(s, n, what)) is not None]
     if gen.data_kind != ref.data_kind:
@@ -228,13 +248,20 @@ def evaluate(
             "compare like with like"
         )
 
-    name = choose_features(gen, ref) if features == "auto" else features
+    name = features
+    if features == "auto":  # statistics name their extractor (or the user states it)
+        name = (
+            str(reference_extractor(ref, reference_features)[0])
+            if from_statistics
+            else choose_features(gen, ref)
+        )
     if channels_last is None:
         channels_last = device == "cpu"
     options = (
         {"weights_path": inception_weights, "channels_last": channels_last} if name == "inception" else {}
     )
     extractor = create_extractor(name, device=device, **options)
+    provenance = check_extractor(ref, reference_features, extractor.describe()) if from_statistics else None
     size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
@@ -242,13 +269,17 @@ def evaluate(
     chosen = choose_metrics(requested, available, gen.data_kind)
     if metrics == "collapse":
         chosen = applicable(_COLLAPSE_METRICS, available, gen.data_kind)
+    if from_statistics:
+        chosen, left_out = split_for_statistics(chosen, requested)
+        run_warnings += left_out + (["collapse check: not run: it compares samples"] if collapse else [])
+        collapse = False
     check_applicable(metric_options, chosen, collapse, "collapse" if metrics == "collapse" else "list")
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
 
     started = time.perf_counter()
     # One size for every set (reference, generated, training set): see gen_eval.sources.resize.
-    fit_size = target_size(extractor, ref)
+    fit_size = target_size(extractor, ref if ref.sample_shape else gen)
     fit_reason = None if extractor.input_size else f"to match the reference {ref.spec}"
 
     def extract(source: Source, label: str) -> Any:
@@ -270,7 +301,7 @@ def evaluate(
 
     resizes: dict[str, dict[str, Any]] = {}
 
-    ref_features = extract(ref, "reference")
+    ref_features = statistics_features(ref) if from_statistics else extract(ref, "reference")
     ref_seconds = time.perf_counter() - started
     gen_features = extract(gen, "generated")
     gen_seconds = time.perf_counter() - started - ref_seconds
@@ -311,6 +342,7 @@ def evaluate(
     sets = set_entries(gen, ref, gen_features, ref_features, train_source, resizes)
     manifest = {
         **{key: sets[key] for key in ("created", "versions", "generated", "reference")},
+        **({"reference_statistics": provenance} if provenance else {}),
         "extractor": extractor.describe(),
         "options": {
             "metrics": list(metrics),
@@ -397,7 +429,10 @@ def _write(
     from gen_eval.runs.run import write_run
 
     kind = get_kind(gen.data_kind)
-    shown = ref.samples(kind.picture_count).data.numpy() if kind.picture_reference else None
+    shown = (
+        None if not kind.picture_reference or ref.kind == "statistics" else ref.samples(kind.picture_count)
+    )
+    shown = shown.data.numpy() if shown is not None else None
     names = (f"generated: {gen.spec}", f"reference: {ref.spec}")
     picture = kind.draw(gen.samples(kind.picture_count).data.numpy(), shown, names)
     stored = dict(gen_features.tensors)

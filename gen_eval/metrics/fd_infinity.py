@@ -48,6 +48,7 @@ from gen_eval.metrics.fid import (
     _bootstrap_fid,
     covariance_factor,
     frechet_distance,
+    reference_moments,
     trace_sqrt_product,
     trace_sqrt_product_lowrank,
 )
@@ -99,14 +100,16 @@ def subset_sizes(
     return np.unique(sizes) if convention == "legacy" else sizes
 
 
-def _subset_fid(subset: torch.Tensor, y: torch.Tensor, moments_y: Moments, factor_y: torch.Tensor) -> float:
+def _subset_fid(
+    subset: torch.Tensor, y: torch.Tensor | None, moments_y: Moments, factor_y: torch.Tensor
+) -> float:
     """FID of ``subset`` against the reference, exactly as :func:`gen_eval.metrics.fid.fid` computes it.
 
     The reference's moments and covariance factor are computed once for all subsets (fid() would
     recompute the reference's D x D Gram for each of the 15).
     """
     moments_x = Moments.from_features(subset)
-    if min(len(subset), len(y)) <= subset.shape[1]:
+    if y is not None and min(len(subset), len(y)) <= subset.shape[1]:
         trace_sqrt = trace_sqrt_product_lowrank(subset, y)
     else:
         trace_sqrt = trace_sqrt_product(moments_y.cov, moments_x.cov, factor1=factor_y)
@@ -115,7 +118,7 @@ def _subset_fid(subset: torch.Tensor, y: torch.Tensor, moments_y: Moments, facto
 
 def _extrapolate(
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: torch.Tensor | None,
     moments_y: Moments,
     factor_y: torch.Tensor,
     sizes: np.ndarray,
@@ -161,7 +164,8 @@ def fd_infinity(
 
     context = context or MetricContext(num_resamples=0)
     x = generated["features"].to(context.device, torch.float64)
-    y = reference["features"].to(context.device, torch.float64)
+    # A statistics reference (y None) serves too: only its mean and covariance are read.
+    y, moments_y, count_y = reference_moments(reference, context.device)
     n, dim = x.shape
     convention = str(context.option("fd_inf_convention", "dgm-eval"))
     smallest = context.options.get("fd_inf_min")
@@ -171,11 +175,14 @@ def fd_infinity(
     method = str(context.option("fd_inf_interval", "bootstrap+ols"))
     if method not in _INTERVALS:
         raise GenEvalError(f"unknown fd_inf_interval {method!r}: choose from {', '.join(_INTERVALS)}")
-    if len(y) < 2:
+    if y is not None and len(y) < 2:
         raise GenEvalError(f"FD-infinity needs at least 2 reference samples; got {len(y)}")
+    if moments_y.dim != dim:
+        raise GenEvalError(
+            f"the reference statistics have {moments_y.dim} dimensions but the features have {dim}"
+        )
 
     started = time.perf_counter()
-    moments_y = Moments.from_features(y)
     # Shared with fid(): the reference's covariance factor is cached beside its features.
     factor_y = context.cached_reference_tensor("fid_cov_factor", lambda: covariance_factor(moments_y.cov))
     generator = torch.Generator().manual_seed(context.random_state)
@@ -196,7 +203,7 @@ def fd_infinity(
     if method == "ols":
         half_width = t * stderr
     elif method == "bootstrap+ols":
-        lowrank = min(n, len(y)) <= dim
+        lowrank = y is not None and min(n, len(y)) <= dim
         replicates = _bootstrap_fid(x, y, lowrank, context, None if lowrank else factor_y, moments_y)
         set_sd = float(replicates[torch.isfinite(replicates)].std())
         half_width = z * math.hypot(set_sd, stderr)
@@ -229,8 +236,8 @@ def fd_infinity(
     # FID's bias is about c_g / N + c_r / M; extrapolating in N leaves the reference's c_r / M. With
     # both sets from similar distributions c_r ~ c_g = slope (measured: 0.12 predicted, 0.11 seen at
     # d = 64, M = 2,000), so slope / M says how far the target sits from the population FID.
-    reference_bias = slope / len(y)
-    if reference_bias > half_width:
+    reference_bias = slope / count_y if count_y else None
+    if reference_bias is not None and reference_bias > half_width:
         warnings.append(
             f"the reference's own small-sample bias (about slope / M = {reference_bias:.3g}) exceeds the "
             "interval's half-width: the interval is for the FID against this reference set, not the "
@@ -241,7 +248,7 @@ def fd_infinity(
         value=point,
         direction="lower",
         num_generated=n,
-        num_reference=len(y),
+        num_reference=count_y or 0,  # 0: statistics that do not record their count
         interval=(point - half_width, point + half_width),
         interval_covers=(
             "the large-sample FID (generated N -> infinity) against this reference set's mean and covariance; "

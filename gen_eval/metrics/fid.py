@@ -107,6 +107,24 @@ def fid_from_moments(generated: Moments, reference: Moments) -> float:
     return frechet_distance(generated.mean, generated.cov, reference.mean, reference.cov)
 
 
+def reference_moments(
+    reference: dict[str, torch.Tensor], device: str
+) -> tuple[torch.Tensor | None, Moments, int | None]:
+    """The reference's features (None for statistics), its moments, and its sample count (None: unknown).
+
+    A statistics reference (``--reference stats.npz``) has ``"mean"`` and ``"cov"`` and no
+    ``"features"``; its count is ``"count"`` when the file records it.
+    """
+    if "features" in reference:
+        y = reference["features"].to(device, torch.float64)
+        return y, Moments.from_features(y), len(y)
+    mean = reference["mean"].to(device, torch.float64)
+    cov = reference["cov"].to(device, torch.float64)
+    count = int(reference["count"]) if "count" in reference and int(reference["count"]) > 1 else None
+    # Moments with count 2 and M2 = cov: its .cov (M2 / (2 - 1)) is the covariance exactly as given.
+    return None, Moments(2, mean, cov), count
+
+
 def _bootstrap_fid(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -178,18 +196,25 @@ def fid(
     """
     context = context or MetricContext(num_resamples=0)
     x = generated["features"].to(context.device, torch.float64)
-    y = reference["features"].to(context.device, torch.float64)
-    n1, n2, dim = len(x), len(y), x.shape[1]
-    if min(n1, n2) < 2:
+    y, moments_y, n2 = reference_moments(reference, context.device)
+    n1, dim = len(x), x.shape[1]
+    if moments_y.dim != dim:
+        raise GenEvalError(
+            f"the reference statistics have {moments_y.dim} dimensions but the features have {dim}; "
+            "use statistics made with the run's extractor"
+        )
+    if min(n1, n2 or 2) < 2:
         raise GenEvalError(f"FID needs at least 2 samples in each set; got {n1} generated and {n2} reference")
     warnings = []
-    lowrank = min(n1, n2) <= dim
-    if lowrank:
+    smallest = n1 if y is None else min(n1, len(y))
+    # Statistics give no reference samples for the low-rank identity: the eigen path serves any rank.
+    lowrank = y is not None and smallest <= dim
+    if smallest <= dim:
         warnings.append(
-            f"fewer samples ({min(n1, n2)}) than feature dimensions ({dim}): covariances are rank-deficient "
+            f"fewer samples ({smallest}) than feature dimensions ({dim}): covariances are rank-deficient "
             "and FID is strongly biased upward at this N; compare only runs with the same N"
         )
-    moments_x, moments_y = Moments.from_features(x), Moments.from_features(y)
+    moments_x = Moments.from_features(x)
     if lowrank:
         trace_sqrt = trace_sqrt_product_lowrank(x, y)
     else:
@@ -199,7 +224,7 @@ def fid(
     value = frechet_distance(moments_x.mean, moments_x.cov, moments_y.mean, moments_y.cov, trace_sqrt)
     # FID >= 0; a negative value is rounding (identical sets gave -0.0000), never a measurement.
     value = value if value > 0 else 0.0
-    interval, identical, flat = None, identical_sets(x, y), zero_variance(x)
+    interval, identical, flat = None, y is not None and identical_sets(x, y), zero_variance(x)
     if identical:
         value = 0.0
         warnings.append(IDENTICAL_FID)
@@ -213,17 +238,26 @@ def fid(
         value=value,
         direction="lower",
         num_generated=n1,
-        num_reference=n2,
+        num_reference=n2 or 0,  # 0: statistics that do not record their count
         interval=interval,
         interval_covers=None
         if interval is None
-        else f"FID at this sample size ({n1:,} generated vs {n2:,} reference), the generated set resampled and the reference fixed; FID is biased upward by O(1/N), so it does not cover the large-sample FID: compare runs of equal N, and see fd_inf for the large-sample value",
+        else f"FID at this sample size ({n1:,} generated vs {_reference_text(y, n2)}), the generated set resampled and the reference fixed; FID is biased upward by O(1/N), so it does not cover the large-sample FID: compare runs of equal N, and see fd_inf for the large-sample value",
         warnings=warnings,
         details={
             "method": "lowrank" if lowrank else "eigh",
             "feature_dim": dim,
             "num_resamples": context.num_resamples,
             "interval_method": "percentile, shifted by the bootstrap bias; generated resampled, reference fixed",
+            "reference": "samples" if y is not None else "statistics",
         },
     )
     return {"fid": result}
+
+
+def _reference_text(y: torch.Tensor | None, count: int | None) -> str:
+    """``"5,000 reference"``, or for statistics their fixed mean and covariance."""
+    if y is not None:
+        return f"{len(y):,} reference"
+    size = f" of {count:,} samples" if count else ""
+    return f"the reference statistics{size}, a fixed mean and covariance"

@@ -5,6 +5,9 @@ Accepted specs, tried in this order:
 - ``path/to/file.py:factory`` (or ``file.py``, factory ``make_model``): a generator in Python;
   runs user code, so it needs ``trust_code=True``;
 - an existing folder: images found recursively;
+- a statistics file (an ``.npz`` holding ``mu`` and ``sigma``, or an EDM2 ``.pkl``): a reference's
+  mean and covariance without samples (:mod:`gen_eval.sources.statistics`; only ``evaluate``'s
+  reference reads them);
 - an existing ``.npz`` / ``.npy`` file: an array of samples;
 - ``NAME`` or ``NAME:SPLIT`` for an embedded dataset (see ``gen-eval datasets``);
 - ``ref:NAME`` for a bundled reference model (``gen-eval models``; 1,000 samples unless
@@ -173,6 +176,18 @@ def _open_file(text: str, path: Path, options: OpenOptions) -> Source:
     )
 
 
+def _is_statistics(text: str, path: Path) -> bool:
+    from gen_eval.sources.statistics import looks_like_statistics
+
+    return looks_like_statistics(path)
+
+
+def _open_statistics(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.statistics import StatisticsSource
+
+    return StatisticsSource(spec=text, path=path)
+
+
 def _open_reference(text: str, path: Path, options: OpenOptions) -> Source:
     from gen_eval.sources.reference import open_reference_source
 
@@ -183,6 +198,12 @@ def _open_reference(text: str, path: Path, options: OpenOptions) -> Source:
 _BUILTIN_READERS = (
     Reader(_is_code, _open_code, "a generator in Python (file.py:factory)", ("image", "vector")),
     Reader(lambda text, path: path.is_dir(), _open_folder, "a folder of images", ("image",)),
+    Reader(
+        _is_statistics,
+        _open_statistics,
+        "reference statistics (mu/sigma .npz, EDM2 .pkl)",
+        ("image", "vector"),
+    ),
     Reader(_is_file, _open_file, "an .npz/.npy array", ("image", "vector")),
     Reader(lambda text, path: text.startswith("ref:"), _open_reference, "a bundled reference model"),
 )
