@@ -182,3 +182,23 @@ def test_log_likelihood_api_agrees_with_log_prob(shipped_small):
     torch.testing.assert_close(exact.per_example, shipped_small.log_prob(x))
     with pytest.raises(ValueError, match="AIS"):
         rbm_log_likelihood(random_rbm(32), levels)
+
+
+def test_leaderboards_mark_an_ais_bits_per_dim_as_an_estimate(capsys):
+    from gen_eval.demo.leaderboard import ModelScore, print_leaderboard
+    from gen_eval.demo.scorecard import format_headline
+
+    fid = {"value": 170.0, "kind": "estimate", "interval": None, "direction": "lower"}
+    rows = {"rbm": ("exact", 2.179), "rbm_large": ("estimate", 2.258), "vae": ("bound", 2.082)}
+    scores = [
+        ModelScore(name, "boltzmann", "digits", None, {"fid": fid, "bits_per_dim": {"value": v, "kind": k}},
+                   None, {"covered": 10, "total": 10}, {})
+        for name, (k, v) in rows.items()
+    ]  # fmt: skip
+    print_leaderboard(scores)
+    out = capsys.readouterr().out
+    assert "≈2.258" in out and "≤2.082" in out and " 2.179" in out
+    assert format_headline({"value": 2.258, "kind": "estimate"}, ".3f") == "2.258"  # FID-like: no mark
+    from gen_eval.demo.leaderboard import BPD_MARKS
+
+    assert format_headline({"value": 2.258, "kind": "estimate"}, ".3f", BPD_MARKS) == "≈ 2.258"

@@ -21,6 +21,7 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     """List the bundled reference models: family, data, checkpoint size and headline scores."""
 
     def body() -> None:
+        from gen_eval.demo.leaderboard import BPD_MARKS
         from gen_eval.demo.scorecard import format_headline, model_rows
 
         rows = model_rows()
@@ -38,12 +39,12 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                     "not trained" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.2f} MB",
                     ", ".join(r["exposes"]),
                     format_headline(r["fid"], ".4g"),
-                    format_headline(r["bits_per_dim"], ".3f"),
+                    format_headline(r["bits_per_dim"], ".3f", BPD_MARKS),
                     f"[red]{r['faulty']}[/red]" if r["faulty"] else "",
                 ]
                 for r in rows
             ],
-            caption="scores: vs the test split at 1,000 samples (gen-eval scorecard); ≤ marks a bound",
+            caption="scores: vs the test split at 1,000 samples (gen-eval scorecard); ≤ marks a bound, ≈ an AIS estimate",
         )
 
     _guard(body)

@@ -22,6 +22,8 @@ IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
 VECTOR_METRICS = ["fid", "precision_recall", "density_coverage"]
 FLOOR = "train split"
 LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv")  # what write_leaderboard writes
+# How a bits/dim's kind shows in a table: no mark when exact.
+BPD_MARKS = {"bound": "≤", "estimate": "≈"}
 
 
 @dataclass
@@ -365,9 +367,7 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
                 cells += [f"{cov['covered']}/{cov['total']}", f"{cov['hq_share']:.0%}"]
             else:
                 bpd = score.metrics.get("bits_per_dim")
-                cells.append(
-                    "-" if bpd is None else ("≤" if bpd["kind"] == "bound" else "") + f"{bpd['value']:.3f}"
-                )
+                cells.append("-" if bpd is None else BPD_MARKS.get(bpd["kind"], "") + f"{bpd['value']:.3f}")
                 style = "" if not cov or cov["covered"] == cov["total"] else "[red]"
                 cells.append(f"{style}{cov['covered']}/{cov['total']}" if cov else "-")
             status = score.collapse.get("status", "")
@@ -379,7 +379,8 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
     for table in tables:
         console.print(table)
     console.print(
-        "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); classes: digit classes the "
+        "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); ≈: an estimate (a large "
+        "RBM's log Z by annealed importance sampling); classes: digit classes the "
         "classifier reads in the samples; prec/recall/dens/cover: precision, recall, density, coverage; "
         "collapse: the verdict of the mode-collapse detectors (gen-eval collapse ref:NAME for the evidence)[/dim]"
     )

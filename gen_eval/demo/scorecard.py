@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gen_eval.demo.leaderboard import FLOOR, ModelScore, score_models
+from gen_eval.demo.leaderboard import BPD_MARKS, FLOOR, ModelScore, score_models
 from gen_eval.schemas import to_json
 
 # Bars on digits:test over the 17 grey levels (uniform: log2 17 = 4.09 bits/dim).
@@ -62,10 +62,13 @@ def model_rows() -> list[dict[str, Any]]:
                 "size_bytes": entry.checkpoint.stat().st_size if shipped else None,
                 "exposes": exposes,
                 "fid": {"value": headline["fid"], "kind": "estimate"} if "fid" in headline else None,
-                # scores.json keeps a flag; rows use metrics.json's vocabulary (discrete bpd is exact).
+                # Rows use metrics.json's vocabulary; scores.json written before bpd_kind has only the flag.
                 "bits_per_dim": None
                 if bpd is None
-                else {"value": bpd, "kind": "bound" if headline.get("bpd_bound") else "exact"},
+                else {
+                    "value": bpd,
+                    "kind": headline.get("bpd_kind") or ("bound" if headline.get("bpd_bound") else "exact"),
+                },
                 "faulty": entry.faulty,
                 "train_seconds": _config(name).get("train_seconds"),
             }
@@ -73,11 +76,16 @@ def model_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def format_headline(entry: dict[str, Any] | None, spec: str) -> str:
-    """``entry`` (a ``{"value", "kind"}`` object or None) as table text: ``≤ 2.117`` for a bound, - if None."""
+def format_headline(entry: dict[str, Any] | None, spec: str, marks: dict[str, str] | None = None) -> str:
+    """``entry`` (a ``{"value", "kind"}`` object or None) as table text: ``≤ 2.117`` for a bound, - if None.
+
+    ``marks`` maps kinds to their sign (default: only bounds marked); bits/dim columns pass
+    ``BPD_MARKS``, where an estimate (AIS) shows as ``≈ 2.23``.
+    """
     if entry is None:
         return "-"
-    return ("≤ " if entry["kind"] == "bound" else "") + format(entry["value"], spec)
+    mark = (marks or {"bound": "≤"}).get(entry["kind"])
+    return (f"{mark} " if mark else "") + format(entry["value"], spec)
 
 
 def _fmt(score: ModelScore, metric: str, digits: int = 3) -> str:
@@ -88,7 +96,8 @@ def _fmt(score: ModelScore, metric: str, digits: int = 3) -> str:
     if entry.get("interval"):
         low, high = entry["interval"]
         text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return ("≤ " if entry.get("kind") == "bound" else "") + text
+    mark = BPD_MARKS.get(entry.get("kind", "")) if metric == "bits_per_dim" else None
+    return ("≤ " if entry.get("kind") == "bound" else f"{mark} " if mark else "") + text
 
 
 def _bars(scores: list[ModelScore]) -> list[tuple[str, str, bool]]:
@@ -298,6 +307,7 @@ def _write_headlines(scores: list[ModelScore]) -> None:
         if "bits_per_dim" in score.metrics:
             entry["bits_per_dim"] = score.value("bits_per_dim")
             entry["bpd_bound"] = score.metrics["bits_per_dim"]["kind"] == "bound"
+            entry["bpd_kind"] = score.metrics["bits_per_dim"]["kind"]
         headlines[score.name] = entry
     path = _checkpoint_dir() / SCORES_FILE
     path.write_text(to_json(headlines, sort_keys=True) + "\n")

@@ -32,6 +32,8 @@ def label(name: str, result: Result | None = None) -> str:
     label = display_name(name)
     if name == "fid" and result is not None:
         label += f" at N={result.num_generated:,}"
+    if name == "bits_per_dim" and result is not None and result.kind == "estimate":  # log Z from AIS
+        return f"{label} (AIS estimate)"
     return f"{label} (bound)" if result is not None and result.kind == "bound" else label
 
 

@@ -34,6 +34,8 @@ def metric_label(name: str, result: Result) -> str:
     label = display_name(name)
     if name == "fid":
         label += f" at N={result.num_generated:,}"
+    if name == "bits_per_dim" and result.kind == "estimate":  # a likelihood with log Z from AIS
+        return label + " (AIS estimate)"
     return label + (" (bound)" if result.kind == "bound" else "")
 
 
