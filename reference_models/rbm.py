@@ -163,7 +163,7 @@ class RBM(nn.Module):
         self.hidden_bias = nn.Parameter(torch.zeros(hidden))
         # log Z as AIS estimated it (NaN until it has; unused when the exact value is tractable).
         self.register_buffer("log_partition", torch.tensor(math.nan, dtype=torch.float64))
-        self._exact_cache: tuple[int, float] | None = None
+        self._exact_cache: tuple[tuple, float] | None = None
 
     @property
     def exact(self) -> bool:
@@ -197,7 +197,8 @@ class RBM(nn.Module):
         """log Z by enumerating all 2^H hidden states (visible units summed out analytically)."""
         if not self.exact:
             raise ValueError(f"{self.hidden} hidden units: 2^{self.hidden} terms; use AIS (rbm_ais)")
-        version = sum(p._version for p in self.parameters())  # recompute after any update
+        # Recompute after any in-place update (optimiser step, load_state_dict) or new storage (.double()).
+        version = tuple((p.data_ptr(), p._version) for p in self.parameters())
         if self._exact_cache is None or self._exact_cache[0] != version:
             terms = [log_hidden_marginal(h, *self.params()) for h in hidden_states(self.hidden, chunk)]
             self._exact_cache = (version, float(torch.logsumexp(torch.cat(terms), 0)))
