@@ -138,6 +138,11 @@ def _markdown(timings, intercept, slope, predicted, methods, method_examples, fu
         lines.append(
             f"| {r.method} | {r.kind} | {steps} | {chains} | {row['bpd']:.4f} | {interval} | {r.value:.2f} | {r.details.get('seconds', 0):.1f} |"
         )
+    for row in methods:
+        if row["result"].kind == "bracket":
+            details = row["result"].details
+            lines += ["", f"BDMC gap at {details['steps']} steps: {details['gap']:.2f} nats per image on "
+                      f"{details['examples']} images simulated from the model."]  # fmt: skip
     lines += [
         "",
         "Bounds (ELBO, IWAE-k) lie below log p(x), so their bits/dim lie above the truth; AIS is a stochastic "
