@@ -236,12 +236,18 @@ def evaluate(
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
     from_statistics = ref.kind == "statistics"  # a mean and covariance: FID and FD-inf only
+    if from_statistics and metrics == "collapse":
+        raise GenEvalError(
+            f"{ref.spec}: the collapse check compares samples, and this holds statistics; give the samples"
+        )
     if reference_features is not None and not from_statistics:
         raise GenEvalError(
             f"--reference-features is for a statistics file, and {ref.spec} holds samples; drop it"
         )
     asked = ((gen, num_samples, "samples"), (ref, num_reference, "reference samples"))
     run_warnings = [w for s, n, what in asked if (w := shortfall(s, n, what)) is not None]
+    if from_statistics and "data_kind" not in ref.statistics.provenance:  # type: ignore[attr-defined]
+        ref.data_kind = gen.data_kind  # foreign files do not say; the extractor check decides
     if gen.data_kind != ref.data_kind:
         raise GenEvalError(
             f"{gen.spec} holds {gen.data_kind}s but the reference {ref.spec} holds {ref.data_kind}s; "

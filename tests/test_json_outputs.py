@@ -63,6 +63,9 @@ def outputs(tmp_path_factory) -> dict[str, tuple[str, Any]]:
     )
     _invoke(["evaluate", "ring8:train", *evaluated, "--out", str(root / "b")])
     found["collapse --json"] = ("collapse", _invoke(["collapse", "ring8:test", *ring[:-2], "-q", "--json"]))
+    statistics = str(root / "ring8_stats.npz")  # and a run scored against them (its files are checked below)
+    found["stats --json"] = ("stats", _invoke(["stats", "ring8:test", "--out", statistics, "-q", "--json"]))
+    _invoke(["evaluate", "ring8:train", "-r", statistics, *evaluated[2:], "--out", str(root / "from_stats")])
     compare = ["compare", str(root / "a"), str(root / "b"), "--num-resamples", "10", "-q"]
     found["compare --json -"] = ("compare", _invoke([*compare, "--json", "-"]))
     latent = ["latent", "ref:vae", "--out", str(root / "vae"), "--num-pairs", "4", "--ppl-samples", "100"]

@@ -19,6 +19,7 @@ EVALUATE_EXAMPLES = """
   gen-eval evaluate samples.npz --reference real_images/ --features inception --inception-weights pt_inception.pth
   gen-eval evaluate my_gan.py:make_model --trust-code --num-samples 2000 --reference digits:test
   gen-eval evaluate ring8:test --reference ring8 --json
+  gen-eval evaluate samples/ --reference cifar10_train_stats.npz --reference-features inception
   gen-eval evaluate samples/ -r digits:test --metrics fid,kid,fd_inf -o kid_subset_size=500 --num-resamples 200
 """
 
@@ -31,6 +32,13 @@ def evaluate(
     reference: Annotated[
         str, typer.Option("--reference", "-r", help="Reference set (same forms).")
     ] = "digits:test",
+    reference_features: Annotated[
+        str | None,
+        typer.Option(
+            help="NAME[@SHA256]: the extractor a statistics file that does not record it was made with "
+            "(pytorch-fid, clean-fid, ADM .npz); the manifest records it as stated by you."
+        ),
+    ] = None,
     features: Annotated[
         str, typer.Option(help="Feature extractor (see `gen-eval features`) or auto.")
     ] = "auto",
@@ -134,6 +142,7 @@ def evaluate(
             collapse=not no_collapse,
             train=train or "auto",
             show_progress=not quiet and not as_json,
+            reference_features=reference_features,
         )
         if as_json:
             typer.echo(to_json(result.to_dict()))

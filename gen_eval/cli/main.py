@@ -21,6 +21,7 @@ import gen_eval.cli.latent
 import gen_eval.cli.likelihood
 import gen_eval.cli.models
 import gen_eval.cli.report
+import gen_eval.cli.stats
 import gen_eval.cli.score  # noqa: F401
 
 # isort: on

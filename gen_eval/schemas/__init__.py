@@ -26,6 +26,7 @@ SCHEMAS: dict[str, str] = {
     "collapse": "gen-eval collapse --json",
     "latent": "gen-eval latent --json, and latent.json in a run directory",
     "likelihood": "gen-eval likelihood --json",
+    "stats": "gen-eval stats --json",
     "compare": "gen-eval compare --json FILE (or -)",
     "score-leaderboard": "leaderboard.json of gen-eval score",
     "score-state": "state/NAME.json of gen-eval score (what a resumed run may reuse)",

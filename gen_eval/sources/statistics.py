@@ -18,6 +18,7 @@ of the file in the gen-eval and edm2 formats; for the others the user states it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -36,6 +37,7 @@ __all__ = [
     "FORMATS",
     "ReferenceStatistics",
     "StatisticsSource",
+    "check_format",
     "looks_like_statistics",
     "read_statistics",
     "write_statistics",
@@ -217,21 +219,7 @@ def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) 
     -------
     Path
     """
-    path = Path(path)
-    if format not in FORMATS:
-        raise GenEvalError(f"--format {format!r}: choose from {', '.join(FORMATS)}")
-    if format == "adm":
-        raise GenEvalError(
-            f"{path}: --format adm needs Inception's spatial features (mu_s, sigma_s for sFID), which gen-eval "
-            "does not extract yet; write --format pytorch-fid (ADM's FID reads the same mu and sigma)"
-        )
-    expected = ".pkl" if format == "edm2" else ".npz"
-    if path.suffix.lower() != expected:
-        raise GenEvalError(
-            f"{path}: --format {format} writes a {expected} file; name it {path.with_suffix(expected).name}"
-        )
-    if not path.parent.is_dir():
-        raise GenEvalError(f"{path}: folder {path.parent} does not exist; create it first")
+    path = check_format(format, path)
     mu, sigma = np.asarray(stats.mu, np.float64), np.asarray(stats.sigma, np.float64)
     meta = {
         **stats.provenance,
@@ -274,6 +262,38 @@ def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) 
     return path
 
 
+def check_format(format: str, path: str | Path) -> Path:
+    """Refuse a format or file name that cannot be written, before any sample is read.
+
+    Parameters
+    ----------
+    format : str
+        One of :data:`FORMATS`; ``adm`` is refused (it needs Inception's spatial features).
+    path : str or Path
+        The file to write (``.npz``; ``.pkl`` for edm2) in an existing folder.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    if format not in FORMATS:
+        raise GenEvalError(f"--format {format!r}: choose from {', '.join(FORMATS)}")
+    if format == "adm":
+        raise GenEvalError(
+            f"{path}: --format adm needs Inception's spatial features (mu_s, sigma_s for sFID), which gen-eval "
+            "does not extract yet; write --format pytorch-fid (ADM's FID reads the same mu and sigma)"
+        )
+    expected = ".pkl" if format == "edm2" else ".npz"
+    if path.suffix.lower() != expected:
+        raise GenEvalError(
+            f"{path}: --format {format} writes a {expected} file; name it {path.with_suffix(expected).name}"
+        )
+    if not path.parent.is_dir():
+        raise GenEvalError(f"{path}: folder {path.parent} does not exist; create it first")
+    return path
+
+
 @dataclass
 class StatisticsSource(Source):
     """A statistics file where a reference is expected: its mean and covariance, and no samples.
@@ -292,7 +312,9 @@ class StatisticsSource(Source):
         self.data_kind = str(provenance.get("data_kind", "image"))
         self.sample_shape = tuple(provenance.get("sample_shape", ()))
         self._count = self.statistics.count or 0
-        self._fingerprint = None  # no samples to cache features of
+        # The file's SHA-256: what runs scored against the same statistics share (never a cache key:
+        # there are no samples to extract).
+        self._fingerprint = hashlib.sha256(self.path.read_bytes()).hexdigest()
         self.notes.append(f"reference statistics ({self.statistics.format} format), not samples")
 
     def batches(self, batch_size: int) -> Iterator[Batch]:
