@@ -212,7 +212,11 @@ def evaluate(
     )
     from gen_eval.options import check_applicable, coerce_options
     from gen_eval.sources.resize import check_method, resize_warning, target_size
-    from gen_eval.sources.statistics import check_extractor, reference_extractor
+    from gen_eval.sources.statistics_source import (
+        check_extractor,
+        is_statistics_reference,
+        reference_extractor,
+    )
 
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
     requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
@@ -235,19 +239,10 @@ def evaluate(
     if _is_code(source) and num_samples is None:
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
-    from_statistics = ref.kind == "statistics"  # a mean and covariance: FID and FD-inf only
-    if from_statistics and metrics == "collapse":
-        raise GenEvalError(
-            f"{ref.spec}: the collapse check compares samples, and this holds statistics; give the samples"
-        )
-    if reference_features is not None and not from_statistics:
-        raise GenEvalError(
-            f"--reference-features is for a statistics file, and {ref.spec} holds samples; drop it"
-        )
+    # A mean and covariance (FID and FD-inf only): the flags that go with it are checked here.
+    from_statistics = is_statistics_reference(ref, gen, reference_features, metrics == "collapse")
     asked = ((gen, num_samples, "samples"), (ref, num_reference, "reference samples"))
     run_warnings = [w for s, n, what in asked if (w := shortfall(s, n, what)) is not None]
-    if from_statistics and "data_kind" not in ref.statistics.provenance:  # type: ignore[attr-defined]
-        ref.data_kind = gen.data_kind  # foreign files do not say; the extractor check decides
     if gen.data_kind != ref.data_kind:
         raise GenEvalError(
             f"{gen.spec} holds {gen.data_kind}s but the reference {ref.spec} holds {ref.data_kind}s; "

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from gen_eval.features.cache import FeatureCache
     from gen_eval.features.extract import Features
     from gen_eval.sources import Source
-    from gen_eval.sources.statistics import ReferenceStatistics, StatisticsSource
+    from gen_eval.sources.statistics import ReferenceStatistics
+    from gen_eval.sources.statistics_source import StatisticsSource
 
 
 def compute_statistics(

@@ -183,7 +183,7 @@ def _is_statistics(text: str, path: Path) -> bool:
 
 
 def _open_statistics(text: str, path: Path, options: OpenOptions) -> Source:
-    from gen_eval.sources.statistics import StatisticsSource
+    from gen_eval.sources.statistics_source import StatisticsSource
 
     return StatisticsSource(spec=text, path=path)
 

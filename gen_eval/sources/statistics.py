@@ -13,17 +13,15 @@ Formats read and written (``--format``):
 
 Every ``.npz`` is opened with ``allow_pickle=False``. Which extractor made the statistics is part
 of the file in the gen-eval and edm2 formats; for the others the user states it
-(``--reference-features``), and the manifest says so.
+(``--reference-features``), and the manifest says so (:mod:`gen_eval.sources.statistics_source`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +29,10 @@ from typing import Any
 import numpy as np
 
 from gen_eval.errors import GenEvalError
-from gen_eval.sources.base import Batch, Source
 
 __all__ = [
     "FORMATS",
     "ReferenceStatistics",
-    "StatisticsSource",
     "check_format",
     "looks_like_statistics",
     "read_statistics",
@@ -292,114 +288,3 @@ def check_format(format: str, path: str | Path) -> Path:
     if not path.parent.is_dir():
         raise GenEvalError(f"{path}: folder {path.parent} does not exist; create it first")
     return path
-
-
-@dataclass
-class StatisticsSource(Source):
-    """A statistics file where a reference is expected: its mean and covariance, and no samples.
-
-    ``gen-eval evaluate`` reads it for FID and FD-infinity; anything that reads samples from it gets
-    a one-line error (from :meth:`batches`).
-    """
-
-    kind = "statistics"
-    path: Path = Path()
-    statistics: ReferenceStatistics | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.statistics = read_statistics(self.path)
-        provenance = self.statistics.provenance
-        self.data_kind = str(provenance.get("data_kind", "image"))
-        self.sample_shape = tuple(provenance.get("sample_shape", ()))
-        self._count = self.statistics.count or 0
-        # The file's SHA-256: what runs scored against the same statistics share (never a cache key:
-        # there are no samples to extract).
-        self._fingerprint = hashlib.sha256(self.path.read_bytes()).hexdigest()
-        self.notes.append(f"reference statistics ({self.statistics.format} format), not samples")
-
-    def batches(self, batch_size: int) -> Iterator[Batch]:
-        """Refused: the file holds a mean and a covariance, not samples."""
-        raise GenEvalError(
-            f"{self.spec}: holds reference statistics (a mean and covariance), not samples; only gen-eval "
-            "evaluate --reference reads them (FID, FD-infinity); give the samples themselves here"
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """The manifest's entry: the source fields plus the format and what the file says it came from."""
-        stats = self.statistics
-        assert stats is not None
-        return {
-            **super().describe(),  # count 0: the file does not record it
-            "format": stats.format,
-            "extractor": stats.extractor,
-            "weights_sha256": stats.weights_sha256,
-            "recorded": {key: value for key, value in stats.provenance.items() if key != "key"},
-        }
-
-
-def reference_extractor(source: StatisticsSource, stated: str | None) -> tuple[str | None, str | None, str]:
-    """The extractor the statistics came from: (name, weights sha256, who says so).
-
-    Parameters
-    ----------
-    source : StatisticsSource
-        The opened file.
-    stated : str, optional
-        ``--reference-features NAME[@SHA256]``: what the user says made a file that does not record it.
-
-    Returns
-    -------
-    tuple
-        Name, weights hash (None when unknown), and ``"recorded in the file"`` or
-        ``"stated by the user"``.
-    """
-    stats = source.statistics
-    assert stats is not None
-    name, _, weights = (stated or "").partition("@")
-    if stats.extractor is not None:
-        if stated and (
-            name != stats.extractor or (weights and stats.weights_sha256 and weights != stats.weights_sha256)
-        ):
-            raise GenEvalError(
-                f"{source.spec}: records extractor {stats.extractor}, but --reference-features says {stated}; "
-                "drop the flag (the file says which)"
-            )
-        return stats.extractor, stats.weights_sha256, "recorded in the file"
-    if not name:
-        raise GenEvalError(
-            f"{source.spec}: {stats.format} statistics do not record their extractor; say which with "
-            "--reference-features NAME (e.g. inception), and the manifest records it as stated by the user"
-        )
-    return name, weights or None, "stated by the user"
-
-
-def check_extractor(source: StatisticsSource, stated: str | None, describe: dict[str, Any]) -> dict[str, Any]:
-    """Refuse statistics from another extractor than the run's; the manifest's provenance entry.
-
-    Parameters
-    ----------
-    source : StatisticsSource
-        The opened file.
-    stated : str, optional
-        ``--reference-features`` as given.
-    describe : dict
-        The run's ``extractor.describe()`` (``name``, ``weights_sha256``).
-
-    Returns
-    -------
-    dict
-        ``{"extractor", "weights_sha256", "provenance"}`` for the manifest.
-    """
-    name, weights, said_by = reference_extractor(source, stated)
-    run_name, run_weights = describe.get("name"), describe.get("weights_sha256")
-    if name != run_name:
-        raise GenEvalError(
-            f"{source.spec}: statistics from extractor {name} ({said_by}), but this run extracts with "
-            f"{run_name}; use --features {name} or statistics made with {run_name}"
-        )
-    if weights and run_weights and weights != run_weights:
-        raise GenEvalError(
-            f"{source.spec}: statistics from {name} weights {weights[:12]} ({said_by}), but this run's "
-            f"{name} weights are {str(run_weights)[:12]}; use the same weights file"
-        )
-    return {"extractor": name, "weights_sha256": weights, "provenance": said_by}
