@@ -250,3 +250,35 @@ def test_an_edm2_reference_pickle_is_read_at_every_protocol(tmp_path, protocol):
     assert (back.format, back.extractor, back.count) == ("edm2", "inception", 50000)
     np.testing.assert_array_equal(back.mu, stats.mu)
     np.testing.assert_array_equal(back.sigma, stats.sigma)
+
+
+def test_image_statistics_give_fid_and_the_reference_free_inception_score(tmp_path):
+    path = tmp_path / "digits_test.npz"
+    done = runner.invoke(app, ["stats", "digits:test", "--out", str(path), "--no-cache", "-q"])
+    assert done.exit_code == 0, done.output
+    options = {"cache_dir": None, "num_resamples": 10, "collapse": False}
+    against = evaluate("digits:train", path, out=tmp_path / "run", **options)
+    expected = evaluate("digits:train", "digits:test", metrics=["fid", "is"], **options)
+    assert list(against.metrics) == ["fid", "is"]  # IS reads the generated logits alone
+    for name in ("fid", "is"):
+        assert against.metrics[name].value == pytest.approx(expected.metrics[name].value, rel=1e-10)
+    assert (tmp_path / "run" / "samples.png").is_file()  # the picture shows the generated side only
+
+
+def test_runs_scored_against_statistics_compare_and_a_changed_file_is_refused(sets, tmp_path):
+    from gen_eval import compare
+
+    root, files = sets
+    copy = tmp_path / "ref.npz"
+    copy.write_bytes(files["gen-eval"].read_bytes())
+    options = {**COMMON, "metrics": ["fid"]}
+    evaluate(root / "gen.npz", copy, out=tmp_path / "a", **options)
+    evaluate(root / "ref.npz", copy, out=tmp_path / "b", **options)
+    (row,) = compare([tmp_path / "a", tmp_path / "b"], num_resamples=10, device="cpu").to_dict()["rows"]
+    # The difference's interval comes from resampling both runs' features against the file's statistics.
+    assert row["metric"] == "fid" and row["method"] == "bootstrap" and row["interval"][0] < row["difference"]
+    stats = read_statistics(copy)
+    stats.sigma = stats.sigma * 2
+    write_statistics(stats, copy, "gen-eval")
+    with pytest.raises(GenEvalError, match="changed since the run"):
+        compare([tmp_path / "a", tmp_path / "b"], num_resamples=10, device="cpu")

@@ -67,6 +67,8 @@ def reference_features(
         When the features are not cached and the reference cannot be re-extracted as it was.
     """
     info = run.manifest["reference"]
+    if info.get("kind") == "statistics":  # a mean and covariance: read again from the file, checked
+        return _statistics(run, memo)
     key = info.get("cache_key")
     if key is None:  # a source without a content fingerprint (a Python generator) is never cached
         raise GenEvalError(
@@ -83,6 +85,27 @@ def reference_features(
         )
     memo[key] = {name: t for name, t in tensors.items() if name not in _NOT_FEATURES}
     return memo[key]
+
+
+def _statistics(run: Run, memo: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A statistics reference's mean, covariance and count, from its file if it is unchanged."""
+    from gen_eval.features.statistics import statistics_features
+    from gen_eval.sources import open_source
+
+    info = run.manifest["reference"]
+    fingerprint = info.get("fingerprint")
+    if fingerprint not in memo:
+        try:
+            source = open_source(info["spec"])
+        except GenEvalError as exc:
+            raise GenEvalError(f"{run.path}: its reference statistics cannot be read again ({exc})") from exc
+        if source.kind != "statistics" or source.fingerprint != fingerprint:
+            raise GenEvalError(
+                f"{run.path}: its reference statistics {info['spec']} changed since the run (SHA-256 differs); "
+                "re-run evaluate against the file as it is now"
+            )
+        memo[fingerprint] = statistics_features(source).tensors  # type: ignore[arg-type]
+    return memo[fingerprint]
 
 
 def _reextract(run: Run, cache: FeatureCache) -> dict[str, torch.Tensor]:

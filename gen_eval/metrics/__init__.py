@@ -131,6 +131,7 @@ _BUILTIN: dict[str, MetricEntry] = {
             "is_splits": Option(int, 10, "splits of the generated set"),
             "is_shuffle": Option(bool, True, "shuffle the logits before splitting (torch-fidelity)"),
         },
+        from_statistics=True,  # reads the generated logits only
     ),
     "precision_recall": MetricEntry(
         "gen_eval.metrics.precision_recall:precision_recall",
