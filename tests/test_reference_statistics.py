@@ -201,6 +201,15 @@ def test_a_pickle_that_would_run_code_is_refused_and_nothing_ran(tmp_path):
     assert done.exit_code != 0 and "Traceback" not in done.output and not marker.exists()
 
 
+class _Encoded:
+    """Pickles as _codecs.encode("x", "rot13"): an allowed function called with another codec."""
+
+    def __reduce__(self):
+        import _codecs
+
+        return (_codecs.encode, ("x", "rot13"))
+
+
 @pytest.mark.parametrize(
     "document, protocol, reason",
     [
@@ -208,6 +217,7 @@ def test_a_pickle_that_would_run_code_is_refused_and_nothing_ran(tmp_path):
         ({"fid": {"mu": np.zeros(2), "sigma": np.eye(2)}, "s": {1, 2}}, 4, "holds a set"),  # an opcode
         ({"fid": {"mu": np.zeros(2), "sigma": np.eye(2)}, "s": {1, 2}}, 2, "asks for __builtin__.set"),
         ({1: np.zeros(2)}, 5, "key of type int"),
+        (_Encoded(), 2, "_codecs.encode with 'rot13'"),  # an allowed name used otherwise
     ],
 )
 def test_the_allow_list_accepts_only_plain_data(tmp_path, document, protocol, reason):

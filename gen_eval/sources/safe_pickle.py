@@ -33,11 +33,16 @@ def _allowed() -> dict[tuple[str, str], Any]:
         found[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct  # protocols 2-4
         found[(f"{package}.multiarray", "scalar")] = multiarray.scalar  # numpy scalars (np.float64(2.0))
         found[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer  # protocol 5 arrays
-    # Protocol 2 spells bytes as _codecs.encode(text, "latin1"): a pure text-to-bytes function.
-    import _codecs
-
-    found[("_codecs", "encode")] = _codecs.encode
+    # Protocol 2 spells bytes as _codecs.encode(text, "latin1"). Only that encoding: another name
+    # would make codecs look up (and import) whatever codec search functions are registered.
+    found[("_codecs", "encode")] = _latin1
     return found
+
+
+def _latin1(text: str, encoding: str = "latin1") -> bytes:
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r}")
+    return text.encode("latin1")
 
 
 ALLOWED = _allowed()
