@@ -240,7 +240,9 @@ def evaluate(
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
     # A mean and covariance (FID and FD-inf only): the flags that go with it are checked here.
-    from_statistics = is_statistics_reference(ref, gen, reference_features, metrics == "collapse")
+    from_statistics = is_statistics_reference(
+        ref, gen, reference_features, metrics == "collapse", num_reference
+    )
     asked = ((gen, num_samples, "samples"), (ref, num_reference, "reference samples"))
     run_warnings = [w for s, n, what in asked if (w := shortfall(s, n, what)) is not None]
     if gen.data_kind != ref.data_kind:

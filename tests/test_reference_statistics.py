@@ -229,6 +229,10 @@ def test_the_allow_list_accepts_only_plain_data(tmp_path, document, protocol, re
 
 def test_statistics_are_not_samples(sets):
     root, files = sets
+    with pytest.raises(GenEvalError, match=r"--num-reference: .* cannot be cut"):
+        evaluate(root / "gen.npz", files["gen-eval"], num_reference=100, **COMMON)
+    with pytest.raises(GenEvalError, match="--reference-features is for a statistics file"):
+        evaluate(root / "gen.npz", root / "ref.npz", reference_features="identity", **COMMON)
     with pytest.raises(GenEvalError, match=r"holds reference statistics .* not samples"):
         evaluate(files["gen-eval"], root / "ref.npz", **COMMON)
 

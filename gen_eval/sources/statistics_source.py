@@ -132,7 +132,11 @@ def check_extractor(source: StatisticsSource, stated: str | None, describe: dict
 
 
 def is_statistics_reference(
-    ref: Source, gen: Source, reference_features: str | None, collapse_only: bool
+    ref: Source,
+    gen: Source,
+    reference_features: str | None,
+    collapse_only: bool,
+    num_reference: int | None = None,
 ) -> bool:
     """Whether ``evaluate``'s reference is a statistics file, checking what must go with that.
 
@@ -144,6 +148,8 @@ def is_statistics_reference(
         ``--reference-features``: only meaningful with statistics.
     collapse_only : bool
         The run is ``gen-eval collapse``, whose detectors compare samples.
+    num_reference : int, optional
+        ``--num-reference``: statistics cannot be cut to N samples, so it is refused with them.
 
     Returns
     -------
@@ -158,6 +164,10 @@ def is_statistics_reference(
     if collapse_only:
         raise GenEvalError(
             f"{ref.spec}: the collapse check compares samples, and this holds statistics; give the samples"
+        )
+    if num_reference is not None:
+        raise GenEvalError(
+            f"--num-reference: {ref.spec} holds statistics of a fixed set, which cannot be cut; drop it"
         )
     assert ref.statistics is not None
     if "data_kind" not in ref.statistics.provenance:
