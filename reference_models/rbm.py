@@ -60,7 +60,7 @@ DEFAULTS = {
     "batch_size": 100,
     "lr": 1e-3,
     "init_std": 0.1,  # 0.01 spent 40 epochs near W = 0 before the hidden units took different roles
-    "cd_k": 1,  # Gibbs steps of the persistent chains per update
+    "cd_k": 10,  # Gibbs steps of the persistent chains per update (1: rbm_large 2.246 bits/dim, FID 361; 10: 2.166, FID 134)
     "chains": 100,  # persistent chains (the model's half of the gradient)
     "burn_in": 1000,  # Gibbs steps before ``sample`` returns (from the base-rate model)
     "check_every": 5,  # epochs between exact validation checks (small RBMs)
