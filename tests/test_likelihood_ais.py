@@ -379,3 +379,17 @@ def test_cli_steps_auto_takes_the_schedule_bdmc_certified():
     (entry,) = json.loads(result.stdout)["methods"]
     assert entry["details"]["steps"] == 100  # the first schedule already met the (loose) tolerance
     assert isinstance(entry["details"]["bdmc_gap"], float)
+
+
+def test_scorecard_likelihood_section_puts_every_method_side_by_side():
+    from gen_eval.demo.likelihood_table import likelihood_section
+
+    lines = likelihood_section(("vae", "baseline"), num_examples=4, ais_steps=(5, 20), chains=2, iwae_k=(10,),
+                               bdmc_examples=2)  # fmt: skip
+    text = "\n".join(lines)
+    assert "## Likelihood by method (digits)" in text
+    vae = text[text.index("**vae**") : text.index("**baseline**")]
+    for row in ("| elbo | bound |", "| iwae-10 | bound |", "| ais | estimate |", "| bdmc | bracket |"):
+        assert row in vae
+    assert "5 steps x 2 chains" in vae and "20 steps x 2 chains" in vae
+    assert "| exact | exact |" in text[text.index("**baseline**") :]

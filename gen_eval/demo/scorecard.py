@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gen_eval.demo.leaderboard import BPD_MARKS, FLOOR, ModelScore, score_models
+from gen_eval.demo.likelihood_table import likelihood_section
 from gen_eval.schemas import to_json
 
 # Bars on digits:test over the 17 grey levels (uniform: log2 17 = 4.09 bits/dim).
@@ -235,6 +236,7 @@ def write_scorecard(
             f"{_fmt(score, 'precision')} | {_fmt(score, 'recall')} | {cov['covered']}/{cov['total']} | "
             f"{cov['hq_share']:.1%} | {cov['reverse_kl']:.3f} | {config.get('train_seconds', '-')} |"
         )
+    lines += likelihood_section()  # ELBO, IWAE-k, AIS at two schedules, BDMC: how the bounds tighten
     lines += disentanglement_section()
     lines += ["", "## Samples", ""]
     for score in scores:
