@@ -10,7 +10,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-DEFAULT_MODELS = ("baseline", "pixelcnn", "realnvp", "vae", "beta_vae", "ddpm", "dcgan", "wgan_gp")
+DEFAULT_MODELS = (
+    "baseline",
+    "pixelcnn",
+    "realnvp",
+    "vae",
+    "beta_vae",
+    "ddpm",
+    "dcgan",
+    "wgan_gp",
+    "rbm",
+    "rbm_large",
+)
 
 
 def likelihood_rows(
@@ -86,6 +97,29 @@ def likelihood_rows(
             )
         rows.append({"method": result.method, "kind": result.kind, "bits_per_dim": bpd, "interval": interval,
                      "setting": setting, "label": result.label})  # fmt: skip
+    if all(hasattr(model, a) for a in ("weights", "visible_bias", "hidden_bias", "log_partition")):
+        rows += _rbm_rows(model, x, ais_steps, seed)
+    return rows
+
+
+def _rbm_rows(model: Any, x: Any, ais_steps: tuple[int, ...], seed: int) -> list[dict[str, Any]]:
+    """An RBM's log Z by AIS at each schedule (forward and reverse), beside its own log_prob's row."""
+    import torch
+
+    from gen_eval.likelihood.rbm_ais import rbm_log_likelihood, rbm_log_partition
+    from reference_models.common import load_training_data, to_level_indices
+
+    train = to_level_indices(load_training_data(model.dataset).train, model.levels).reshape(-1, x[0].numel())
+    levels = to_level_indices(x, model.levels).reshape(len(x), -1)
+    rows = []
+    for steps in ais_steps:
+        generator = torch.Generator().manual_seed(seed)
+        log_z = rbm_log_partition(model, steps=steps, runs=100, generator=generator, data=train)
+        result = rbm_log_likelihood(model, levels, log_z)
+        bpd, interval = result.bits_per_dim(x[0].numel())
+        setting = f"log Z by AIS, {steps} steps x 100 runs each way: {log_z.lower:.2f} to {log_z.upper:.2f}"
+        rows.append({"method": "rbm-ais", "kind": result.kind, "bits_per_dim": bpd, "interval": interval,
+                     "setting": setting, "label": None})  # fmt: skip
     return rows
 
 
