@@ -202,3 +202,14 @@ def test_leaderboards_mark_an_ais_bits_per_dim_as_an_estimate(capsys):
     from gen_eval.demo.leaderboard import BPD_MARKS
 
     assert format_headline({"value": 2.258, "kind": "estimate"}, ".3f", BPD_MARKS) == "≈ 2.258"
+
+
+def test_scorecard_rows_put_the_rbm_ais_bracket_beside_the_exact_value(shipped_small):
+    from gen_eval.demo.likelihood_table import likelihood_rows
+
+    x = load_training_data("digits").val[:16]
+    rows = {row["method"]: row for row in likelihood_rows(shipped_small, x, ais_steps=(300,), chains=2)}
+    assert rows["exact"]["kind"] == "exact" and rows["rbm-ais"]["kind"] == "bracket"
+    low, high = rows["rbm-ais"]["interval"]
+    # log Z within 0.1 nats moves bits/dim by at most 0.1 / (64 ln 2) = 0.0023.
+    assert low - 0.003 <= rows["exact"]["bits_per_dim"] <= high + 0.003
