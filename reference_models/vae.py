@@ -132,6 +132,55 @@ class VAE(nn.Module):
         return self.log_likelihood(x, z.to(self.device, torch.float32))
 
     @torch.no_grad()
+    def log_likelihood_and_grad_given_latent(
+        self, x: torch.Tensor, z: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x|z) (float64) per row and its gradient in z (float32), for AIS's leapfrog steps.
+
+        For the MLP decoder with a categorical output the gradient is written out by hand:
+        d log p / d logits = onehot(x) - softmax(logits), then back through the linear layers
+        (``g @ W``) and the ReLUs (zero where the unit was off). It does the same matrix products
+        as autograd, without building and walking a graph per call, which on a network this
+        small is a fifth of the time. Other decoders (conv, Bernoulli) fall back to autograd.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            uint8 images (N, ...).
+        z : torch.Tensor
+            Latents (N, latent_dim).
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            log p(x|z) in nats (N,), float64, and d log p(x|z) / dz (N, latent_dim), float32.
+        """
+        layers = list(self.decoder)
+        z = z.to(self.device, torch.float32)
+        if self.outputs == 1 or not all(isinstance(m, (nn.Linear, nn.ReLU)) for m in layers):
+            with torch.enable_grad():
+                z = z.detach().requires_grad_(True)
+                value = self.log_likelihood(x, z)
+                (grad,) = torch.autograd.grad(value.sum(), z)
+            return value.detach(), grad
+        h, relu_outputs = z, []
+        for layer in layers:
+            h = F.linear(h, layer.weight, layer.bias) if isinstance(layer, nn.Linear) else h.clamp_min_(0)
+            if isinstance(layer, nn.ReLU):
+                relu_outputs.append(h)
+        log_p = h.reshape(len(z), -1, self.outputs).log_softmax(-1)
+        k = to_level_indices(x.to(self.device), self.levels).reshape(len(x), -1, 1)
+        value = torch.gather(log_p, -1, k)[..., 0].to(torch.float64).sum(1)
+        g = log_p.exp_().neg_().scatter_add_(-1, k, torch.ones_like(k, dtype=log_p.dtype))  # onehot - softmax
+        g = g.reshape(len(z), -1)
+        for layer in reversed(layers):
+            if isinstance(layer, nn.Linear):
+                g = g @ layer.weight
+            else:  # ReLU: no gradient where the unit's output is 0 (autograd's convention)
+                g = g.masked_fill_(relu_outputs.pop() <= 0, 0)
+        return value, g
+
+    @torch.no_grad()
     def sample_given_latent(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One draw x ~ p(x|z) per latent, uint8 (N, 1, H, W): every pixel drawn from its categorical."""
         logits = self.decoder(z.to(self.device, torch.float32)).reshape(len(z), -1, self.outputs)

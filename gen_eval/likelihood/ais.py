@@ -67,7 +67,18 @@ def _log_prior(z: torch.Tensor) -> torch.Tensor:
 
 
 def _likelihood_and_grad(log_lik: LogLikelihood, x: torch.Tensor, z: torch.Tensor):
-    """log p(x | z) per row (float64, detached) and its gradient in z."""
+    """log p(x | z) per row (float64, detached) and its gradient in z.
+
+    A model's ``log_likelihood_given_latent`` may come with a ``log_likelihood_and_grad_given_latent``
+    on the same model (the shipped VAE writes its decoder's gradient out by hand, cheaper than
+    autograd on a tiny MLP); otherwise autograd differentiates ``log_lik``.
+    """
+    owner = getattr(log_lik, "__self__", None)
+    if getattr(log_lik, "__name__", None) == "log_likelihood_given_latent":
+        both = getattr(owner, "log_likelihood_and_grad_given_latent", None)
+        if callable(both):
+            value, grad = both(x, z)
+            return value.detach().to(torch.float64), grad.detach().to(z.dtype)
     with torch.enable_grad():
         z = z.detach().requires_grad_(True)
         value = log_lik(x, z)
