@@ -302,8 +302,10 @@ def fit(hparams: dict, data: TrainingData, *, generator: torch.Generator, log: T
     else:
         from gen_eval.likelihood.rbm_ais import rbm_log_partition
 
+        # Base rates from the training data's level frequencies (Salakhutdinov & Murray); the
+        # reverse chains start from training images run through Gibbs sampling.
         estimate = rbm_log_partition(
-            model, steps=hparams["ais_steps"], runs=hparams["ais_runs"], generator=generator
+            model, steps=hparams["ais_steps"], runs=hparams["ais_runs"], generator=generator, data=v_train
         )
         model.log_partition.fill_(estimate.value)
         summary.update(
