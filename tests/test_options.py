@@ -191,6 +191,8 @@ def _option_reads() -> list[tuple[str, str | re.Pattern, ast.expr | None]]:
     """Every ``context.option(NAME, default)`` / ``options.get(NAME, ...)`` in the metric and detector code."""
     files = [*(ROOT / "gen_eval" / "metrics").glob("*.py"), *(ROOT / "gen_eval" / "collapse").glob("*.py")]
     files.append(ROOT / "gen_eval" / "comparison" / "bootstrap.py")  # recomputes metrics from their options
+    # The bpd metric's function: the registry names it by path (the AIS behind it sits a layer up).
+    files.append(ROOT / "gen_eval" / "likelihood" / "metric.py")
     files.remove(ROOT / "gen_eval" / "metrics" / "base.py")  # MetricContext.option itself
     reads = []
     for path in files:
