@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import functools
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from gen_eval.collapse.check import CollapseReport
 from gen_eval.errors import GenEvalError
+from gen_eval.evaluation_setup import (
+    COLLAPSE_METRICS,
+    available_inputs,
+    batch_size_for,
+    default_run_dir,
+    is_code,
+    resolve_device,
+)
 from gen_eval.features import choose_extractor as choose_features
 from gen_eval.kinds import get_kind
 from gen_eval.manifest import set_entries
@@ -21,11 +27,8 @@ from gen_eval.metrics.result import Result
 from gen_eval.progress import progress_stage, progress_task
 from gen_eval.sources import Source, open_source, shortfall
 
-# Samples per forward pass by extractor and device. Inception on CPU is fastest at small
-# batches in channels_last layout: 9.9 img/s at batch 8 against 6.0 in the default layout and
-# 4.7 at batch 48 (32x32 inputs, 2 cores).
-_BATCH_SIZES = {("inception", "cpu"): 8, ("inception", "cuda"): 128, ("digits", "cpu"): 512}
-_DEFAULT_BATCH = 1024
+# Part of this module's API (callers and tests import them from here), though defined elsewhere.
+__all__ = ["Evaluation", "choose_features", "default_run_dir", "evaluate", "resolve_device"]
 
 
 @dataclass
@@ -61,31 +64,6 @@ class Evaluation:
             "warnings": self.warnings,
             "manifest": self.manifest,
         }
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; an explicit ``cuda`` without a GPU is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise GenEvalError("--device cuda: no CUDA device is available here; use --device auto or cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise GenEvalError(f"--device {device!r}: choose auto, cpu or cuda")
-    return device
-
-
-def _is_code(spec: object) -> bool:
-    text = str(spec)
-    return text.endswith(".py") or ".py:" in text or text.startswith("ref:")
-
-
-def default_run_dir(generated: str, root: Path = Path("runs")) -> Path:
-    """``runs/<UTC time>-<slug of the source spec>``."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(generated).name or generated).strip("-") or "run"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return root / f"{stamp}-{slug[:60]}"
 
 
 def evaluate(
@@ -221,7 +199,7 @@ def evaluate(
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
     requested = None if metrics in ("auto", "collapse") else [resolve_metric_name(m) for m in metrics]
     # Options are checked before anything is opened or computed: a typo must not cost a run.
-    expected = _COLLAPSE_METRICS if metrics == "collapse" else requested
+    expected = COLLAPSE_METRICS if metrics == "collapse" else requested
     metric_options = coerce_options(metric_options, expected, collapse)
     if num_resamples < 0:
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
@@ -236,7 +214,7 @@ def evaluate(
         "value_range": value_range,
     }
     ref = open_source(reference, num_samples=num_reference, seed=seed, **source_options)
-    if _is_code(source) and num_samples is None:
+    if is_code(source) and num_samples is None:
         num_samples = len(ref)
     gen = open_source(source, num_samples=num_samples, seed=seed, key=key, **source_options)
     # A mean and covariance (FID and FD-inf only): the flags that go with it are checked here.
@@ -265,13 +243,13 @@ def evaluate(
     )
     extractor = create_extractor(name, device=device, **options)
     provenance = check_extractor(ref, reference_features, extractor.describe()) if from_statistics else None
-    size = batch_size or _BATCH_SIZES.get((name, device.split(":")[0]), _DEFAULT_BATCH)
+    size = batch_size_for(name, device, batch_size)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
-    available = _available(gen, extractor.feature_names, metric_options)
+    available = available_inputs(gen, extractor.feature_names, metric_options)
     chosen = choose_metrics(requested, available, gen.data_kind)
     if metrics == "collapse":
-        chosen = applicable(_COLLAPSE_METRICS, available, gen.data_kind)
+        chosen = applicable(COLLAPSE_METRICS, available, gen.data_kind)
     if from_statistics:
         chosen, left_out = split_for_statistics(chosen, requested)
         run_warnings += left_out + (["collapse check: not run: it compares samples"] if collapse else [])
@@ -393,31 +371,6 @@ def evaluate(
         with progress_stage("writing the run", show_progress):
             evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
     return evaluation
-
-
-_COLLAPSE_METRICS = ["density_coverage", "ms_ssim"]  # what the collapse verdict reads (MS-SSIM: images)
-
-
-def _available(
-    gen: Source, feature_names: tuple[str, ...], metric_options: dict[str, Any] | None = None
-) -> set[str]:
-    """What metrics may need that this evaluation offers: features, what the kind provides, logits, log_prob.
-
-    A model without ``log_prob`` offers a likelihood only when AIS is asked for (``bpd_method=ais``):
-    it takes minutes, so it never runs unasked.
-    """
-    available = {"features", *get_kind(gen.data_kind).provides}
-    if "logits" in feature_names:
-        available.add("logits")
-    model = getattr(gen, "model", None)
-    if callable(getattr(model, "log_prob", None)):
-        available.add("log_prob")
-    elif (metric_options or {}).get("bpd_method") == "ais":
-        from gen_eval.likelihood.metric import can_use_ais
-
-        if can_use_ais(model):
-            available.add("log_prob")
-    return available
 
 
 def _write(

@@ -64,7 +64,7 @@ def stats(
 
     def body() -> None:
         from gen_eval.errors import GenEvalError
-        from gen_eval.evaluation import _BATCH_SIZES, _DEFAULT_BATCH, resolve_device
+        from gen_eval.evaluation_setup import batch_size_for, resolve_device
         from gen_eval.features import choose_extractor, create_extractor
         from gen_eval.features.cache import FeatureCache, default_cache_dir
         from gen_eval.features.statistics import compute_statistics
@@ -89,7 +89,7 @@ def stats(
         name = choose_extractor(source_set, source_set) if features == "auto" else features
         options = {"weights_path": inception_weights} if name == "inception" else {}
         extractor = create_extractor(name, device=chosen_device, **options)
-        size = batch_size or _BATCH_SIZES.get((name, chosen_device.split(":")[0]), _DEFAULT_BATCH)
+        size = batch_size_for(name, chosen_device, batch_size)
         if size < 1:
             raise GenEvalError(f"--batch-size must be at least 1, got {size}")
         cache = FeatureCache(None if no_cache else (cache_dir or default_cache_dir()))
