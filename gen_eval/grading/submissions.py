@@ -23,13 +23,8 @@ holds the samples as ``arr_0`` (``np.savez(path, samples)``), as ``samples`` or 
 Arrays are NHWC/NCHW/NHW images (uint8, or floats in [0, 1], [-1, 1] or [0, 255]) or (N, D)
 float vectors, as for ``gen-eval evaluate``.
 
-``submission.toml`` (UTF-8, at most 64 KiB; read as data, never executed)::
-
-    student = "Ada Lovelace"       # or name
-    family = "GAN"                 # or model
-    [claimed]                      # the numbers the student reports, checked against the measured ones
-    fid = 21.3
-    precision = 0.71
+``submission.toml`` (who made it, its model family, the numbers it claims) is read as data, never
+executed, by :mod:`gen_eval.grading.metadata`.
 
 Safety. Nothing submitted is unpickled or run: arrays are read with their header checked and
 object arrays refused; images are decoded only as PNG, JPEG, WebP or BMP (whatever their suffix
@@ -52,27 +47,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.grading.archives import Limits, clean_text, unpack_tar, unpack_zip
 from gen_eval.grading.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
 from gen_eval.grading.discovery import ARRAY_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
+from gen_eval.grading.metadata import METADATA, Metadata, read_metadata
 from gen_eval.kinds import get_kind
 from gen_eval.sources.base import Source
 from gen_eval.sources.folder import IMAGE_SUFFIXES
-
-METADATA = "submission.toml"
-
-
-@dataclass
-class Metadata:
-    """What ``submission.toml`` said, checked and cleaned."""
-
-    student: str | None = None
-    family: str | None = None
-    claimed: dict[str, float] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,62 +71,6 @@ class Prepared:
 
 # Formats whose loading can execute code: refused by name, never opened.
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-# -- metadata ---------------------------------------------------------------------------------------
-def _load_toml(text: str) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError as exc:
-            raise ValueError("reading TOML on Python 3.10 needs the tomli package") from exc
-    return tomllib.loads(text)
-
-
-def read_metadata(path: Path, limits: Limits = Limits()) -> Metadata:
-    """Read ``submission.toml`` as untrusted data: problems become warnings, never errors.
-
-    Parameters
-    ----------
-    path : Path
-        The file (absent: empty metadata).
-    limits : Limits
-        Its size limit.
-
-    Returns
-    -------
-    Metadata
-    """
-    meta = Metadata()
-    if not path.is_file():
-        return meta
-    try:
-        if path.stat().st_size > limits.max_metadata_bytes:
-            raise ValueError(f"larger than {limits.max_metadata_bytes:,} bytes")
-        document = _load_toml(path.read_bytes().decode("utf-8"))
-    except Exception as exc:  # tomllib, UnicodeDecodeError, RecursionError on absurd nesting
-        meta.warnings.append(f"{METADATA} ignored: {clean_text(exc, 160)}")
-        return meta
-    for key, value in document.items():
-        if key in ("student", "name", "family", "model") and isinstance(value, str):
-            setattr(meta, "student" if key in ("student", "name") else "family", clean_text(value) or None)
-        elif key == "claimed" and isinstance(value, dict):
-            for metric, number in value.items():
-                if (
-                    isinstance(number, (int, float))
-                    and not isinstance(number, bool)
-                    and math.isfinite(number)
-                ):
-                    meta.claimed[clean_text(metric, 40).lower()] = float(number)
-                else:
-                    meta.warnings.append(
-                        f"{METADATA}: claimed {clean_text(metric, 40)} is not a finite number"
-                    )
-        else:
-            meta.warnings.append(f"{METADATA}: key {clean_text(key, 40)!r} not understood, ignored")
-    return meta
 
 
 # -- one submission ---------------------------------------------------------------------------------
