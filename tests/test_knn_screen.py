@@ -110,3 +110,18 @@ def test_screen_choice():
     with pytest.raises(ValueError, match="screen must be"):
         use_screen("half", cpu, 2048, 10**9)
     assert isinstance(knn_screen.native_bfloat16(), bool)
+
+
+def test_refine_by_row_equals_pairwise_refine_for_narrow_and_wide_rows():
+    x, _ = centred_float32(*_sets(60, 32, 5.0, 5), device=None)
+    g = torch.Generator().manual_seed(6)
+    i = torch.cat([torch.randint(0, 60, (200,), generator=g), torch.full((40,), 7)])  # row 7: wide
+    j = torch.randint(0, 60, (240,), generator=g)
+    sq = x.square().sum(1)
+    expected = knn_screen.refine(x.__getitem__, x.__getitem__, sq, sq, i, j)
+    rows, values = knn_screen.refine_by_row(x.__getitem__, sq, i, j, rows_per_chunk=8, pairs_per_chunk=20)
+    assert len(rows) == len(i)
+    for row in range(60):  # each row gets its own pairs' values (any order)
+        torch.testing.assert_close(
+            values[rows == row].sort().values, expected[i == row].sort().values, rtol=1e-5, atol=1e-4
+        )

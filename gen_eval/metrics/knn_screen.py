@@ -266,6 +266,7 @@ def refine_by_row(
     i: torch.Tensor,
     j: torch.Tensor,
     rows_per_chunk: int = 256,
+    pairs_per_chunk: int = 4096,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`refine` within one set (``rows_of(idx)``: its centred float32 rows), grouped by row.
 
@@ -273,7 +274,8 @@ def refine_by_row(
 
     Rows are sorted by their number of pairs and taken a chunk at a time, each chunk padded to
     its longest row, so x_i is read once per row and one batched matrix-vector product does the
-    chunk (about half the memory traffic of gathering both sides of every pair).
+    chunk (about half the memory traffic of gathering both sides of every pair). A chunk holds
+    at most ``pairs_per_chunk`` padded pairs (32 MB of gathered rows at 2048-d).
     """
     order = torch.argsort(i, stable=True)
     i, j = i[order], j[order]
@@ -281,10 +283,19 @@ def refine_by_row(
     starts = torch.cumsum(counts, 0) - counts
     rows = torch.argsort(counts, stable=True)
     rows = rows[counts[rows] > 0]
-    out_rows = [torch.zeros(0, dtype=torch.int64, device=sq.device)]
-    out_values = [torch.zeros(0, dtype=torch.float32, device=sq.device)]
-    for start in range(0, len(rows), rows_per_chunk):
-        chunk = rows[start : start + rows_per_chunk]
+    # A row with very many candidates (an outlier, nearly equidistant from everything) would
+    # make a chunk as wide as the set: its pairs go through the pairwise refine() instead.
+    wide = counts > rows_per_chunk
+    rows = rows[~wide[rows]]
+    pairwise = wide[i]
+    out_rows = [i[pairwise]]
+    out_values = [refine(rows_of, rows_of, sq, sq, i[pairwise], j[pairwise], pairs_per_chunk)]
+    start = 0
+    while start < len(rows):
+        # counts rise along ``rows``: a chunk's last row is its widest
+        stop = min(start + rows_per_chunk, len(rows))
+        stop = min(stop, start + max(1, pairs_per_chunk // int(counts[rows[stop - 1]])))
+        chunk, start = rows[start:stop], stop
         width = int(counts[chunk].max())
         slot = torch.arange(width, device=sq.device)
         valid = slot[None, :] < counts[chunk][:, None]

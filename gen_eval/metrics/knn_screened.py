@@ -103,9 +103,22 @@ def screened_radii(source: torch.Tensor, k: int, chunk_size: int, centre: Centre
             collect(rows, cols, out, row_residual)
             if c0 != r0:
                 collect(cols, rows, out.T.contiguous(), col_residual)
+        # tau only falls, so a candidate whose lower bound exceeds today's tau is never needed:
+        # dropping them after each row block keeps storage near the final count (at 50,000 rows,
+        # the loose early taus of rows not yet reached had stored about 1.7 GB).
+        found[:] = [_pruned(found, tau[:, k])]
+        stored = len(found[0][0])
+    i, j, lower = found[0]
+    return _refined_radii(lambda idx: centre(source[idx]), left.sq32, i, j, lower, k)
+
+
+def _pruned(
+    found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], tau: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The candidates (row, column, lower bound) whose lower bound is at most their row's tau."""
     i, j, lower = (torch.cat(parts) for parts in zip(*found, strict=True))
-    kept = lower <= tau[i, k]
-    return _refined_radii(lambda idx: centre(source[idx]), left.sq32, i[kept], j[kept], lower[kept], k)
+    kept = lower <= tau[i]
+    return i[kept], j[kept], lower[kept]
 
 
 def _refined_radii(
