@@ -48,7 +48,7 @@ import torch
 BF16_UNIT = 2.0**-8
 UNIT_ROUNDOFF = 2.0**-24
 TINY = 2.0**-100
-_ROWS = 4096  # rows per chunk when preparing a side (no N x D float64 temporary)
+_ROWS = 1024  # rows per chunk when preparing a side: 8 MB temporaries at 2048-d
 # Screening pays off when the GEMM dominates: wide features and enough pairs.
 MIN_DIM, MIN_PAIRS = 256, 2**22
 
