@@ -91,8 +91,8 @@ def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std(unbiased=True) / math.sqrt(len(values)))
 
 
-def nats_to_bits_per_dim(log_p: float, dims: int) -> float:
-    """Bits/dim -log p / (D ln 2) of a log-likelihood in nats per example over ``dims`` dimensions."""
+def nats_to_bits_per_dim(log_p: float | torch.Tensor, dims: int) -> float | torch.Tensor:
+    """Bits/dim -log p / (D ln 2) of log-likelihoods in nats per example over ``dims`` dimensions."""
     return -log_p / (dims * math.log(2))
 
 

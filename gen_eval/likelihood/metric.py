@@ -87,7 +87,7 @@ def _ais_bits_per_dim(context: MetricContext) -> Result:
     )  # fmt: skip
     estimate = run("ais", model, x, settings, levels=levels, validation=validation)
     dims = math.prod(x.shape[1:])
-    per_example = -estimate.per_example / (dims * math.log(2))
+    per_example = nats_to_bits_per_dim(estimate.per_example, dims)
     interval = None
     if context.num_resamples > 0:
         interval = mean_interval(per_example, context.num_resamples, context.random_state, context.confidence)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 from typing import Literal, NamedTuple
 
 import torch
@@ -41,6 +42,8 @@ from gen_eval.metrics.knn_centring import (  # noqa: F401 (re-exported: the publ
     centred_float32,
     common_shift,
     squared_distance_error_bound,
+    squared_distances,
+    squared_norms,
 )
 from gen_eval.metrics.knn_screen import use_screen
 from gen_eval.metrics.knn_screened import ScreenGaveUp, screened_memberships, screened_radii
@@ -86,19 +89,6 @@ def auto_chunk_size(dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET, num_re
     # contiguous memory: 8 c D. Replicate sums: 4 R c.
     a, b = 12.0, 8.0 * dim + 4.0 * num_resamples
     return max(1, int((-b + math.sqrt(b * b + 4 * a * memory_budget)) / (2 * a)))
-
-
-def squared_distances(
-    rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor, col_sq: torch.Tensor
-) -> torch.Tensor:
-    """(r, c) float32 squared distances ``|x|^2 + |y|^2 - 2 x.y`` clamped at 0, from precomputed norms."""
-    block = torch.addmm(row_sq[:, None], rows, cols.T, alpha=-2.0)
-    return block.add_(col_sq[None, :]).clamp_min_(0.0)
-
-
-def squared_norms(features: torch.Tensor, rows_per_chunk: int = 4096) -> torch.Tensor:
-    """(N,) ``|x|^2`` per row, a chunk of rows at a time: no N x D temporary (80 MB at 10,000 x 2048)."""
-    return torch.cat([chunk.square().sum(dim=1) for chunk in features.split(rows_per_chunk)])
 
 
 def squared_thresholds(radii: torch.Tensor, strict: bool = False) -> torch.Tensor:
@@ -290,7 +280,14 @@ def ball_scans(
     return _tally(blocks, shape, replicating, weights_t, y.device)
 
 
-def _float32_memberships(y, x, chunk_size, shift, thresholds, balls):
+def _float32_memberships(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    chunk_size: int,
+    shift: torch.Tensor,
+    thresholds: list[torch.Tensor],
+    balls: list[Balls],
+) -> Iterator[tuple[slice, slice, list[torch.Tensor]]]:
     """Yield (row slice, column slice, ``inside`` per family) from float32 blocks."""
     for r, c, squared in _blocks(y, x, chunk_size, shift):
         insides = []

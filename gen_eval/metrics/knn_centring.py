@@ -1,4 +1,4 @@
-"""Centring before k-NN distances, and the float32 error bound of the centred distances.
+"""Centring before k-NN distances, the float32 squared distances, and their error bound.
 
 Translation. The expansion cancels catastrophically when the features sit far from the origin
 compared with their spread (|x|^2 ~ |y|^2 >> |x - y|^2): at an offset of 3,000 standard
@@ -97,3 +97,16 @@ def centred_float32(*sets: torch.Tensor, device: str | torch.device | None) -> l
     moved = _moved(*sets, device=device)
     shift = common_shift(*moved)
     return [_centred(s, shift) for s in moved]
+
+
+def squared_distances(
+    rows: torch.Tensor, cols: torch.Tensor, row_sq: torch.Tensor, col_sq: torch.Tensor
+) -> torch.Tensor:
+    """(r, c) float32 squared distances ``|x|^2 + |y|^2 - 2 x.y`` clamped at 0, from precomputed norms."""
+    block = torch.addmm(row_sq[:, None], rows, cols.T, alpha=-2.0)
+    return block.add_(col_sq[None, :]).clamp_min_(0.0)
+
+
+def squared_norms(features: torch.Tensor, rows_per_chunk: int = 4096) -> torch.Tensor:
+    """(N,) ``|x|^2`` per row, a chunk of rows at a time: no N x D temporary (80 MB at 10,000 x 2048)."""
+    return torch.cat([chunk.square().sum(dim=1) for chunk in features.split(rows_per_chunk)])

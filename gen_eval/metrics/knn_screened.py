@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from gen_eval.metrics import knn_screen as screen
+from gen_eval.metrics.knn_centring import squared_distances
 
 # Refined pairs allowed per row before the screen gives up (the float32 path is then cheaper).
 MAX_CANDIDATES_PER_ROW = 256
@@ -36,8 +37,7 @@ def _typical_squared_radius(source: torch.Tensor, k: int, centre: Centre, sample
     best = torch.full((len(rows), k + 1), math.inf, device=source.device)
     for start in range(0, len(source), 4096):
         cols = centre(source[start : start + 4096])
-        d = torch.addmm(rows.square().sum(dim=1)[:, None], rows, cols.T, alpha=-2.0)
-        d.add_(cols.square().sum(dim=1)[None, :])
+        d = squared_distances(rows, cols, rows.square().sum(dim=1), cols.square().sum(dim=1))
         best = torch.cat([best, d], dim=1).topk(k + 1, dim=1, largest=False).values
     return float(best[:, k].clamp_min(0).median())
 
