@@ -82,7 +82,14 @@ def test_evaluate_json_and_table(tmp_path):
 
 def test_datasets_and_features_listings(tmp_path):
     datasets = json.loads(runner.invoke(app, ["datasets", "--json"]).output)
-    assert {row["name"] for row in datasets} == {"digits", "shapes", "ring8", "grid25", "stacked_digits"}
+    assert {row["name"] for row in datasets} == {
+        "digits",
+        "shapes",
+        "ring8",
+        "grid25",
+        "stacked_digits",
+        "shapes3d",
+    }
     digits = next(row for row in datasets if row["name"] == "digits")
     assert digits["splits"] == {"all": 1797, "train": 1437, "test": 360}
     env = {"GEN_EVAL_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)}

@@ -15,6 +15,8 @@ class DatasetInfo:
     ``read(split, start, stop)`` returns (data, labels) for items [start, stop): uint8 NCHW
     images or float32 (N, D) vectors, and int64 labels (class, mode, or factor indices).
     ``version`` changes whenever the generated content changes (it is part of cache keys).
+    ``configure``, when set, reads the text after a second colon (``shapes3d:test:512``) and
+    returns the dataset so configured (a one-line GenEvalError for a bad value).
     """
 
     name: str
@@ -26,6 +28,7 @@ class DatasetInfo:
     read: Callable[[str, int, int], tuple[np.ndarray, np.ndarray]]
     version: str
     label_name: str
+    configure: Callable[[str], DatasetInfo] | None = None
 
 
 def _digits() -> DatasetInfo:
@@ -88,6 +91,42 @@ def _shapes() -> DatasetInfo:
     )
 
 
+def _shapes3d(points: int | None = None) -> DatasetInfo:
+    from gen_eval.datasets import shapes3d
+
+    count = shapes3d.DEFAULT_POINTS if points is None else points
+
+    def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        clouds, labels, _ = shapes3d.read(split, start, stop, count)
+        return clouds, labels
+
+    def configure(text: str) -> DatasetInfo:
+        from gen_eval.errors import GenEvalError
+
+        if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+            raise GenEvalError(
+                f"shapes3d:SPLIT:POINTS takes a number of points per cloud (1 to 1,000,000), not {text!r}"
+            )
+        return _shapes3d(int(text))
+
+    return DatasetInfo(
+        name="shapes3d",
+        data_kind="pointcloud",
+        description=(
+            f"point clouds ({count:,} points; shapes3d:SPLIT:POINTS for another count) on "
+            f"{len(shapes3d.CLASSES)} primitives ({', '.join(shapes3d.CLASSES)}), varied in scale, "
+            "aspect and rotation, uniform on the surface"
+        ),
+        splits=shapes3d.SPLITS,
+        default_split="train",
+        size=lambda split: shapes3d.SPLIT_SIZES[split],
+        read=read,
+        version=f"shapes3d-v1-{count}",
+        label_name="class",
+        configure=configure,
+    )
+
+
 def _mixture(name: str) -> Callable[[], DatasetInfo]:
     def build() -> DatasetInfo:
         from gen_eval.datasets import mixtures
@@ -117,6 +156,7 @@ _BUILDERS: dict[str, Callable[[], DatasetInfo]] = {
     "digits": _digits,
     "stacked_digits": _stacked_digits,
     "shapes": _shapes,
+    "shapes3d": _shapes3d,
     "ring8": _mixture("ring8"),
     "grid25": _mixture("grid25"),
 }

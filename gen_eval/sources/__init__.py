@@ -9,7 +9,8 @@ Accepted specs, tried in this order:
   mean and covariance without samples (:mod:`gen_eval.sources.statistics`; only ``evaluate``'s
   reference reads them);
 - an existing ``.npz`` / ``.npy`` file: an array of samples;
-- ``NAME`` or ``NAME:SPLIT`` for an embedded dataset (see ``gen-eval datasets``);
+- ``NAME`` or ``NAME:SPLIT`` for an embedded dataset (see ``gen-eval datasets``; ``shapes3d:SPLIT:POINTS``
+  also sets the points per cloud);
 - ``ref:NAME`` for a bundled reference model (``gen-eval models``; 1,000 samples unless
   ``num_samples`` says otherwise).
 """
@@ -220,6 +221,11 @@ def _open_dataset(text: str, num_samples: int | None) -> Source:
             f"({', '.join(dataset_names())}; see gen-eval datasets)"
         )
     info = get_dataset(name)
+    split, _, setting = split.partition(":")
+    if setting:
+        if info.configure is None:
+            raise GenEvalError(f"{text}: dataset {name} takes no setting after its split (NAME:SPLIT)")
+        info = info.configure(setting)
     split = split or info.default_split
     if split not in info.splits:
         raise GenEvalError(f"{text}: dataset {name} has splits {', '.join(info.splits)}, not {split!r}")
