@@ -18,20 +18,42 @@ __version__ = "0.1.0"
 __all__ = [
     "Evaluation",
     "GenEvalError",
+    "HumanStore",
     "Result",
     "Run",
+    "RunHumanResult",
+    "Study",
+    "StudySettings",
+    "Trial",
+    "TrialItem",
     "analyse_latent",
     "compare",
+    "compare_human",
     "evaluate",
     "load_run",
     "open_source",
+    "sample_picture",
+    "sample_text",
     "score",
+    "study_results",
 ]
 
 if TYPE_CHECKING:
     from gen_eval.comparison.compare import compare
     from gen_eval.evaluation import Evaluation, evaluate
     from gen_eval.grading.score import score
+    from gen_eval.human import (
+        HumanStore,
+        RunHumanResult,
+        Study,
+        StudySettings,
+        Trial,
+        TrialItem,
+        compare_human,
+        sample_picture,
+        sample_text,
+        study_results,
+    )
     from gen_eval.latent.analyse import analyse_latent
     from gen_eval.metrics.result import Result
     from gen_eval.runs.run import Run, load_run
@@ -47,6 +69,21 @@ _LAZY = {
     "score": "gen_eval.grading.score",
     "compare": "gen_eval.comparison.compare",
     "analyse_latent": "gen_eval.latent.analyse",
+    **dict.fromkeys(
+        (
+            "HumanStore",
+            "RunHumanResult",
+            "Study",
+            "StudySettings",
+            "Trial",
+            "TrialItem",
+            "compare_human",
+            "sample_picture",
+            "sample_text",
+            "study_results",
+        ),
+        "gen_eval.human",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ import gen_eval.cli.catalogue
 import gen_eval.cli.bench
 import gen_eval.cli.collapse
 import gen_eval.cli.compare
+import gen_eval.cli.human
 import gen_eval.cli.dashboard
 import gen_eval.cli.latent
 import gen_eval.cli.likelihood
