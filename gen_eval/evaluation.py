@@ -185,6 +185,7 @@ def evaluate(
         applicable,
         choose_metrics,
         get_metric,
+        metric_requirement,
         resolve_metric_name,
         split_for_statistics,
     )
@@ -247,6 +248,14 @@ def evaluate(
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
     available = available_inputs(gen, extractor.feature_names, metric_options)
+    # AuthPct and C_T read the model's training set (--train, or the reference dataset's train split).
+    train_spec = train
+    if isinstance(train, str) and train == "auto":
+        from gen_eval.collapse.from_sources import default_train_spec
+
+        train_spec = None if from_statistics else default_train_spec(ref)
+    if train_spec is not None:
+        available.add("train")
     chosen = choose_metrics(requested, available, gen.data_kind)
     if metrics == "collapse":
         chosen = applicable(COLLAPSE_METRICS, available, gen.data_kind)
@@ -286,6 +295,10 @@ def evaluate(
     ref_seconds = time.perf_counter() - started
     gen_features = extract(gen, "generated")
     gen_seconds = time.perf_counter() - started - ref_seconds
+    train_source, train_features = None, None
+    if any(metric_requirement(m) == "train" for m in chosen):
+        train_source = train_spec if isinstance(train_spec, Source) else open_source(train_spec, seed=seed)
+        train_features = extract(train_source, "training set")
 
     context = MetricContext(
         device=device,
@@ -296,6 +309,8 @@ def evaluate(
         reference_source=ref,
         cache=cache,
         reference_key=ref_features.cache_key,
+        extractor=name,
+        train_features=None if train_features is None else train_features.tensors,
     )
     results: dict[str, Result] = {}
     with progress_task("metrics", len(chosen), show_progress) as bar:
@@ -308,14 +323,21 @@ def evaluate(
                 "Inception weights are not the official ones: not comparable with published numbers"
             )
     metrics = chosen
-    report, train_source = None, None
+    report = None
+
+    def extract_once(source: Source, label: str) -> Any:  # the metrics' training set is not read again
+        if source is train_source and train_features is not None:
+            return train_features
+        return extract(source, label)
+
     collapse_started = time.perf_counter()
     if collapse:
         from gen_eval.collapse.from_sources import check_sources
 
+        training = train if train_source is None else train_source
         with progress_stage("collapse check", show_progress):
             report, train_source = check_sources(
-                gen, ref, gen_features, ref_features, results, context, train, extract
+                gen, ref, gen_features, ref_features, results, context, training, extract_once
             )
 
     run_warnings += cache.warnings  # a read-only or full cache: features computed, not cached

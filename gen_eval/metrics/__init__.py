@@ -93,6 +93,14 @@ _FD_INF_OPTIONS = {
         str, "bootstrap+ols", "how the interval is computed", "gen_eval.metrics.fd_infinity:_INTERVALS"
     ),
 }
+_CMMD_OPTIONS = {
+    "cmmd_sigma": Option(float, 10.0, "RBF kernel bandwidth (the paper's 10)"),
+    "cmmd_scale": Option(float, 1000.0, "factor the MMD^2 is multiplied by (the paper's 1000)"),
+    "cmmd_estimator": Option(
+        str, "biased", "biased (V-statistic, as the paper's code) or unbiased", ("biased", "unbiased")
+    ),
+    "cmmd_normalise": Option(bool, True, "L2-normalise each embedding first (as CLIP's are in the paper)"),
+}
 _MS_SSIM_OPTIONS = {
     "ms_ssim_pairs": Option(int, 1000, "random image pairs per set"),
     "ms_ssim_convention": Option(
@@ -155,6 +163,56 @@ _BUILTIN: dict[str, MetricEntry] = {
         _MS_SSIM_OPTIONS,
         ("image",),
     ),
+    "cmmd": MetricEntry(
+        "gen_eval.metrics.cmmd:cmmd",
+        "features",
+        False,
+        "CMMD (Jayasumana et al. 2024): RBF-kernel MMD^2 x 1000, sigma 10, on L2-normalised CLIP "
+        "embeddings (--features clip-vit-l14-336); biased estimator as the paper's code",
+        _CMMD_OPTIONS,
+    ),
+    "swd": MetricEntry(
+        "gen_eval.metrics.sliced_wasserstein:sliced_wasserstein",
+        "features",
+        False,
+        "sliced Wasserstein distance over seeded random directions (as POT's), in feature units",
+        {
+            "swd_projections": Option(int, 256, "random directions L"),
+            "swd_p": Option(float, 2, "order p of the Wasserstein distance"),
+        },
+    ),
+    "realism": MetricEntry(
+        "gen_eval.metrics.realism:realism_rarity",
+        "features",
+        False,
+        "per-sample realism (Kynkäänniemi et al. 2019; median shown) and rarity (Han et al. 2022; "
+        "mean over samples inside a real k-NN ball); the report shows the most and least realistic",
+        {
+            "realism_k": Option(int, 3, "k of the reference k-NN radii for realism (half largest dropped)"),
+            "rarity_k": Option(int, 3, "k of the reference k-NN radii for rarity"),
+            "realism_chunk_size": Option(int, None, "rows per distance block for the radii"),
+            "realism_memory_mb": Option(float, None, "memory for one distance block in MB for the radii"),
+        },
+    ),
+    "authpct": MetricEntry(
+        "gen_eval.metrics.authenticity:authpct",
+        "train",
+        False,
+        "AuthPct (Alaa et al. 2022): % of samples farther from their nearest training sample than "
+        "its own nearest neighbour; beside the held-out reference's value",
+        {},
+    ),
+    "c_t": MetricEntry(
+        "gen_eval.metrics.authenticity:c_t",
+        "train",
+        False,
+        "C_T data-copying test (Meehan et al. 2020): Mann-Whitney z of generated vs held-out distances "
+        "to the training set over k-means cells; << 0 (below -3) flags copying",
+        {
+            "ct_cells": Option(int, 20, "k-means cells of the training set"),
+            "ct_tau": Option(float, None, "least share of generated samples a cell needs (default 20 / N)"),
+        },
+    ),
     "bpd": MetricEntry(
         # Named by path, not imported: the AIS behind bpd_method=ais lives in a higher layer.
         "gen_eval.likelihood.metric:bits_per_dim",
@@ -195,6 +253,10 @@ _ALIASES = {
     "bits_per_dim": "bpd",
     "fid_inf": "fd_inf",
     "msssim": "ms_ssim",
+    "rarity": "realism",
+    "sliced_wasserstein": "swd",
+    "authenticity": "authpct",
+    "ct": "c_t",
 }
 
 
@@ -264,6 +326,7 @@ def applicable(names: list[str], available: set[str], kind: str) -> list[str]:
 NEEDS = {
     "logits": "class logits: use --features inception or digits",
     "images": "images, but the samples are {plural}",
+    "train": "the model's training set: give --train SPEC (default: the reference dataset's train split)",
     "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME), or -o bpd_method=ais for a model with a latent decoder",
 }
 

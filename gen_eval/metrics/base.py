@@ -36,6 +36,11 @@ class MetricContext:
     cache, reference_key : FeatureCache and str, optional
         Where the reference's features are cached and under which key, so that a metric can
         cache what it derives from the reference alone (FID's sqrt of the reference covariance).
+    extractor : str, optional
+        The feature extractor's registry name (CMMD warns unless it is the paper's CLIP).
+    train_features : dict, optional
+        The training set's feature dict, for metrics that declare the need ``"train"`` (AuthPct,
+        C_T); ``evaluate`` extracts it only when such a metric runs.
     """
 
     device: str = "cpu"
@@ -47,6 +52,8 @@ class MetricContext:
     reference_source: Source | None = None
     cache: FeatureCache | None = None
     reference_key: str | None = None
+    extractor: str | None = None
+    train_features: dict[str, torch.Tensor] | None = None
 
     def cached_reference_tensor(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``compute()`` once per reference: stored beside the reference's cached features."""
