@@ -13,6 +13,7 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gen_eval.human.model import CHANCE_NOTE, TIMEOUT
@@ -27,6 +28,7 @@ INTERVAL_NOTE = (
 )
 
 
+@lru_cache(maxsize=4096)  # a pure function of three numbers, and scipy's binomtest costs ~1 ms a call
 def wilson_interval(successes: int, trials: int, level: float = LEVEL) -> tuple[float, float] | None:
     """The Wilson score interval for a proportion (scipy's ``binomtest``); None when ``trials`` is 0."""
     if trials == 0:
