@@ -196,10 +196,10 @@ def test_compare_human_matches_statsmodels_and_finds_a_planted_difference() -> N
     a, b = _result(90, 200, "a"), _result(30, 200, "b")
     found = compare_human(a, b)
     _, p_value = proportions_ztest([90, 30], [200, 200])
-    low, high = confint_proportions_2indep(90, 200, 30, 200, method="newcomb", compare="diff")
+    low, high = confint_proportions_2indep(30, 200, 90, 200, method="newcomb", compare="diff")  # B - A
     assert found["test"] == "two-proportion z" and found["p_value"] == pytest.approx(p_value, rel=1e-9)
     assert found["interval"] == pytest.approx([low, high], abs=1e-12)
-    assert found["difference"] == pytest.approx(0.3) and found["significant"]
+    assert found["difference"] == pytest.approx(-0.3) and found["significant"]
     same = compare_human(_result(40, 100), _result(41, 100))
     assert not same["significant"] and same["interval"][0] < 0 < same["interval"][1]
     small = compare_human(_result(1, 8), _result(6, 8))

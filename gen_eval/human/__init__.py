@@ -10,6 +10,7 @@ whose samples are the real data lands at about 50% error, the best possible.
 
 from __future__ import annotations
 
+from gen_eval.human.lookup import human_comparison, run_human_results
 from gen_eval.human.model import (
     CHANCE_NOTE,
     MODES,
@@ -34,6 +35,8 @@ __all__ = [
     "Trial",
     "TrialItem",
     "compare_human",
+    "human_comparison",
+    "run_human_results",
     "sample_picture",
     "sample_text",
     "study_results",

@@ -203,7 +203,8 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``run_a``, ``run_b``, ``error_rate_a``, ``error_rate_b``, ``difference`` (a - b),
+        ``run_a``, ``run_b``, ``error_rate_a``, ``error_rate_b``, ``difference`` (b - a, as
+        ``gen-eval compare`` reports B - A),
         ``interval`` (95%), ``p_value``, ``test``, ``significant`` (p < 0.05), ``note``; the
         numbers are None when either run has no judgements.
     """
@@ -236,10 +237,10 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
         test, p_value = "two-proportion z", float(2 * norm.sf(abs(p1 - p2) / se)) if se > 0 else 1.0
     (l1, u1), (l2, u2) = wilson_interval(k1, n1), wilson_interval(k2, n2)  # type: ignore[misc]
-    difference = p1 - p2
+    difference = p2 - p1  # B - A, as every row of gen-eval compare
     interval = (
-        difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-        difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
+        difference - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
+        difference + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2),
     )
     out.update(
         difference=difference, interval=list(interval), p_value=p_value, test=test, significant=p_value < 0.05
