@@ -389,6 +389,12 @@ def evaluate(
         if out is not None and distributed.is_main():
             with progress_stage("collapse evidence", show_progress):
                 extra = collapse_files(*evaluation.collapse_evidence())
+    if out is not None and distributed.is_main() and "realism" in results:
+        from gen_eval.runs.realism_grids import realism_files
+
+        kept = gen_features.samples  # a generator's samples kept with its features: no resampling
+        take = (lambda index: kept[index].numpy()) if kept is not None else (lambda i: gen.take(i, size))
+        extra.update(realism_files(results["realism"], take, get_kind(gen.data_kind).provides))
     if out is not None and distributed.is_main():  # under torchrun, rank 0 alone writes the run
         with progress_stage("writing the run", show_progress):
             evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)

@@ -236,3 +236,42 @@ def test_memorisation_metrics_need_a_training_set():
     sets = _planted()
     with pytest.raises(GenEvalError, match="--train"):
         authpct({"features": sets["fresh"]}, {"features": sets["test"]}, MetricContext(num_resamples=0))
+
+
+def test_evaluate_reads_the_training_set_for_authpct_and_c_t(tmp_path):
+    """Through evaluate: the training set scored as the model's samples is a model that copies."""
+    import gen_eval
+
+    options = {"features": "digits", "num_resamples": 0, "cache_dir": None, "show_progress": False}
+    run = gen_eval.evaluate(
+        "digits:train", "digits:test", metrics=["authpct", "c_t"], collapse=False, **options
+    )
+    assert run.metrics["authpct"].value == 0 and run.metrics["authpct"].details["likely_copying"]
+    assert run.metrics["c_t"].details["likely_copying"]
+    with pytest.raises(GenEvalError, match="training set: give --train"):
+        gen_eval.evaluate("digits:test", "digits:train", metrics=["authpct"], train=None, **options)
+
+
+def test_run_report_shows_the_most_and_least_realistic_images(tmp_path):
+    import gen_eval
+    from gen_eval.report.run_report import write_report
+
+    out = tmp_path / "run"
+    run = gen_eval.evaluate(
+        "digits:test",
+        "digits:train",
+        features="digits",
+        metrics=["realism"],
+        num_resamples=0,
+        cache_dir=None,
+        collapse=False,
+        show_progress=False,
+        out=out,
+    )
+    details = run.metrics["realism"].details
+    assert len(details["most_realistic"]) == 16 and len(details["per_sample"]) == 360
+    assert (out / "realism" / "most_realistic.png").is_file()
+    assert (out / "realism" / "least_realistic.png").is_file()
+    page = write_report(out).read_text(encoding="utf-8")
+    assert "The 16 least realistic samples" in page and "id='realism'" in page
+    assert f"#{details['least_realistic'][0]}:" in page

@@ -69,6 +69,36 @@ if prdc:
     figure.update_layout(height=340, yaxis_title="value", margin={"t": 30})
     st.plotly_chart(figure, width="stretch")
 
+realism = info.metrics.get("realism")
+if realism:  # the realism metric ran: its two ends, as image grids or (other kinds) indices
+    from gen_eval.runs.realism_grids import FOLDER, GRIDS
+
+    st.subheader("Most and least realistic samples")
+    details = realism.get("details", {})
+    scores = details.get("per_sample") or []
+    for column, (key, title) in zip(st.columns(len(GRIDS)), GRIDS.items(), strict=True):
+        indices = [int(i) for i in details.get(key, [])]
+        listed = {
+            "generated sample": indices,
+            "realism": [scores[i] if i < len(scores) else None for i in indices],
+        }
+        grid = info.path / FOLDER / f"{key}.png"
+        with column:
+            st.markdown(f"**{title}**")
+            if grid.is_file():
+                st.image(str(grid), width="stretch")
+                st.caption(
+                    ", ".join(
+                        f"#{i}: {v:.3g}" for i, v in zip(*listed.values(), strict=True) if v is not None
+                    )
+                )
+            else:
+                st.dataframe(pd.DataFrame(listed), hide_index=True, width="stretch")
+    st.caption(
+        "Realism (Kynkäänniemi et al. 2019): at least 1 inside a reference k-NN ball (the half with the "
+        f"largest radii dropped); median {realism['value']:.4g}."
+    )
+
 classes = info.path / "collapse" / "classes.json"
 if classes.is_file():
     st.subheader("Classes: generated vs reference")

@@ -26,6 +26,8 @@ from gen_eval.metrics.result import better_label
 from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.report.html import Page, escape, image_tag, table
 from gen_eval.report.manifest import manifest_section
+from gen_eval.runs.realism_grids import FOLDER as REALISM_FOLDER
+from gen_eval.runs.realism_grids import GRIDS as REALISM_GRIDS
 from gen_eval.runs.run import SAMPLES, Run, load_run
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
             f"<div class='verdict {escape(status)}'>Mode collapse: {escape(run.collapse.get('verdict', '?'))}</div>"
         )
     sections = [("metrics", "Metrics"), ("samples", "Samples"), ("collapse", "Mode collapse")]
+    if "realism" in run.metrics:
+        sections.insert(2, ("realism", "Realism"))
     if (run.path / "latent").is_dir():
         sections.append(("latent", "Latent space"))
     sections.append(("manifest", "Manifest"))
@@ -100,6 +104,8 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
 
     _metrics_section(page, run)
     _samples_section(page, run)
+    if "realism" in run.metrics:
+        _realism_section(page, run)
     _collapse_section(page, run)
     if (run.path / "latent").is_dir():
         page.add("<h2 id='latent'>Latent space</h2>")
@@ -263,6 +269,33 @@ def _samples_section(page: Page, run: Run) -> None:
     )
     page.add(f"<figure>{image_tag(path.read_bytes(), 'generated samples')}<figcaption>{escape(caption)}")
     page.add("</figcaption></figure>")
+
+
+def _realism_section(page: Page, run: Run) -> None:
+    """The most and least realistic generated samples: image grids, or their indices for other kinds."""
+    result = run.metrics["realism"]
+    scores = result.details.get("per_sample") or []
+    page.add("<h2 id='realism'>Realism</h2>")
+    page.paragraph(
+        f"Realism score of each generated sample (Kynkäänniemi et al. 2019, k={result.details.get('k', '?')}): "
+        f"the largest ratio of a kept reference ball's radius to the sample's distance from its centre, the "
+        f"half of the balls with the largest radii dropped; at least 1 inside a kept ball. Median "
+        f"{fmt(result.value)}; {fmt(100 * result.details.get('share_realistic', float('nan')))}% of the "
+        "samples score at least 1.",
+        "muted",
+    )
+    for key, title in REALISM_GRIDS.items():
+        indices = [int(i) for i in result.details.get(key, [])]
+        listed = [(i, scores[i] if i < len(scores) else None) for i in indices]
+        page.add(f"<h3>The {len(indices)} {escape(title)} samples</h3>")
+        path = run.path / REALISM_FOLDER / f"{key}.png"
+        if path.is_file():
+            caption = ", ".join(f"#{i}: {fmt(v)}" for i, v in listed)
+            page.add(
+                f"<figure>{image_tag(path.read_bytes(), title)}<figcaption>{escape(caption)}</figcaption></figure>"
+            )
+        else:  # not images: the samples' indices in the generated set, with their scores
+            page.add(table(["generated sample", "realism"], [[str(i), fmt(v)] for i, v in listed]))
 
 
 # -- collapse and other figure folders -------------------------------------------------------------
