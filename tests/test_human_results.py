@@ -270,3 +270,47 @@ def test_cli_errors_are_one_line(runs: Path, tmp_path: Path, args: list[str], ex
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- where the results appear: compare and the run report -----------------------------------------
+
+
+def test_compare_and_the_report_show_the_human_rates(runs: Path, tmp_path: Path) -> None:
+    import gen_eval
+    from gen_eval.report.run_report import write_report
+    from gen_eval.schemas import validator
+
+    store = HumanStore.for_runs(runs)
+    study = store.create_study(runs, ["good", "noise"], SETTINGS, show_progress=False)
+    for _ in range(2):  # "good" fools everyone, "noise" no one
+        _play(
+            store, study, lambda t: "real" if t.run == "good" and t.kind == "trial" else t.answer_truth, 1.0
+        )
+    comparison = gen_eval.compare(
+        [runs / "good", runs / "noise"], num_resamples=0, cache_dir=tmp_path / "cache"
+    )
+    (human,) = comparison.human
+    good, noise = study_results(store, study.study_id)
+    assert human == {"label_a": "good", "label_b": "noise", "study_a": study.code, "study_b": study.code,
+                     "same_study": True, **compare_human(good, noise)}  # fmt: skip
+    assert human["difference"] == pytest.approx(0.0 - 0.5) and human["significant"]
+    assert not list(validator("compare").iter_errors(json.loads(json.dumps(comparison.to_dict()))))
+    from rich.console import Console
+
+    from gen_eval.cli.compare import print_comparison
+
+    console = Console(record=True, width=160)
+    print_comparison(comparison, console)
+    text = console.export_text()
+    assert (
+        "Human judgement" in text
+        and "easier to tell from real" in text
+        and "50% is the best possible" in text
+    )
+    page = write_report(runs / "good", tmp_path / "good.html").read_text()
+    assert (
+        "<h2 id='human'>Human judgement</h2>" in page
+        and study.code in page
+        and "50% is the best possible" in page
+    )
+    assert "100.0% [" in page  # the fool rate of "good" with its interval

@@ -181,6 +181,8 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
                 f"[{style}]{entry.verdict if entry.comparable else 'not comparable'}[/{style}]",
             )
         (given or console_for(unclipped(ranking))).print(ranking)
+    if comparison.human:
+        _print_human(comparison, console, given)
     for run in runs:
         if run.collapse_verdict:
             console.print(f"[dim]{escape(run.label)}: collapse check: {escape(run.collapse_verdict)}[/dim]")
@@ -188,3 +190,41 @@ def print_comparison(comparison: Comparison, console: Console | None = None) -> 
         console.print(f"[dim]note: {escape(note)}[/dim]")
     for warning in comparison.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/yellow]")
+
+
+def _print_human(comparison: Comparison, console: Console, given: Console | None) -> None:
+    """The human judgement rows: each run's error rate (fakes judged real + reals judged fake), B - A, the test."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from gen_eval.comparison.html import interval_text
+    from gen_eval.human import CHANCE_NOTE
+    from gen_eval.tables import console_for, unclipped
+
+    table = Table(
+        title="Human judgement: error rate (fakes judged real + reals judged fake)",
+        caption="95% Newcombe interval of B - A; higher = harder to tell from real",
+    )
+    for column in ("B vs A", "A", "B", "B - A", "95% interval", "p (test)", "verdict"):
+        table.add_column(column, justify="left" if column in ("B vs A", "verdict") else "right")
+    for row in comparison.human:
+        if row["difference"] is None:
+            continue
+        if not row["significant"]:
+            verdict, style = "no significant difference", "dim"
+        elif row["difference"] > 0:
+            verdict, style = "harder to tell from real", "bold green"
+        else:
+            verdict, style = "easier to tell from real", "bold red"
+        studies = "" if row["same_study"] else f" (studies {row['study_a']}, {row['study_b']})"
+        table.add_row(
+            escape(f"{row['label_b']} vs {row['label_a']}{studies}"),
+            f"{100 * row['error_rate_a']:.1f}% of {row['judgements_a']}",
+            f"{100 * row['error_rate_b']:.1f}% of {row['judgements_b']}",
+            f"{100 * row['difference']:+.1f} pts",
+            escape(interval_text(tuple(100 * x for x in row["interval"]))),
+            f"{row['p_value']:.3g} ({row['test']})",
+            f"[{style}]{verdict}[/{style}]",
+        )
+    (given or console_for(unclipped(table, whole=("B vs A",)))).print(table)
+    console.print(f"[dim]{escape(CHANCE_NOTE)}[/dim]")

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gen_eval.comparison.bootstrap import producer
 from gen_eval.comparison.result import Comparison, RankEntry, Row, RunSummary
@@ -150,9 +150,26 @@ def compare(
         for name in (n for n in data[0].run.metrics if n in d.run.metrics and n not in _REFERENCE_ONLY):
             comparison.rows.append(_row(name, data[0], d, why))
     comparison.runs = [_summary(d) for d in data]
+    comparison.human = _human(data, comparison.warnings)
     if len(data) > 2 or metric is not None:
         _rank(comparison, data, metric)
     return comparison
+
+
+def _human(data: list[_RunData], warnings: list[str]) -> list[dict[str, Any]]:
+    """Each later run's human error rate against the baseline's, where a study judged both."""
+    from gen_eval.human import human_comparison
+
+    found = []
+    for d in data[1:]:
+        try:
+            versus = human_comparison(data[0].run.path, d.run.path)
+        except GenEvalError as exc:  # a damaged study database costs the human rows, not the comparison
+            warnings.append(f"human judgements not read: {exc}")
+            return found
+        if versus is not None:
+            found.append({"label_a": data[0].label, "label_b": d.label, **versus})
+    return found
 
 
 def incomparable(a: Run, b: Run) -> list[str]:

@@ -109,6 +109,8 @@ class Comparison:
         With three or more runs (or a ``metric``): the runs from best to worst on that metric.
     num_resamples, random_state : int
         Bootstrap settings.
+    human : list of dict
+        Human error rates of each later run against the first, when a study judged both.
     """
 
     runs: list[RunSummary]
@@ -120,6 +122,9 @@ class Comparison:
     ranking_metric: str | None = None
     num_resamples: int = 0
     random_state: int = 0
+    # Human judgement, each later run against the first when both were judged (gen_eval.human):
+    # compare_human's dict (error rates, B - A, its interval, the test) plus label_a/label_b.
+    human: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (intervals as lists)."""

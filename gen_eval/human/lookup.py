@@ -45,7 +45,9 @@ def run_human_results(run_dir: str | Path) -> list[tuple[Study, RunHumanResult]]
                 result = study_results(store, study.study_id)[study.runs.index(name)]
                 if result.judgements:
                     found.append((study, result))
-    return sorted(found, key=lambda pair: (pair[0].created, pair[0].study_id))
+    return sorted(
+        found, key=lambda pair: pair[0].created
+    )  # stable: one database's studies stay in creation order
 
 
 def human_comparison(run_a: str | Path, run_b: str | Path) -> dict[str, Any] | None:

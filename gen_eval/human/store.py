@@ -200,7 +200,7 @@ class HumanStore:
     def studies(self) -> list[Study]:
         """Every study, oldest first."""
         with self._connect() as connection:
-            rows = connection.execute(f"SELECT {self._STUDY_COLUMNS} FROM studies ORDER BY created, study_id")
+            rows = connection.execute(f"SELECT {self._STUDY_COLUMNS} FROM studies ORDER BY rowid")
             return [self._study(row) for row in rows.fetchall()]
 
     def find_study(self, code: str) -> Study | None:

@@ -25,6 +25,7 @@ from gen_eval.kinds import KINDS, get_kind
 from gen_eval.metrics.result import better_label
 from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.report.html import Page, escape, image_tag, table
+from gen_eval.report.human import human_judgements, human_section
 from gen_eval.report.manifest import manifest_section
 from gen_eval.runs.realism_grids import FOLDER as REALISM_FOLDER
 from gen_eval.runs.realism_grids import GRIDS as REALISM_GRIDS
@@ -100,6 +101,9 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
     if (run.path / "latent").is_dir():
         sections.append(("latent", "Latent space"))
     sections.append(("manifest", "Manifest"))
+    judged = human_judgements(run)  # the studies under the runs folder that judged this run
+    if judged:
+        sections.insert(-1, ("human", "Human judgement"))
     page.add("<nav>" + "".join(f"<a href='#{key}'>{escape(text)}</a>" for key, text in sections) + "</nav>")
 
     _metrics_section(page, run)
@@ -112,6 +116,8 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
         _latent_numbers(page, run)
         if not folder_figures(page, run, "latent", _LATENT_ORDER):
             page.paragraph("The latent/ folder holds no figures.", "muted")
+    if judged:
+        human_section(page, judged)
     manifest_section(page, run)
     return page.render()
 
