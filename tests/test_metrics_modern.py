@@ -51,7 +51,10 @@ def test_cmmd_equals_the_formula_by_hand(estimator, normalise):
     result = cmmd({"features": x}, {"features": y}, context)["cmmd"]
     xs, ys = x.numpy(), y.numpy()
     if normalise:
-        xs, ys = xs / np.linalg.norm(xs, axis=1, keepdims=True), ys / np.linalg.norm(ys, axis=1, keepdims=True)
+        xs, ys = (
+            xs / np.linalg.norm(xs, axis=1, keepdims=True),
+            ys / np.linalg.norm(ys, axis=1, keepdims=True),
+        )
     assert result.value == pytest.approx(_cmmd_by_hand(xs, ys, estimator == "unbiased"), rel=1e-10, abs=1e-12)
     assert result.details["estimator"] == estimator
     low, high = result.interval
@@ -63,7 +66,9 @@ def test_cmmd_names_its_features_and_separates_distributions():
     far, _ = _sets(40, 40, 6, seed=1, shift=2.0)
     clip = MetricContext(num_resamples=0, extractor="clip-vit-l14-336")
     same = cmmd({"features": x}, {"features": y}, clip)["cmmd"]
-    other = cmmd({"features": far}, {"features": y}, MetricContext(num_resamples=0, extractor="inception"))["cmmd"]
+    other = cmmd({"features": far}, {"features": y}, MetricContext(num_resamples=0, extractor="inception"))[
+        "cmmd"
+    ]
     assert same.warnings == [] and same.details["extractor"] == "clip-vit-l14-336"
     assert "inception features, not CLIP ViT-L/14@336" in other.warnings[0]
     assert other.value > 5 * same.value
@@ -72,7 +77,9 @@ def test_cmmd_names_its_features_and_separates_distributions():
 def test_cmmd_unbiased_interval_ignores_pairs_of_copies():
     """A resample's copies must not count as within-set pairs: replicates centre on the point."""
     x, y = _sets(60, 60, 4)
-    context = MetricContext(num_resamples=200, options={"cmmd_estimator": "unbiased", "cmmd_normalise": False})
+    context = MetricContext(
+        num_resamples=200, options={"cmmd_estimator": "unbiased", "cmmd_normalise": False}
+    )
     result = cmmd({"features": x}, {"features": y}, context)["cmmd"]
     low, high = result.interval
     centre = (low + high) / 2
@@ -223,7 +230,9 @@ def test_ct_statistic_equals_the_reference_computation():
 
 def test_ct_flags_planted_copies_and_passes_held_out_data():
     sets = _planted(2)
-    context = MetricContext(num_resamples=50, train_features={"features": sets["train"]}, options={"ct_cells": 5})
+    context = MetricContext(
+        num_resamples=50, train_features={"features": sets["train"]}, options={"ct_cells": 5}
+    )
     fresh = c_t({"features": sets["fresh"]}, {"features": sets["test"]}, context)["c_t"]
     copies = c_t({"features": sets["copies"]}, {"features": sets["test"]}, context)["c_t"]
     assert abs(fresh.value) < 3 and not fresh.details["likely_copying"]
@@ -275,3 +284,35 @@ def test_run_report_shows_the_most_and_least_realistic_images(tmp_path):
     page = write_report(out).read_text(encoding="utf-8")
     assert "The 16 least realistic samples" in page and "id='realism'" in page
     assert f"#{details['least_realistic'][0]}:" in page
+
+
+def test_dashboard_run_page_shows_realism_grids_or_indices(tmp_path, monkeypatch):
+    """Images: the two grids; vectors (ring8): two tables of sample indices and scores."""
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    import dashboards
+    import gen_eval
+    from dashboards import RUNS_ENV
+
+    common = {"metrics": ["realism"], "num_resamples": 0, "cache_dir": None, "collapse": False}
+    gen_eval.evaluate(
+        "digits:test",
+        "digits:train",
+        features="digits",
+        out=tmp_path / "a_digits",
+        show_progress=False,
+        **common,
+    )
+    gen_eval.evaluate("ring8:test", "ring8:train", out=tmp_path / "b_ring8", show_progress=False, **common)
+    monkeypatch.setenv(RUNS_ENV, str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["app"])
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    page = str(next(iter(dashboards.__path__)) + "/pages/run.py")
+    for run, images, tables in (("a_digits", 3, 1), ("b_ring8", 1, 3)):
+        app = AppTest.from_file(page, default_timeout=120).run()
+        app.selectbox[0].set_value(run).run()
+        assert not app.exception, [e.message for e in app.exception]
+        assert "Most and least realistic samples" in [s.value for s in app.subheader]
+        assert len(app.get("image")) == images and len(app.dataframe) == tables
