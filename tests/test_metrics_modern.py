@@ -316,3 +316,12 @@ def test_dashboard_run_page_shows_realism_grids_or_indices(tmp_path, monkeypatch
         assert not app.exception, [e.message for e in app.exception]
         assert "Most and least realistic samples" in [s.value for s in app.subheader]
         assert len(app.get("image")) == images and len(app.dataframe) == tables
+
+
+def test_parity_section_rows_are_within_their_bounds():
+    from gen_eval.bench.parity_modern import modern_section
+
+    lines, rows = modern_section()
+    assert {r["tool"] for r in rows if r["metric"].startswith("swd")} == {"POT"}
+    assert len(rows) == 8 and all(r["relative_difference"] <= r["bound"] for r in rows)
+    assert lines[0].startswith("## CMMD")

@@ -17,6 +17,7 @@ import numpy as np
 
 from gen_eval.bench.common import environment_lines, markdown_table, relative_difference, write_png_folder
 from gen_eval.bench.parity_knn import knn_section
+from gen_eval.bench.parity_modern import modern_section
 
 TOLERANCE = 1e-4
 # torch-fidelity's FID adds square roots of noise eigenvalues when N <= D (see
@@ -195,6 +196,7 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
     for row in knn_rows:  # exact counts: held to an absolute bound, checked like the others
         row["relative_difference"] = row["difference"]
         row["bound"] = KNN_TOLERANCE
+    modern_lines, modern_rows = modern_section()  # issue 25's metrics, each row with its bound
     table = markdown_table(
         ["metric", "gen-eval", "reference", "reference tool", "relative difference", "bound", "within"],
         [
@@ -234,6 +236,7 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "",
             *(line for note in msssim_notes for line in (note, "")),
             *knn_lines,
+            *modern_lines,
             *CONVENTIONS,
             *environment_lines(),
             "",
@@ -249,4 +252,4 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    return rows + knn_rows
+    return rows + knn_rows + modern_rows
