@@ -223,6 +223,9 @@ def test_cli_creates_shows_exports_and_closes(runs: Path, tmp_path: Path) -> Non
     )
     assert made.exit_code == 0, made.output
     created = json.loads(made.stdout)
+    from gen_eval.schemas import validator
+
+    assert not list(validator("human-create").iter_errors(created))
     store = HumanStore.for_runs(runs)
     study = store.get_study(created["study_id"])
     assert created["code"] == study.code and created["counts"] == [20, 20]
@@ -234,6 +237,7 @@ def test_cli_creates_shows_exports_and_closes(runs: Path, tmp_path: Path) -> Non
     as_json = json.loads(
         runner.invoke(app, ["human", "show", str(runs), "--study", study.study_id, "--json"]).stdout
     )
+    assert not list(validator("human").iter_errors(as_json))
     good = as_json["results"][0]
     assert good["run"] == "good" and good["error_rate"] == 0.5 and good["fool_rate"] == 1.0
     assert isinstance(good["judgements"], int) and as_json["note"] == CHANCE_NOTE

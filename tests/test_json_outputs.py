@@ -92,6 +92,10 @@ def outputs(tmp_path_factory) -> dict[str, tuple[str, Any]]:
         name = schema_for_file(path)
         assert name is not None, f"no schema for {path.relative_to(root)}"
         found[str(path.relative_to(root))] = (name, _strict(path.read_text()))
+    # After the walk over the files: a study's snapshot.json is its own, not a run's output.
+    study = ["human", "create", str(root / "demo"), "--runs", "baseline", "--trials", "4", "--samples", "10"]
+    found["human create --json"] = ("human-create", _invoke([*study, "--json"]))
+    found["human --json"] = ("human", _invoke(["human", str(root / "demo"), "--json"]))
     torch.set_num_threads(old_threads)
     return found
 

@@ -269,12 +269,13 @@ class HumanStore:
 
     def next_trial(self, study_id: str, participant_id: str) -> Trial | None:
         """The participant's first unanswered trial (so they continue after a restart); None when done or closed."""
-        if self.get_study(study_id).closed:
+        from gen_eval.human.schedule import schedule
+
+        study = self.get_study(study_id)  # read once: each read is a connection
+        if study.closed:
             return None
         done = self.answered(study_id, participant_id)
-        return next(
-            (trial for trial in self.trials(study_id, participant_id) if trial.trial_id not in done), None
-        )
+        return next((trial for trial in schedule(study, participant_id) if trial.trial_id not in done), None)
 
     def record(self, study_id: str, participant_id: str, trial_id: int, answer: str, seconds: float) -> None:
         """Store one answer, committed before this returns; a second answer to a trial is an error.
@@ -290,10 +291,12 @@ class HumanStore:
         seconds : float
             Time from showing the trial to the answer.
         """
+        from gen_eval.human.schedule import schedule
+
         study = self.get_study(study_id)
         if study.closed:
             raise GenEvalError(f"study {study.code} is closed: the answer was not recorded")
-        trial = next((t for t in self.trials(study_id, participant_id) if t.trial_id == trial_id), None)
+        trial = next((t for t in schedule(study, participant_id) if t.trial_id == trial_id), None)
         if trial is None:
             raise GenEvalError(f"study {study.code}: participant {participant_id} has no trial {trial_id}")
         if answer not in (*trial.answers(), TIMEOUT):

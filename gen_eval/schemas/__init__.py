@@ -28,6 +28,8 @@ SCHEMAS: dict[str, str] = {
     "likelihood": "gen-eval likelihood --json",
     "stats": "gen-eval stats --json",
     "compare": "gen-eval compare --json FILE (or -)",
+    "human": "gen-eval human --json (a study's results per run)",
+    "human-create": "gen-eval human create --json",
     "score-leaderboard": "leaderboard.json of gen-eval score",
     "score-state": "state/NAME.json of gen-eval score (what a resumed run may reuse)",
     "models-leaderboard": "leaderboard.json of gen-eval demo",
