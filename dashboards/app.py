@@ -27,6 +27,7 @@ navigation = st.navigation(
         st.Page(PAGES / "compare.py", title="Compare"),
         st.Page(PAGES / "collapse.py", title="Mode collapse"),
         st.Page(PAGES / "latent.py", title="Latent explorer"),
+        st.Page(PAGES / "human.py", title="Human judgement"),
     ]
 )
 navigation.run()

@@ -22,6 +22,8 @@ LEADERBOARD_METRICS = {
     "bits_per_dim": "bits/dim",
 }
 
+HUMAN = "human"  # the leaderboard column of human judgement error rates (gen_eval.human)
+
 
 @dataclass
 class RunInfo:
@@ -128,9 +130,24 @@ def find_runs(root: Path) -> list[RunInfo]:
     return [load_info(folder, root) for folder in _run_folders(root)]
 
 
-def leaderboard_frame(runs: list[RunInfo]) -> Any:
-    """One row per loaded run: identity columns, each metric's value and its 95% interval, the verdict."""
+def leaderboard_frame(runs: list[RunInfo], human: dict[str, Any] | None = None) -> Any:
+    """One row per loaded run: identity columns, each metric's value and its 95% interval, the verdict.
+
+    Parameters
+    ----------
+    runs : list of RunInfo
+        The runs; broken ones are left out.
+    human : dict, optional
+        Run name -> ``gen_eval.human.RunHumanResult`` (:func:`human_results`): adds a "human"
+        column, the error rate of people telling its samples from real ones, with its interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     import pandas as pd
+
+    human = human or {}
 
     rows = []
     for info in runs:
@@ -148,14 +165,101 @@ def leaderboard_frame(runs: list[RunInfo]) -> Any:
             result = info.metrics.get(key)
             row[header] = None if result is None else result["value"]
             interval = None if result is None else result.get("interval")
-            row[f"{header} 95% CI"] = "" if not interval else f"{interval[0]:.4g} – {interval[1]:.4g}"
+            row[f"{header} 95% CI"] = _interval(interval)
+        if human:
+            result = human.get(info.name)
+            row[HUMAN] = None if result is None else result.error_rate
+            row[f"{HUMAN} 95% CI"] = _interval(None if result is None else result.error_interval)
         row["collapse verdict"] = info.verdict
         rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):  # drop metrics no run has
-        empty = [h for h in LEADERBOARD_METRICS.values() if frame[h].isna().all()]
+        headers = [*LEADERBOARD_METRICS.values(), *([HUMAN] if human else [])]
+        empty = [h for h in headers if frame[h].isna().all()]
         frame = frame.drop(columns=empty + [f"{h} 95% CI" for h in empty])
     return frame
+
+
+def _interval(interval: Any) -> str:
+    return "" if not interval else f"{interval[0]:.4g} – {interval[1]:.4g}"
+
+
+def human_results(root: Path) -> dict[str, Any]:
+    """Each run's human judgement results, from the newest study under ``root`` that judged it.
+
+    Studies live in ``root/human/judgements.sqlite`` (``gen_eval.human``); nothing is created
+    when there is none. A run judged in several studies shows the newest one with answers, since
+    studies differ in their settings (mode, time limit) and their rates are not pooled.
+
+    Parameters
+    ----------
+    root : Path
+        The runs folder.
+
+    Returns
+    -------
+    dict
+        Run name -> ``RunHumanResult`` (only runs with counted judgements).
+
+    Raises
+    ------
+    GenEvalError
+        The database cannot be read.
+    """
+    from gen_eval.human import HumanStore, study_results
+    from gen_eval.human.store import DATABASE
+
+    path = root / DATABASE
+    if not path.is_file():
+        return {}
+    store = HumanStore(path)
+    found: dict[str, Any] = {}
+    for study in reversed(store.studies()):  # newest first
+        for result in study_results(store, study.study_id):
+            if result.judgements and result.run not in found:
+                found[result.run] = result
+    return found
+
+
+def human_table(results: list[Any]) -> Any:
+    """A table of human judgement results, one row per run (rates as fractions, intervals as text).
+
+    Parameters
+    ----------
+    results : list of RunHumanResult
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    def percent(interval: Any) -> str:
+        return "" if not interval else f"{interval[0]:.1%} – {interval[1]:.1%}"
+
+    rows = []
+    for r in results:
+        spread = "" if r.participant_min is None else f"{r.participant_min:.0%} – {r.participant_max:.0%}"
+        if r.participant_sd is not None:
+            spread += f" (sd {r.participant_sd:.1%})"
+        rows.append(
+            {
+                "run": r.run,
+                "error rate": r.error_rate,
+                "error 95% CI": percent(r.error_interval),
+                "fakes judged real": r.fool_rate,
+                "fakes judged real 95% CI": percent(r.fool_interval),
+                "reals judged fake": r.real_error_rate,
+                "reals judged fake 95% CI": percent(r.real_error_interval),
+                "judgements": r.judgements,
+                "participants": r.participants,
+                "spread across participants": spread,
+                "median answer s": r.median_seconds,
+                "timed out": r.timeouts,
+                "left out (attention)": r.excluded_participants,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def default_pair(runs: list[RunInfo]) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards.data import RunInfo, find_runs, root_problem, runs_root
+from dashboards.data import RunInfo, find_runs, human_results, root_problem, runs_root
+from gen_eval.errors import GenEvalError
 
 SELECTED = "selected_run"  # session key: the run chosen on the leaderboard
 
@@ -55,6 +56,15 @@ def load_runs(show_broken: bool = True) -> list[RunInfo]:
         )
         st.stop()
     return good
+
+
+def load_human() -> dict[str, Any]:
+    """Each run's newest human judgement results (``data.human_results``); a warning when unreadable."""
+    try:
+        return human_results(_root())
+    except GenEvalError as exc:
+        st.warning(f"Human judgements cannot be read: {exc}")
+        return {}
 
 
 def choose_run(runs: list[RunInfo], label: str = "Run", key: str = "run_choice") -> RunInfo:

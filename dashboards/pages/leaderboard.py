@@ -6,12 +6,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboards.data import leaderboard_frame
-from dashboards.widgets import SELECTED, load_runs, metric_bars
+from dashboards.data import HUMAN, leaderboard_frame
+from dashboards.widgets import SELECTED, load_human, load_runs, metric_bars
+from gen_eval.human import CHANCE_NOTE
 
 st.title("Leaderboard")
 runs = load_runs()
-frame = leaderboard_frame(runs)
+frame = leaderboard_frame(runs, load_human())
 
 left, right = st.columns(2)
 references = left.multiselect("Reference", sorted(frame["reference"].unique()), placeholder="all references")
@@ -33,6 +34,11 @@ st.caption(
     f"{len(frame)} run(s). Click a column header to sort; select a row to open that run. "
     "Intervals are 95% bootstrap intervals over the generated samples (the chart below shows them too)."
 )
+if HUMAN in frame.columns:
+    st.caption(
+        f"**{HUMAN}**: the error rate of people telling the run's samples from real ones (the newest "
+        f"study that judged it, page Human judgement), with a 95% Wilson interval. {CHANCE_NOTE}"
+    )
 # Every row and, by default, every metric visible in a 1,280-px window: the value columns first,
 # the intervals and long identifiers on request; the grid grows with its rows (no 10-row box).
 shown = ["run", "family", "collapse", *metrics]

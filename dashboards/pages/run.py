@@ -6,13 +6,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboards.data import human_table
 from dashboards.widgets import (
     choose_run,
     interval_notes,
+    load_human,
     load_runs,
     metric_name,
     show_stored_figure,
 )
+from gen_eval.human import CHANCE_NOTE
+from gen_eval.human.results import INTERVAL_NOTE
 from gen_eval.metrics.result import better_label
 
 st.title("Run")
@@ -48,6 +52,20 @@ with numbers:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in interval_notes(info.metrics):  # what each interval covers (FID's: at this N)
         st.caption(note)
+
+human = load_human().get(info.name)
+if human is not None:
+    st.subheader("Human judgement")
+    st.dataframe(
+        human_table([human]).drop(columns="run"),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(c, format="percent")
+            for c in ("error rate", "fakes judged real", "reals judged fake")
+        },
+    )
+    st.caption(f"Study {human.study_id} ({human.mode} mode): {INTERVAL_NOTE}. {CHANCE_NOTE}")
 
 prdc = [m for m in ("precision", "recall", "density", "coverage") if m in info.metrics]
 if prdc:
