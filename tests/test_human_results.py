@@ -311,6 +311,14 @@ def test_compare_and_the_report_show_the_human_rates(runs: Path, tmp_path: Path)
         and "easier to tell from real" in text
         and "50% is the best possible" in text
     )
+    from gen_eval.comparison.html import comparison_html
+
+    compared = comparison_html(comparison)
+    assert (
+        "Human judgement" in compared
+        and "easier to tell from real" in compared
+        and "50% is the best" in compared
+    )
     page = write_report(runs / "good", tmp_path / "good.html").read_text()
     assert (
         "<h2 id='human'>Human judgement</h2>" in page

@@ -199,6 +199,7 @@ def _print_human(comparison: Comparison, console: Console, given: Console | None
 
     from gen_eval.comparison.html import interval_text
     from gen_eval.human import CHANCE_NOTE
+    from gen_eval.human.results import human_verdict
     from gen_eval.tables import console_for, unclipped
 
     table = Table(
@@ -210,12 +211,10 @@ def _print_human(comparison: Comparison, console: Console, given: Console | None
     for row in comparison.human:
         if row["difference"] is None:
             continue
-        if not row["significant"]:
-            verdict, style = "no significant difference", "dim"
-        elif row["difference"] > 0:
-            verdict, style = "harder to tell from real", "bold green"
-        else:
-            verdict, style = "easier to tell from real", "bold red"
+        verdict = human_verdict(row)
+        style = {"harder to tell from real": "bold green", "easier to tell from real": "bold red"}.get(
+            verdict, "dim"
+        )
         studies = "" if row["same_study"] else f" (studies {row['study_a']}, {row['study_b']})"
         table.add_row(
             escape(f"{row['label_b']} vs {row['label_a']}{studies}"),

@@ -97,6 +97,8 @@ def comparison_html(comparison: Comparison) -> str:
         ]
         columns = ["rank", "run", "value", "95% interval", "- best", "95% interval", "verdict"]
         page.add(table(columns, rows, left=2, raw=True))
+    if comparison.human:
+        _human_table(page, comparison)
     headings = {
         "metrics": "Metrics per run (95% intervals)",
         "precision_recall": "Precision and recall",
@@ -120,6 +122,32 @@ def comparison_html(comparison: Comparison) -> str:
     ]
     page.add(table(["run", "source", "verdict"], rows, left=3, raw=True))
     return page.render()
+
+
+def _human_table(page: Page, comparison: Comparison) -> None:
+    """Human judgement: each run's error rate against the baseline's (gen-eval human), and what 50% means."""
+    from gen_eval.human import CHANCE_NOTE
+    from gen_eval.human.results import human_verdict
+
+    page.heading("Human judgement (error rate: fakes judged real + reals judged fake)")
+    rows = [
+        [
+            escape(f"{row['label_b']} vs {row['label_a']}"),
+            f"{100 * row['error_rate_a']:.1f}% of {row['judgements_a']}",
+            f"{100 * row['error_rate_b']:.1f}% of {row['judgements_b']}",
+            f"{100 * row['difference']:+.1f} pts",
+            _interval_cell([100 * x for x in row["interval"]]),
+            escape(f"{row['p_value']:.3g} ({row['test']})"),
+            escape(human_verdict(row)),
+        ]
+        for row in comparison.human
+        if row["difference"] is not None
+    ]
+    columns = ["B vs A", "A", "B", "B - A", "95% interval", "p (test)", "verdict"]
+    page.add(table(columns, rows, left=1, raw=True))
+    page.paragraph(
+        f"95% Newcombe interval of B - A; higher error = harder to tell from real. {CHANCE_NOTE}", "muted"
+    )
 
 
 def write_comparison_html(comparison: Comparison, path: str | Path) -> Path:

@@ -246,3 +246,12 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         difference=difference, interval=list(interval), p_value=p_value, test=test, significant=p_value < 0.05
     )
     return out
+
+
+def human_verdict(versus: dict[str, Any]) -> str:
+    """B against A in words, from :func:`compare_human`'s dict: a higher error rate is harder to tell from real."""
+    if versus.get("difference") is None:
+        return "not tested"
+    if not versus["significant"]:
+        return "no significant difference"
+    return "harder to tell from real" if versus["difference"] > 0 else "easier to tell from real"
