@@ -326,6 +326,17 @@ def _cli(args: list[str]):
             "PixelCNN does not allow --method ais",
         ),
         (["ref:vae", "--data", "digits:test", "--frobnicate"], "No such option"),
+        (["ref:dcgan", "--data", "digits:test", "--method", "elbo", "--save"], "--save stores an AIS result"),
+        (["ref:dcgan", "--data", "digits:test", "--save"], "--save stores an AIS result"),
+        (
+            ["ref:dcgan", "--data", "digits:test", "--num-examples", "3", "--method", "ais", "--save"],
+            "--save scores the whole test split: use --data digits:test without --num-examples",
+        ),
+        (
+            ["ref:dcgan", "--data", "digits:train", "--method", "ais", "--save"],
+            "--save scores the whole test split",
+        ),
+        (["model.py:make", "--data", "digits:test", "--method", "ais", "--save"], "bundled models only"),
     ],
 )
 def test_cli_input_errors_are_one_line(args, message):
@@ -415,3 +426,35 @@ def test_scorecard_likelihood_section_puts_every_method_side_by_side():
         assert row in vae
     assert "5 steps x 2 chains" in vae and "20 steps x 2 chains" in vae
     assert "| exact | exact |" in text[text.index("**baseline**") :]
+
+
+def test_cli_save_stores_the_ais_result_beside_the_checkpoint_and_refuses_it_once_stale(
+    tmp_path, monkeypatch
+):
+    import json
+
+    from gen_eval.errors import GenEvalError
+    from gen_eval.likelihood import stored
+
+    target = tmp_path / "dcgan.ais.json"
+    monkeypatch.setattr(stored, "stored_path", lambda name: target)  # not the shipped file
+    result = _cli(["ref:dcgan", "--data", "digits:test", "--method", "ais,bdmc", "--steps", "2", "--chains", "2",
+                   "--bdmc-examples", "4", "--sigma", "0.2", "--json", "--save"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (ais_entry, _) = json.loads(result.stdout)["methods"]
+    record = stored.load_stored("dcgan")
+    assert record["bits_per_dim"] == pytest.approx(ais_entry["bits_per_dim"])
+    assert (
+        record["examples"] == 360 and record["steps"] == 2 and record["chains"] == 2 and record["seed"] == 0
+    )
+    assert record["observation"] == {"model": "discretised Gaussian", "sigma": 0.2, "chosen_on": "given (--sigma)",
+                                     "validation_log_p_nats": None, "selection": None}  # fmt: skip
+    assert record["bdmc"]["examples"] == 4 and record["bdmc"]["gap"] is not None
+    assert record["label"].startswith("AIS under Gaussian observation noise sigma = 0.2; not comparable")
+    assert "--steps 2 --chains 2 --save" in record["command"]
+    # After a retrain (another checkpoint hash) the file is refused, naming the fix.
+    target.write_text(json.dumps(dict(record, checkpoint_sha256="0" * 64)))
+    with pytest.raises(
+        GenEvalError, match=r"stale: computed for checkpoint 000000000000.*gen-eval likelihood ref:dcgan"
+    ):
+        stored.load_stored("dcgan")

@@ -213,3 +213,38 @@ def test_scorecard_rows_put_the_rbm_ais_bracket_beside_the_exact_value(shipped_s
     low, high = rows["rbm-ais"]["interval"]
     # log Z within 0.1 nats moves bits/dim by at most 0.1 / (64 ln 2) = 0.0023.
     assert low - 0.003 <= rows["exact"]["bits_per_dim"] <= high + 0.003
+
+
+def test_without_exact_samples_reverse_ais_is_no_bound_and_the_pair_an_estimate(monkeypatch):
+    """rbm_large (64 hidden) has no exact samples: its reverse chains start from Gibbs runs, which
+    certifies nothing, so its log Z must be labelled an estimate, never a bracket. Forced here on a
+    small RBM, whose exact log Z still shows which way forward AIS errs."""
+    from gen_eval.likelihood import rbm_ais
+
+    model = random_rbm(8, scale=0.5, seed=1)
+    exact = model.log_partition_exact()
+    settings = {"steps": 10, "runs": 100, "reverse_burn_in": 50}
+    bracket = rbm_log_partition(model, generator=torch.Generator().manual_seed(0), **settings)
+    assert bracket.kind == "bracket" and bracket.details["reverse_start"] == "exact samples of the target"
+    monkeypatch.setattr(rbm_ais, "EXACT_SAMPLE_MAX_HIDDEN", 0)  # as for 64 hidden units
+    approximate = rbm_log_partition(model, generator=torch.Generator().manual_seed(0), **settings)
+    assert approximate.kind == "estimate" and "Gibbs" in approximate.details["reverse_start"]
+    assert approximate.value == approximate.lower  # forward AIS alone is the estimate
+    # Forward AIS is a stochastic LOWER bound on log Z, so log P(x) = -F(x) - log Z comes out high and
+    # bits/dim low: 10 steps on this RBM are short enough that the bias shows beyond the noise.
+    assert approximate.lower + 3 * approximate.details["forward_stderr"] < exact
+    x = torch.randint(0, LEVELS, (5, 64), generator=torch.Generator().manual_seed(2))
+    result = rbm_log_likelihood(model, x, approximate)
+    assert result.kind == "estimate"
+    assert result.value > float((-model.free_energy(x)).mean()) - exact
+
+
+def test_scorecard_rows_call_a_large_rbm_ais_an_estimate_not_a_bracket():
+    from gen_eval.demo.likelihood_table import _rbm_rows
+
+    model = random_rbm(24, scale=0.05, seed=4)  # too many hidden units for exact samples (2^24 > 2^20)
+    model.dataset = "digits"
+    x = load_training_data("digits").val[:4]
+    (row,) = _rbm_rows(model, x, (20,), seed=0, reverse_burn_in=20)
+    assert row["kind"] == "estimate" and row["interval"] is not None
+    assert "not an upper bound" in row["setting"]

@@ -18,8 +18,10 @@ LIKELIHOOD_EXAMPLES = """
   gen-eval likelihood ref:vae --data digits:test --method ais --steps 1000 --chains 16 --json
   gen-eval likelihood ref:vae --data digits:test --method bdmc --steps auto
   gen-eval likelihood ref:dcgan --data digits:test --method ais --num-examples 32
+  gen-eval --threads 1 likelihood ref:dcgan --data digits:test --method ais,bdmc --steps 200 --chains 2 --save
 """
 METHOD_CHOICES = ("auto", "exact", "elbo", "iwae", "ais", "bdmc")
+SIGMA_STEPS, SIGMA_CHAINS = 50, 2  # --save: the AIS that chooses a GAN's noise sigma on validation images
 
 
 def parse_steps(text: str) -> int | str:
@@ -136,13 +138,21 @@ def likelihood(
     unsafe_no_isolation: UnsafeNoIsolation = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    save: Annotated[
+        bool,
+        typer.Option(
+            help="Store the AIS result beside the bundled model's checkpoint (NAME.ais.json), where the "
+            "demo leaderboard and the scorecard read it; needs ref:NAME, its whole test split and --method ais."
+        ),
+    ] = False,
 ) -> None:
     """Log-likelihood of the --data examples under MODEL, in bits/dim, by every method asked for.
 
     Each row says its kind: exact, bound (ELBO, IWAE: the true bits/dim is at most this), estimate
     (AIS: a stochastic bound that tightens with steps) or bracket (BDMC, on data simulated from the
     model: forward and reverse AIS on either side of the truth; the gap certifies the schedule).
-    A GAN has no p(x | z): its AIS uses Gaussian observation noise and says so.
+    A GAN has no p(x | z): its AIS uses Gaussian observation noise and says so. With --save the
+    AIS result (and BDMC's gap, when asked for) is stored beside a bundled model's checkpoint.
     """
 
     def body() -> None:
@@ -150,6 +160,8 @@ def likelihood(
         from gen_eval.likelihood.methods import Settings, data_levels, run_all
 
         methods = parse_methods(method)
+        if save:
+            _check_save(model, data, methods, num_examples)
         settings = Settings(
             steps=parse_steps(steps), chains=chains, iwae_k=iwae_k, leapfrog=leapfrog, seed=seed, device=device,
             sigma=sigma, bdmc_examples=bdmc_examples, tolerance=tolerance, time_budget=time_budget,
@@ -161,14 +173,64 @@ def likelihood(
         validation = None
         if sigma is None and not callable(getattr(loaded, "log_likelihood_given_latent", None)):
             validation = _validation(loaded, seed)
+        sigma_scores = None
+        if save and validation is not None:
+            from gen_eval.likelihood.observation import choose_sigma
+
+            # Chosen here rather than inside run_all so that the stored file can show every sigma tried;
+            # a short schedule ranks the grid (neighbours differ by nats) at an eighth of the default's cost.
+            settings.sigma, sigma_scores = choose_sigma(
+                loaded, validation, levels, steps=SIGMA_STEPS, chains=SIGMA_CHAINS, seed=seed, device=device
+            )
         results = run_all(methods, loaded, x, settings, levels=levels, validation=validation)
         document = likelihood_document(name, spec, x, levels, results)
+        if save:
+            _save(model, spec, x, levels, results, sigma_scores, validation)
         if as_json:
             typer.echo(to_json(document))
             return
         _print(document)
 
     _guard(body)
+
+
+def _check_save(model: str, data: str, methods: list[str] | str, num_examples: int | None) -> None:
+    """--save stores one kind of result only: AIS of a bundled model on its whole test split."""
+    from gen_eval.errors import GenEvalError
+
+    name = model.removeprefix("ref:")
+    try:
+        from reference_models import get_entry
+
+        dataset = get_entry(name).dataset
+    except KeyError:
+        raise GenEvalError(
+            f"--save stores results of bundled models only; {model} is not one (gen-eval models)"
+        ) from None
+    if data != f"{dataset}:test" or num_examples is not None:
+        raise GenEvalError(
+            f"--save scores the whole test split: use --data {dataset}:test without --num-examples"
+        )
+    if methods == "auto" or "ais" not in methods or not set(methods) <= {"ais", "bdmc"}:
+        raise GenEvalError(
+            "--save stores an AIS result: use --method ais (or ais,bdmc to store BDMC's gap too)"
+        )
+
+
+def _save(
+    model: str, spec: str, x: Any, levels: int, results: list, sigma_scores: Any, validation: Any
+) -> None:
+    from gen_eval.likelihood.stored import make_record, save_stored
+
+    found = {result.method: result for result in results}
+    record = make_record(
+        model.removeprefix("ref:"), found["ais"], data=spec, dimensions=math.prod(x.shape[1:]), levels=levels,
+        sigma_scores=sigma_scores, validation_examples=0 if validation is None else len(validation),
+        sigma_settings={"steps": SIGMA_STEPS, "chains": SIGMA_CHAINS},
+        bdmc_result=found.get("bdmc"),
+    )  # fmt: skip
+    path = save_stored(record)
+    typer.echo(f"saved {path}", err=True)
 
 
 def _print(document: dict[str, Any]) -> None:
