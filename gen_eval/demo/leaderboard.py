@@ -172,19 +172,20 @@ def score_models(
             from gen_eval.workers import run_jobs
 
             slow = {"autoregressive", "diffusion"}  # minutes, not seconds: started first
-            return run_jobs(
+            scores = run_jobs(
                 [(label, _score_one, kwargs) for label, kwargs in calls],
                 workers=min(workers, len(jobs)),
                 group=group,
                 threads=threads,
                 first=lambda label: any(label == n and f in slow for n, f, *_ in jobs),
             )
+            return add_stored_likelihoods(scores)
         scores = []
         with _thread_limit(threads):
             for label, kwargs in calls:
                 with group.item(label):
                     scores.append(_score_one(**kwargs))
-        return scores
+        return add_stored_likelihoods(scores)
 
 
 @contextmanager
@@ -280,29 +281,39 @@ def _score_one(
             save_latent(str(evaluation.run_dir), analysis)
         record_files(out_dir, [Path(evaluation.run_dir).name])
     report = evaluation.collapse
-    metrics = {k: v.to_dict() for k, v in evaluation.metrics.items()}
-    notes = []
-    if "bits_per_dim" not in metrics and spec.startswith("ref:"):
-        # A GAN's AIS bits/dim takes minutes: computed once, stored beside its checkpoint.
-        from gen_eval.likelihood.stored import load_stored, stored_metric
-
-        try:
-            stored = load_stored(name)
-        except GenEvalError as exc:
-            stored, notes = None, [str(exc)]
-        if stored is not None:
-            metrics["bits_per_dim"] = stored_metric(stored, metrics["fid"].get("num_generated"))
     return ModelScore(
         name=name,
         family=family,
         dataset=dataset,
         faulty=faulty,
-        metrics=metrics,
+        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
         run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
         coverage=_coverage(evaluation),
         collapse={"status": report.status, "verdict": report.verdict} if report else {},
-        notes=notes,
     )
+
+
+def add_stored_likelihoods(scores: list[ModelScore]) -> list[ModelScore]:
+    """Give each bundled model without a bits/dim its stored AIS result, if it has a current one.
+
+    A GAN's AIS takes minutes, so it is computed once (``gen-eval likelihood ref:NAME ... --save``)
+    and read here; a stale file (other weights) leaves the cell empty and a note saying so.
+    """
+    from gen_eval.likelihood.stored import load_stored, stored_metric
+    from reference_models import MODELS
+
+    for score in scores:
+        if "bits_per_dim" in score.metrics or score.name not in MODELS:
+            continue
+        try:
+            stored = load_stored(score.name)
+        except GenEvalError as exc:
+            score.notes.append(str(exc))
+            continue
+        if stored is not None:
+            generated = score.metrics.get("fid", {}).get("num_generated")
+            score.metrics["bits_per_dim"] = stored_metric(stored, generated)
+    return scores
 
 
 def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:

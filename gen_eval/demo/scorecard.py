@@ -188,7 +188,11 @@ def write_scorecard(
         "",
         "Likelihoods are in bits/dim over the **17 grey levels** that digits really have (the uniform model "
         "scores log2 17 = 4.09). Values marked ≤ are upper bounds: dequantised densities (log P(x) ≥ "
-        "E_u log p((k+u)/17) − 64 log 17), the VAE's IWAE bound (K = 100) and the DDPM's ELBO.",
+        "E_u log p((k+u)/17) − 64 log 17), the VAE's IWAE bound (K = 100) and the DDPM's ELBO. Values marked ≈ "
+        "are annealed importance sampling estimates: `rbm_large`'s log Z (forward AIS, a stochastic lower bound "
+        "on log Z, so its bits/dim errs low) and the GANs' stored AIS results (`gen-eval likelihood ref:NAME "
+        "--method ais,bdmc --save`; forward AIS errs high), which are likelihoods of the GAN plus Gaussian "
+        "observation noise, not of the GAN: see the note under the table.",
         "",
         "## Quality bars",
         "",
@@ -218,6 +222,10 @@ def write_scorecard(
             f"{config.get('train_seconds', '-')} | "
             f"{f'{size.stat().st_size / 1e3:.0f} kB' if size.is_file() else '-'} |"
         )
+    labels = {
+        f"{s.name}: {w}" for s in scores for w in (s.metrics.get("bits_per_dim") or {}).get("warnings", [])
+    }
+    lines += ([""] if labels else []) + [f"- bits/dim of {label}" for label in sorted(labels)]
     lines += [
         "",
         "## 2-D mixtures (vs the test split, identity features)",
