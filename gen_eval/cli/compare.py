@@ -204,9 +204,10 @@ def _print_human(comparison: Comparison, console: Console, given: Console | None
 
     table = Table(
         title="Human judgement: error rate (fakes judged real + reals judged fake)",
-        caption="95% Newcombe interval of B - A; higher = harder to tell from real",
+        caption="95% intervals of B - A in points: Newcombe's over judgements, and a bootstrap over people; a "
+        "difference needs p < 0.05 and the one over people to exclude 0. Higher = harder to tell from real",
     )
-    for column in ("B vs A", "A", "B", "B - A", "95% interval", "p (test)", "verdict"):
+    for column in ("B vs A", "A", "B", "B - A", "95% interval", "over people", "p (test)", "verdict"):
         table.add_column(column, justify="left" if column in ("B vs A", "verdict") else "right")
     for row in comparison.human:
         if row["difference"] is None:
@@ -222,6 +223,11 @@ def _print_human(comparison: Comparison, console: Console, given: Console | None
             f"{100 * row['error_rate_b']:.1f}% of {row['judgements_b']}",
             f"{100 * row['difference']:+.1f} pts",
             escape(interval_text(tuple(100 * x for x in row["interval"]))),
+            escape(
+                interval_text(
+                    None if row["interval_people"] is None else [100 * x for x in row["interval_people"]]
+                )
+            ),
             f"{row['p_value']:.3g} ({row['test']})",
             f"[{style}]{verdict}[/{style}]",
         )

@@ -139,6 +139,7 @@ def show(
                 _percent(r.fool_rate, r.fool_interval),
                 _percent(r.real_error_rate, r.real_error_interval),
                 _percent(r.error_rate, r.error_interval),
+                _percent(r.error_rate, r.error_interval_people),
                 "—"
                 if r.participant_min is None
                 else f"{100 * r.participant_min:.0f}–{100 * r.participant_max:.0f}%",  # type: ignore[operator]
@@ -156,6 +157,7 @@ def show(
                 "fakes judged real",
                 "reals judged fake",
                 "error (both)",
+                "error, people resampled",
                 "per participant",
                 "median time",
             ],

@@ -137,13 +137,16 @@ def _human_table(page: Page, comparison: Comparison) -> None:
             f"{100 * row['error_rate_b']:.1f}% of {row['judgements_b']}",
             f"{100 * row['difference']:+.1f} pts",
             _interval_cell([100 * x for x in row["interval"]]),
+            _interval_cell(
+                None if row["interval_people"] is None else [100 * x for x in row["interval_people"]]
+            ),
             escape(f"{row['p_value']:.3g} ({row['test']})"),
             escape(human_verdict(row)),
         ]
         for row in comparison.human
         if row["difference"] is not None
     ]
-    columns = ["B vs A", "A", "B", "B - A", "95% interval", "p (test)", "verdict"]
+    columns = ["B vs A", "A", "B", "B - A", "95% interval", "over people", "p (test)", "verdict"]
     page.add(table(columns, rows, left=1, raw=True))
     page.paragraph(
         f"95% Newcombe interval of B - A; higher error = harder to tell from real. {CHANCE_NOTE}", "muted"

@@ -17,14 +17,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gen_eval.human.model import CHANCE_NOTE, TIMEOUT
+from gen_eval.human.people import people_difference_interval, people_interval
 
 if TYPE_CHECKING:
     from gen_eval.human.store import HumanStore
 
 LEVEL = 0.95
 INTERVAL_NOTE = (
-    "95% Wilson score intervals over judgements (each judgement counted as independent; the spread "
-    "across participants shows how much people differ)"
+    "95% Wilson score intervals over judgements (each judgement counted as independent), and for the "
+    "error rate also a bootstrap over participants (right when people differ, where Wilson's is too narrow)"
 )
 
 
@@ -73,6 +74,12 @@ class RunHumanResult:
         The spread of the per-participant error rates.
     median_seconds : float or None
         Median answer time of the counted judgements.
+    error_interval_people : (low, high) or None
+        95% percentile bootstrap interval of the error rate resampling participants (2,000
+        resamples; :mod:`gen_eval.human.people`): it stays right when people differ, where the
+        Wilson interval is too narrow. None with fewer than two participants.
+    per_participant : tuple of (participant, errors, judgements)
+        The counts behind the spread and the bootstrap (ids are random, nothing personal).
     """
 
     run: str
@@ -98,12 +105,15 @@ class RunHumanResult:
     participant_min: float | None
     participant_max: float | None
     median_seconds: float | None
+    error_interval_people: tuple[float, float] | None = None
+    per_participant: tuple[tuple[str, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: numbers stay numbers, intervals are [low, high] lists, the 50% note included."""
         data = asdict(self)
-        for key in ("fool_interval", "real_error_interval", "error_interval"):
+        for key in ("fool_interval", "real_error_interval", "error_interval", "error_interval_people"):
             data[key] = None if data[key] is None else list(data[key])
+        data["per_participant"] = [list(entry) for entry in self.per_participant]
         data["level"] = LEVEL
         data["note"] = CHANCE_NOTE
         return data
@@ -158,6 +168,7 @@ def study_results(store: HumanStore, study_id: str, max_attention_failures: int 
             per_person[row["participant_id"]][0] += not row["correct"]
             per_person[row["participant_id"]][1] += 1
         person_rates = [wrong / total for wrong, total in per_person.values()]
+        counts = tuple((who, wrong, total) for who, (wrong, total) in sorted(per_person.items()))
         results.append(
             RunHumanResult(
                 run=run,
@@ -183,6 +194,8 @@ def study_results(store: HumanStore, study_id: str, max_attention_failures: int 
                 participant_min=min(person_rates) if person_rates else None,
                 participant_max=max(person_rates) if person_rates else None,
                 median_seconds=statistics.median(row["seconds"] for row in counted) if counted else None,
+                error_interval_people=people_interval(counts, study.settings.seed),
+                per_participant=counts,
             )
         )
     return results
@@ -205,8 +218,10 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
     dict
         ``run_a``, ``run_b``, ``error_rate_a``, ``error_rate_b``, ``difference`` (b - a, as
         ``gen-eval compare`` reports B - A),
-        ``interval`` (95%), ``p_value``, ``test``, ``significant`` (p < 0.05), ``note``; the
-        numbers are None when either run has no judgements.
+        ``interval`` (95%, Newcombe), ``interval_people`` (95%, bootstrap over participants,
+        paired where the same people judged both; None without per-participant counts),
+        ``p_value``, ``test``, ``significant`` (p < 0.05 and ``interval_people`` excluding 0),
+        ``note``; the numbers are None when either run has no judgements.
     """
     out: dict[str, Any] = {
         "run_a": a.run,
@@ -217,6 +232,7 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         "judgements_b": b.judgements,
         "difference": None,
         "interval": None,
+        "interval_people": None,
         "p_value": None,
         "test": None,
         "significant": None,
@@ -242,8 +258,17 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         difference - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
         difference + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2),
     )
+    people = people_difference_interval(a.per_participant, b.per_participant)
+    # Significant only when the test and, where it exists, the interval over people both say so:
+    # the test counts judgements as independent, which people who differ make them not.
+    significant = p_value < 0.05 and (people is None or not people[0] <= 0 <= people[1])
     out.update(
-        difference=difference, interval=list(interval), p_value=p_value, test=test, significant=p_value < 0.05
+        difference=difference,
+        interval=list(interval),
+        interval_people=None if people is None else list(people),
+        p_value=p_value,
+        test=test,
+        significant=significant,
     )
     return out
 

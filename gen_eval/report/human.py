@@ -58,6 +58,7 @@ def human_section(page: Page, judged: list[Any] | str) -> None:
                 _percent(result.fool_rate, result.fool_interval),
                 _percent(result.real_error_rate, result.real_error_interval),
                 _percent(result.error_rate, result.error_interval),
+                _percent(result.error_rate, result.error_interval_people),
                 spread,
                 "—" if result.median_seconds is None else f"{result.median_seconds:.1f} s",
             ]
@@ -70,5 +71,5 @@ def human_section(page: Page, judged: list[Any] | str) -> None:
         "reals judged fake",
         "error (both)",
     ]
-    page.add(table([*columns, "per participant", "median time"], rows))
+    page.add(table([*columns, "error, people resampled", "per participant", "median time"], rows))
     page.paragraph(f"{INTERVAL_NOTE}; participants who missed an attention check are left out.", "muted")
