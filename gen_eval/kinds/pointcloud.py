@@ -130,6 +130,8 @@ POINTCLOUD = DataKind(
     draw=_draw,
     picture_count=16,
     picture_reference=False,
+    # The point-cloud metrics (gen_eval/metrics/pointclouds*.py) read the clouds themselves.
+    provides=frozenset({"pointclouds"}),
     claims=lambda shape, dtype: len(shape) == 3 and shape[-1] == 3 and dtype.startswith("float"),
     from_code=pointclouds_from_code,
     caption=_caption,
