@@ -372,3 +372,16 @@ def test_a_run_whose_sources_are_gone_is_a_one_line_error_naming_it(runs: Path, 
     assert not any((moved / "human").glob("2*"))  # no half-made study folder
     with pytest.raises(GenEvalError, match="not a run"):
         HumanStore.for_runs(moved).create_study(moved, ["good", "nowhere"], SMALL, show_progress=False)
+
+
+def test_a_run_of_vectors_is_refused_naming_it(tmp_path: Path) -> None:
+    import gen_eval
+
+    gen_eval.evaluate(
+        "ring8:test", "ring8", features="identity", metrics=["fid"], collapse=False, num_resamples=2,
+        num_samples=50, out=tmp_path / "ring", cache_dir=False,
+    )  # fmt: skip
+    with pytest.raises(GenEvalError) as caught:
+        HumanStore.for_runs(tmp_path).create_study(tmp_path, ["ring"], SMALL, show_progress=False)
+    message = str(caught.value)
+    assert str(tmp_path / "ring") in message and "shows images" in message and "\n" not in message
