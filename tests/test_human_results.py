@@ -389,3 +389,13 @@ def test_compare_human_keeps_its_false_alarms_near_5_percent_when_people_differ(
         for _ in range(100)
     )
     assert found >= 90
+
+
+def test_reading_results_of_a_folder_without_studies_creates_nothing(runs: Path, tmp_path: Path) -> None:
+    done = _cli("human", str(tmp_path))
+    assert (
+        done.returncode == 2
+        and "no studies yet" in done.stderr
+        and len(done.stderr.strip().splitlines()) == 1
+    )
+    assert not (tmp_path / "human").exists()

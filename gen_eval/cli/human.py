@@ -55,6 +55,20 @@ StudyOption = Annotated[
 ]
 
 
+def _existing_store(runs_dir: Path) -> HumanStore:
+    """The runs folder's store, without creating one (reading results writes nothing)."""
+    from gen_eval.errors import GenEvalError
+    from gen_eval.human import HumanStore
+    from gen_eval.human.store import DATABASE
+
+    if runs_dir.is_dir() and not (runs_dir / DATABASE).is_file():
+        raise GenEvalError(
+            f"{runs_dir}: no studies yet ({runs_dir / DATABASE} does not exist); "
+            "create one with gen-eval human create RUNS_DIR --runs A,B"
+        )
+    return HumanStore.for_runs(runs_dir)
+
+
 def _study(store: HumanStore, wanted: str | None) -> Study:
     from gen_eval.errors import GenEvalError
 
@@ -101,12 +115,12 @@ def show(
 
     def body() -> None:
         from gen_eval.errors import GenEvalError
-        from gen_eval.human import CHANCE_NOTE, HumanStore, study_results
+        from gen_eval.human import CHANCE_NOTE, study_results
         from gen_eval.human.results import INTERVAL_NOTE
 
         if (export is None) != (out is None):
             raise GenEvalError("--export and --out go together: --export csv|json --out FILE")
-        store = HumanStore.for_runs(runs_dir)
+        store = _existing_store(runs_dir)
         chosen = _study(store, study)
         if export is not None:
             written = store.export(chosen.study_id, export, out)  # type: ignore[arg-type]
@@ -245,9 +259,8 @@ def close(runs_dir: RunsDir, study: StudyOption = None) -> None:
     """Close a study: it takes no more answers; its results stay."""
 
     def body() -> None:
-        from gen_eval.human import HumanStore
 
-        store = HumanStore.for_runs(runs_dir)
+        store = _existing_store(runs_dir)
         chosen = _study(store, study)
         store.close_study(chosen.study_id)
         typer.echo(
