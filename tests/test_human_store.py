@@ -385,3 +385,14 @@ def test_a_run_of_vectors_is_refused_naming_it(tmp_path: Path) -> None:
         HumanStore.for_runs(tmp_path).create_study(tmp_path, ["ring"], SMALL, show_progress=False)
     message = str(caught.value)
     assert str(tmp_path / "ring") in message and "shows images" in message and "\n" not in message
+
+
+def test_a_moved_runs_folder_keeps_its_studies(runs: Path, tmp_path: Path) -> None:
+    import shutil
+
+    made = HumanStore.for_runs(runs).create_study(runs, ["good"], SMALL, show_progress=False)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(runs, moved)
+    study = HumanStore.for_runs(moved).get_study(made.study_id)
+    assert study.runs_dir == moved and study.folder == moved / "human" / made.study_id
+    assert sample_picture(study, "r0-real-0") == sample_picture(made, "r0-real-0")

@@ -181,9 +181,11 @@ class HumanStore:
                 continue
         return self.get_study(study_id)
 
-    @staticmethod
-    def _study(row: sqlite3.Row | tuple[Any, ...]) -> Study:
+    def _study(self, row: sqlite3.Row | tuple[Any, ...]) -> Study:
         study_id, code, runs_dir, runs, settings, counts, created, closed = row
+        if self.path.name == DATABASE.name and self.path.parent.name == DATABASE.parent.name:
+            # RUNS_DIR/human/judgements.sqlite: the folder it is in now, so a moved class folder still works
+            runs_dir = self.path.parent.parent
         return Study(
             study_id=study_id,
             code=code,
