@@ -149,8 +149,8 @@ class Trial:
     Attributes
     ----------
     trial_id : int
-        The trial's slot in the study's plan (the same for every participant: practice, then the
-        scored trials run by run, then the attention checks); answers are recorded under it.
+        The trial's slot in the participant's plan (practice, then the scored trials run by run,
+        then the attention checks); answers are recorded under it.
     position : int
         Where this participant sees it (0 first); practice always comes first.
     kind : {"practice", "attention", "trial"}
