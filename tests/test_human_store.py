@@ -396,3 +396,50 @@ def test_a_moved_runs_folder_keeps_its_studies(runs: Path, tmp_path: Path) -> No
     study = HumanStore.for_runs(moved).get_study(made.study_id)
     assert study.runs_dir == moved and study.folder == moved / "human" / made.study_id
     assert sample_picture(study, "r0-real-0") == sample_picture(made, "r0-real-0")
+
+
+def test_a_study_of_text_runs_shows_strings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text runs (the text kind): strings are copied as code points and come back as strings."""
+    text = pytest.importorskip("gen_eval.kinds.text")
+    from dataclasses import dataclass
+
+    import torch
+
+    import gen_eval.human.snapshot as snapshot
+    from gen_eval.sources.base import Batch, Source
+
+    @dataclass
+    class Strings(Source):
+        kind = "array"
+        items: tuple[str, ...] = ()
+
+        def __post_init__(self) -> None:
+            self.data_kind, self._count = "text", len(self.items)
+            self.sample_shape = (max(map(len, self.items)),)
+
+        def batches(self, batch_size: int):
+            rows = text.encode_strings(list(self.items))
+            for start in range(0, len(rows), batch_size):
+                yield Batch(torch.from_numpy(rows[start : start + batch_size]))
+
+    made_up = tuple(f"generated line {i}" for i in range(12))
+    real = tuple(f"a somewhat longer real line number {i}" for i in range(12))
+    monkeypatch.setattr(
+        snapshot,
+        "_reopen",
+        lambda runs_dir, name, role, trust: Strings(role, made_up if role == "generated" else real),
+    )
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "lines" / "manifest.json").write_text("{}")
+    store = HumanStore.for_runs(tmp_path)
+    study = store.create_study(tmp_path, ["lines"], SMALL, show_progress=False)
+    assert study.counts == (12,)
+    shown = {sample_text(study, f"r0-fake-{i}") for i in range(12)}
+    assert shown == set(made_up)
+    assert sample_text(study, "r0-real-3") in real
+    check = sample_text(study, "check-0")
+    assert check and check not in made_up + real
+    with pytest.raises(GenEvalError, match="shows text"):
+        sample_picture(study, "r0-fake-0")
+    trial = store.next_trial(study.study_id, store.join(study.study_id))
+    assert trial is not None and all(sample_text(study, item.sample_id) for item in trial.items)

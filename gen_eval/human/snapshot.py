@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 SAMPLES = "samples.npz"
 SNAPSHOT = "snapshot.json"  # not manifest.json: the dashboard takes folders holding one for runs
+SHOWN_KINDS = ("image", "text")  # what a person can judge on a page: pictures and strings
 VIEW_SIZE = 256  # pictures are enlarged (nearest neighbour, whole factors) to at least this many pixels
 
 
@@ -61,10 +62,10 @@ def _reopen(runs_dir: Path, name: str, role: str, trust_code: bool) -> Source:
     except GenEvalError as exc:
         fix = " (or pass --trust-code to sample it again)" if "trust" in str(exc) else ""
         raise GenEvalError(f"{path}: its {what} {spec} cannot be opened again ({exc}){fix}") from exc
-    if source.data_kind != "image":
+    if source.data_kind not in SHOWN_KINDS:
         raise GenEvalError(
-            f"{path}: its {what} are {source.data_kind} samples; a human study shows images "
-            "(pick runs of image data)"
+            f"{path}: its {what} are {source.data_kind} samples; a human study shows images or text "
+            "(pick runs of image or text data)"
         )
     return source
 
@@ -75,15 +76,21 @@ def _sample(source: Source, count: int, rng: np.random.Generator) -> tuple[np.nd
 
     indices = sorted(rng.choice(len(source), size=min(count, len(source)), replace=False).tolist())
     # Code sources sample again in take(): 256 is evaluate's default batch, so seeded draws repeat.
-    return np.ascontiguousarray(source.take(indices, batch_size=256), dtype=np.uint8), indices
+    dtype = np.uint8 if source.data_kind == "image" else np.int32  # text: code points, 0-padded
+    return np.ascontiguousarray(source.take(indices, batch_size=256), dtype=dtype), indices
 
 
-def _alike(fake: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """The generated images at the real ones' size and channels, so only their content differs."""
+def _alike(fake: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The generated images at the real ones' size and channels, so only their content differs;
+    strings padded to one width (padding is not shown)."""
     import numpy as np
 
     from gen_eval.sources.resize import resize_images
 
+    if fake.ndim == 2:  # text rows of code points
+        width = max(fake.shape[1], real.shape[1])
+        pad = [np.pad(rows, ((0, 0), (0, width - rows.shape[1]))) for rows in (fake, real)]
+        return pad[0], pad[1], None
     note = None
     if fake.shape[1] != real.shape[1]:
         fake = np.repeat(fake, 3, axis=1) if fake.shape[1] == 1 else fake
@@ -92,7 +99,7 @@ def _alike(fake: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, str | None]:
             f"generated {fake.shape[2]}x{fake.shape[3]} resized to {real.shape[2]}x{real.shape[3]} (bicubic)"
         )
         fake = resize_images(fake, tuple(real.shape[2:]), "bicubic")  # type: ignore[arg-type]
-    return fake, note
+    return fake, real, note
 
 
 def attention_images(count: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -104,6 +111,21 @@ def attention_images(count: int, shape: tuple[int, ...], seed: int) -> np.ndarra
     for i in range(count):
         out[i] = rng.integers(0, 256, size=shape, dtype=np.uint8) if i % 2 == 0 else 128
     return out
+
+
+def attention_strings(count: int, width: int, seed: int) -> np.ndarray:
+    """``count`` obviously broken strings as code points: random symbols and one letter repeated, in turn."""
+    import numpy as np
+
+    from gen_eval.kinds.text import encode_strings
+
+    rng = np.random.default_rng([seed, 7])
+    length = max(8, min(width, 40))
+    junk = "#%&*+=?@^~|<>{}[]"
+    texts = [
+        "".join(rng.choice(list(junk), size=length)) if i % 2 == 0 else "z" * length for i in range(count)
+    ]
+    return encode_strings(texts, length=max(width, length))
 
 
 def write_snapshot(
@@ -142,6 +164,7 @@ def write_snapshot(
 
     arrays: dict[str, np.ndarray] = {}
     record: list[dict[str, Any]] = []
+    kinds: dict[str, str] = {}  # the study's one kind, set by its first run
     rng = np.random.default_rng(settings.seed)
     with progress_task("study · copying samples (runs)", len(runs), show_progress) as bar:
         for k, name in enumerate(runs):
@@ -155,7 +178,13 @@ def write_snapshot(
                 )
             fake, fake_at = _sample(generated, count, rng)
             real, real_at = _sample(reference, count, rng)
-            fake, note = _alike(fake, real)
+            kinds.setdefault("study", generated.data_kind)
+            if {generated.data_kind, reference.data_kind} != {kinds["study"]}:
+                raise GenEvalError(
+                    f"{runs_dir / name}: its samples are {generated.data_kind} and its reference "
+                    f"{reference.data_kind}, in a study of {kinds['study']}; a study judges one kind"
+                )
+            fake, real, note = _alike(fake, real)
             arrays[f"r{k}_fake"], arrays[f"r{k}_real"] = fake, real
             record.append(
                 {
@@ -169,7 +198,11 @@ def write_snapshot(
                 }
             )
             bar.advance(1)
-    arrays["check"] = attention_images(settings.attention_checks, arrays["r0_real"].shape[1:], settings.seed)
+    shape = arrays["r0_real"].shape[1:]
+    if kinds["study"] == "text":
+        arrays["check"] = attention_strings(settings.attention_checks, shape[0], settings.seed)
+    else:
+        arrays["check"] = attention_images(settings.attention_checks, shape, settings.seed)
     staging = folder.with_name(f".staging-{folder.name}-{os.getpid()}")
     try:
         staging.mkdir(parents=True)
@@ -177,7 +210,8 @@ def write_snapshot(
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
-        (staging / SNAPSHOT).write_text(json.dumps({"runs": record}, indent=2), encoding="utf-8")
+        document = {"kind": kinds["study"], "runs": record}
+        (staging / SNAPSHOT).write_text(json.dumps(document, indent=2), encoding="utf-8")
         staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -215,6 +249,8 @@ def sample_picture(study: Study, sample_id: str) -> bytes:
     from PIL import Image
 
     image = sample_array(study, sample_id)
+    if image.ndim != 3:
+        raise GenEvalError(f"study {study.code} shows text, not pictures: use sample_text for {sample_id!r}")
     factor = max(1, -(-VIEW_SIZE // max(image.shape[1:])))
     picture = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
     if factor > 1:
@@ -225,6 +261,10 @@ def sample_picture(study: Study, sample_id: str) -> bytes:
 
 
 def sample_text(study: Study, sample_id: str) -> str | None:
-    """The sample as text for text runs; None for images (every study so far: text kinds come later)."""
-    sample_array(study, sample_id)  # an unknown id is still an error
-    return None
+    """The sample as a string in a study of text runs; None in a study of images."""
+    array = sample_array(study, sample_id)  # an unknown id is still an error
+    if array.ndim != 1:
+        return None
+    from gen_eval.kinds.text import decode_rows
+
+    return decode_rows(array[None])[0]
