@@ -161,15 +161,15 @@ def leaderboard_frame(runs: list[RunInfo], human: dict[str, Any] | None = None) 
             "features": info.features,
             "collapse": (info.collapse or {}).get("status", "not checked"),
         }
+        if human:  # first of the value columns: the number people most want to see
+            judged = human.get(info.name)
+            row[HUMAN] = None if judged is None else judged.error_rate
+            row[f"{HUMAN} 95% CI"] = _interval(None if judged is None else judged.error_interval)
         for key, header in LEADERBOARD_METRICS.items():
             result = info.metrics.get(key)
             row[header] = None if result is None else result["value"]
             interval = None if result is None else result.get("interval")
             row[f"{header} 95% CI"] = _interval(interval)
-        if human:
-            result = human.get(info.name)
-            row[HUMAN] = None if result is None else result.error_rate
-            row[f"{HUMAN} 95% CI"] = _interval(None if result is None else result.error_interval)
         row["collapse verdict"] = info.verdict
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -247,6 +247,7 @@ def human_table(results: list[Any]) -> Any:
                 "run": r.run,
                 "error rate": r.error_rate,
                 "error 95% CI": percent(r.error_interval),
+                "error 95% CI over people": percent(r.error_interval_people),
                 "fakes judged real": r.fool_rate,
                 "fakes judged real 95% CI": percent(r.fool_interval),
                 "reals judged fake": r.real_error_rate,

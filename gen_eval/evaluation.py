@@ -91,6 +91,7 @@ def evaluate(
     resize_method: str = "bicubic",
     key: str | None = None,
     value_range: str = "auto",
+    resample_points: int | None = None,
     collapse: bool = True,
     train: str | Path | Source | None = "auto",
     show_progress: bool = False,
@@ -154,8 +155,9 @@ def evaluate(
         Run Inception in channels-last memory layout. None (default): on for the CPU, where it is
         about 1.6x faster on 2 cores with features within 2e-6 relative of the default layout
         (measured; torch-fidelity runs the default layout); off on CUDA.
-    resize, key, value_range
-        Source options (see :func:`gen_eval.sources.open_source`).
+    resize, key, value_range, resample_points
+        Source options (see :func:`gen_eval.sources.open_source`; ``resample_points`` brings
+        point clouds of different sizes to one count).
     resize_method : {"bicubic", "bilinear", "area", "nearest", "refuse"}
         How images whose size differs from what the extractor reads (its input size, else the
         reference's size) are resized, or ``"refuse"`` to make that an error; also the method of
@@ -213,6 +215,7 @@ def evaluate(
         "resize": resize,
         "resize_method": resize_method,
         "value_range": value_range,
+        "resample_points": resample_points,
     }
     ref = open_source(reference, num_samples=num_reference, seed=seed, **source_options)
     if is_code(source) and num_samples is None:
@@ -365,6 +368,7 @@ def evaluate(
             "unsafe_no_isolation": unsafe_no_isolation,
             "key": key,
             "value_range": value_range,
+            "resample_points": resample_points,
         },
         "timings_s": {
             "reference_features": round(ref_seconds, 3),

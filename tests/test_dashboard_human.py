@@ -108,7 +108,7 @@ def test_study_in_progress(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> N
     store = HumanStore.for_runs(runs_dir)
     [study] = store.studies()
     assert study.code in _texts(app, "success") and study.settings.trials_per_participant == 8
-    assert "No scored judgements yet" in _texts(app, "info")
+    assert "No judgements yet" in _texts(app, "info")
 
     # A participant with the code in the address: the join form, then a random id in the address.
     person = _page("human", runs_dir, monkeypatch, study=study.code.lower())

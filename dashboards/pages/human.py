@@ -174,7 +174,7 @@ def _participant_view(store: HumanStore) -> None:
     done = sum(1 for t in trials if t.position < trial.position)
     st.progress(done / max(len(trials), 1), text=f"Judgement {done + 1} of {len(trials)}")
     if trial.kind == "practice":
-        st.info("Practice: you will be told whether you were right. These answers do not count.")
+        st.caption("Practice: you will be told whether you were right. These answers do not count.")
     key = (study.study_id, participant, trial.trial_id)
     if (st.session_state.get(SHOWN) or (None,))[0] != key:
         st.session_state[SHOWN] = (key, time.time())
@@ -215,10 +215,10 @@ def _open_study(store: HumanStore, runs: list[Any]) -> None:
         chosen = st.multiselect("Runs to judge", names, default=names[: min(4, len(names))])
         mode = st.radio("Question", list(MODES), format_func=MODES.get, horizontal=True)
         left, middle, right = st.columns(3)
-        limit = left.number_input("Time limit per judgement, s (0: none)", 0.0, 600.0, 0.0, step=1.0)
+        limit = left.number_input("Time limit per judgement, s (0: none)", 0.0, 600.0, 0.0, 1.0, "%.1f")
         practice = middle.number_input("Practice items (with feedback)", 0, 20, 4)
         checks = right.number_input("Attention checks (broken images)", 0, 20, 2)
-        trials = left.number_input("Judgements per participant", 2, 1000, 40)
+        trials = left.number_input("Judgements per participant (even)", 2, 1000, 40, 2)
         samples = middle.number_input("Samples per run", 2, 10_000, 100)
         seed = right.number_input("Seed", 0, 2**31 - 1, 0)
         opened = st.form_submit_button("Open the study", type="primary")
@@ -299,10 +299,10 @@ def _live_results(study_id: str) -> None:
     joined.metric("Participants joined", len(store.participants(study_id)))
     recorded.metric("Judgements recorded", len(judgements))
     finished.metric(f"Finished all {total}", sum(count >= total for count in answers.values()))
-    results = study_results(store, study_id)
-    if not any(r.judgements for r in results):
-        st.info("No scored judgements yet: results appear here as participants answer.")
+    if not judgements:
+        st.info("No judgements yet: results appear here as participants answer.")
         return
+    results = study_results(store, study_id)
     st.dataframe(
         human_table(results),
         hide_index=True,
@@ -313,7 +313,8 @@ def _live_results(study_id: str) -> None:
         f"{INTERVAL_NOTE}. Practice answers, timed-out trials and participants who missed an "
         "attention check are left out (and counted)."
     )
-    st.plotly_chart(_error_chart(results), width="stretch", key="human-errors")
+    if any(r.error_rate is not None for r in results):
+        st.plotly_chart(_error_chart(results), width="stretch", key="human-errors")
 
 
 def _instructor_view() -> None:

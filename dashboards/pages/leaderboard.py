@@ -49,6 +49,8 @@ if details:
     shown += [f"{m} 95% CI" for m in metrics]
 config = {m: st.column_config.NumberColumn(m, format="%.4g", width="small") for m in metrics}
 config["run"] = st.column_config.TextColumn("run", pinned=True)
+if HUMAN in config:
+    config[HUMAN] = st.column_config.NumberColumn(HUMAN, format="percent", width="small")
 event = st.dataframe(
     frame[shown],
     hide_index=True,

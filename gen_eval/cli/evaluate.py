@@ -97,6 +97,10 @@ def evaluate(
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
+    resample_points: Annotated[
+        int | None,
+        typer.Option(help="Point clouds: bring every cloud to N points (needed when their sizes differ)."),
+    ] = None,
     no_collapse: Annotated[
         bool, typer.Option("--no-collapse", help="Skip the mode-collapse detectors (on by default).")
     ] = False,
@@ -139,6 +143,7 @@ def evaluate(
             resize_method=resize_method,
             key=key,
             value_range=value_range,
+            resample_points=resample_points,
             collapse=not no_collapse,
             train=train or "auto",
             show_progress=not quiet and not as_json,

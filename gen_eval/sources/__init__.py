@@ -4,6 +4,8 @@ Accepted specs, tried in this order:
 
 - ``path/to/file.py:factory`` (or ``file.py``, factory ``make_model``): a generator in Python;
   runs user code, so it needs ``trust_code=True``;
+- point clouds (:mod:`gen_eval.sources.pointcloud`): an ``.npz``/``.npy`` holding a float
+  (N, P, 3) array, or a folder of ``.ply``/``.xyz``/``.npy`` files, one cloud each;
 - an existing folder: images found recursively;
 - a statistics file (an ``.npz`` holding ``mu`` and ``sigma``, or an EDM2 ``.pkl``): a reference's
   mean and covariance without samples (:mod:`gen_eval.sources.statistics`; only ``evaluate``'s
@@ -40,6 +42,7 @@ def open_source(
     sandbox: bool = True,
     resize_method: str = "bicubic",
     unsafe_no_isolation: bool = False,
+    resample_points: int | None = None,
 ) -> Source:
     """Open a sample source from its spec.
 
@@ -66,6 +69,9 @@ def open_source(
         How float arrays map to uint8 (``auto`` reads the range; see ``sources.convert``).
     resize_method : str
         The method of ``resize`` (see :mod:`gen_eval.sources.resize`; ``refuse`` cannot resize).
+    resample_points : int, optional
+        Bring every point cloud of a file or folder to this many points (clouds of different
+        sizes are refused without it).
 
     Returns
     -------
@@ -77,7 +83,16 @@ def open_source(
         raise GenEvalError(f"--num-samples must be at least 1, got {num_samples}")
     text = str(spec)
     options = OpenOptions(
-        num_samples, seed, trust_code, key, resize, value_range, sandbox, resize_method, unsafe_no_isolation
+        num_samples,
+        seed,
+        trust_code,
+        key,
+        resize,
+        value_range,
+        sandbox,
+        resize_method,
+        unsafe_no_isolation,
+        resample_points,
     )
     path = Path(text)
     # Plug-in readers first (newest first), so a new kind's file pattern wins over the built-in array reader.
@@ -101,6 +116,7 @@ class OpenOptions:
     sandbox: bool = True
     resize_method: str = "bicubic"
     unsafe_no_isolation: bool = False
+    resample_points: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,25 @@ def _open_code(text: str, path: Path, options: OpenOptions) -> Source:
         options.trust_code,
         options.sandbox,
         options.unsafe_no_isolation,
+    )
+
+
+def _is_pointclouds(text: str, path: Path) -> bool:
+    from gen_eval.sources.pointcloud import is_cloud_array, is_cloud_folder
+
+    return is_cloud_array(path) or is_cloud_folder(path)
+
+
+def _open_pointclouds(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.pointcloud import PointCloudSource
+
+    return PointCloudSource(
+        spec=text,
+        path=path,
+        key=options.key,
+        limit=options.num_samples,
+        resample_points=options.resample_points,
+        seed=options.seed,
     )
 
 
@@ -197,7 +232,15 @@ def _open_reference(text: str, path: Path, options: OpenOptions) -> Source:
 
 # The built-in readers in the order of the module docstring; an embedded dataset is the fallback.
 _BUILTIN_READERS = (
-    Reader(_is_code, _open_code, "a generator in Python (file.py:factory)", ("image", "vector")),
+    Reader(
+        _is_code, _open_code, "a generator in Python (file.py:factory)", ("image", "vector", "pointcloud")
+    ),
+    Reader(
+        _is_pointclouds,
+        _open_pointclouds,
+        "point clouds: an (N, P, 3) .npz/.npy, or a folder of .ply/.xyz/.npy files",
+        ("pointcloud",),
+    ),
     Reader(lambda text, path: path.is_dir(), _open_folder, "a folder of images", ("image",)),
     Reader(
         _is_statistics,
