@@ -5,9 +5,11 @@ installed with gen-eval as the ``dashboards`` package, so the command works afte
 ``pip install``; from a checkout, ``streamlit run dashboards/app.py -- RUNS_DIR`` works too.
 
 ``app.py`` is the Streamlit entry point (navigation); ``pages/`` holds one script per page
-(leaderboard, run, compare, mode collapse, latent explorer); ``data.py`` finds and loads runs
-and tolerates broken ones; ``widgets.py`` has the page building blocks. Pages only read what the
-commands wrote, except what the latent explorer computes on request, which it saves back into the run.
+(leaderboard, run, compare, mode collapse, latent explorer, human judgement); ``data.py`` finds
+and loads runs and tolerates broken ones; ``widgets.py`` has the page building blocks. Pages only
+read what the commands wrote, except what the latent explorer computes on request, which it saves
+back into the run, and the human judgement page, which writes studies and answers to
+``RUNS_DIR/human/`` through ``gen_eval.human.HumanStore``.
 It sits above ``gen_eval``'s library layers and below ``gen_eval.cli`` (see ARCHITECTURE.md).
 """
 

@@ -185,11 +185,13 @@ def _interval(interval: Any) -> str:
 
 
 def human_results(root: Path) -> dict[str, Any]:
-    """Each run's human judgement results, from the newest study under ``root`` that judged it.
+    """Each run's human judgement results, from the newest study that judged it.
 
-    Studies live in ``root/human/judgements.sqlite`` (``gen_eval.human``); nothing is created
-    when there is none. A run judged in several studies shows the newest one with answers, since
-    studies differ in their settings (mode, time limit) and their rates are not pooled.
+    A study's database sits in the runs folder it was created in (``FOLDER/human/``, see
+    ``gen_eval.human.lookup``) and names runs relative to that folder, so the databases in
+    ``root``, in the folders above it and in the folders below it are all read; nothing is created
+    when there is none. A run judged in several studies shows the newest with counted answers:
+    studies differ in their settings (mode, time limit), so their rates are not pooled.
 
     Parameters
     ----------
@@ -199,25 +201,35 @@ def human_results(root: Path) -> dict[str, Any]:
     Returns
     -------
     dict
-        Run name -> ``RunHumanResult`` (only runs with counted judgements).
+        Run name (relative to ``root``, as the leaderboard names it) -> ``RunHumanResult``.
 
     Raises
     ------
     GenEvalError
-        The database cannot be read.
+        A database cannot be read.
     """
     from gen_eval.human import HumanStore, study_results
     from gen_eval.human.store import DATABASE
 
-    path = root / DATABASE
-    if not path.is_file():
-        return {}
-    store = HumanStore(path)
+    top = root.resolve()
+    databases = [folder / DATABASE for folder in (top, *top.parents)]
+    for path in sorted(top.rglob(DATABASE.as_posix())):  # hidden folders (staging, caches) skipped
+        if path not in databases and not any(p.startswith(".") for p in path.relative_to(top).parts):
+            databases.append(path)
+    judged = []  # (study created, run name, result)
+    for database in databases:
+        if not database.is_file():
+            continue
+        store = HumanStore(database)
+        for study in store.studies():
+            for result in study_results(store, study.study_id):
+                run = (database.parent.parent / result.run).resolve()
+                if result.judgements and run.is_relative_to(top):
+                    name = run.relative_to(top).as_posix() if run != top else run.name
+                    judged.append((study.created, name, result))
     found: dict[str, Any] = {}
-    for study in reversed(store.studies()):  # newest first
-        for result in study_results(store, study.study_id):
-            if result.judgements and result.run not in found:
-                found[result.run] = result
+    for _, name, result in sorted(judged, key=lambda item: item[0], reverse=True):
+        found.setdefault(name, result)
     return found
 
 

@@ -207,6 +207,9 @@ def test_study_finished(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None
     board = _page("leaderboard", runs_dir, monkeypatch)
     frame = board.dataframe[0].value.set_index("run")
     assert frame.loc["dcgan", "human"] == pytest.approx(0.5) and "human" in _texts(board, "caption")
+    # Over the folder above, the study's database is found below the root (runs named runs/...).
+    above = _page("leaderboard", runs_dir.parent, monkeypatch).dataframe[0].value.set_index("run")
+    assert above.loc["runs/real", "human"] == pytest.approx(0.5)
     run_page = _page("run", runs_dir, monkeypatch)
     run_page.selectbox[0].set_value("real").run()
     assert "Human judgement" in [s.value for s in run_page.subheader]
