@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gen_eval.demo.stored_scores import ASSUMED_NOISE, add_stored_likelihoods, bpd_cell
+from gen_eval.demo.stored_scores import BPD_MARKS as BPD_MARKS  # re-exported: the scorecard reads it here
 from gen_eval.errors import GenEvalError
 from gen_eval.evaluation import Evaluation, evaluate
 from gen_eval.progress import progress_group, progress_stage, sampling_progress
@@ -22,8 +24,6 @@ IMAGE_METRICS = ["fid", "kid", "is", "precision_recall", "density_coverage"]
 VECTOR_METRICS = ["fid", "precision_recall", "density_coverage"]
 FLOOR = "train split"
 LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv")  # what write_leaderboard writes
-# How a bits/dim's kind shows in a table: no mark when exact.
-BPD_MARKS = {"bound": "≤", "estimate": "≈"}
 
 
 @dataclass
@@ -293,29 +293,6 @@ def _score_one(
     )
 
 
-def add_stored_likelihoods(scores: list[ModelScore]) -> list[ModelScore]:
-    """Give each bundled model without a bits/dim its stored AIS result, if it has a current one.
-
-    A GAN's AIS takes minutes, so it is computed once (``gen-eval likelihood ref:NAME ... --save``)
-    and read here; a stale file (other weights) leaves the cell empty and a note saying so.
-    """
-    from gen_eval.likelihood.stored import load_stored, stored_metric
-    from reference_models import MODELS
-
-    for score in scores:
-        if "bits_per_dim" in score.metrics or score.name not in MODELS:
-            continue
-        try:
-            stored = load_stored(score.name)
-        except GenEvalError as exc:
-            score.notes.append(str(exc))
-            continue
-        if stored is not None:
-            generated = score.metrics.get("fid", {}).get("num_generated")
-            score.metrics["bits_per_dim"] = stored_metric(stored, generated)
-    return scores
-
-
 def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
     """Write ``leaderboard.json`` and ``leaderboard.csv`` into ``out_dir``."""
     import pandas as pd
@@ -340,12 +317,6 @@ def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:
 
     record_files(out, list(LEADERBOARD_FILES))
     return out / "leaderboard.json"
-
-
-def bpd_cell(entry: dict[str, Any]) -> str:
-    """A bits/dim as table text: its kind's mark (BPD_MARKS), the value, † under an assumed Gaussian noise."""
-    assumed = any(w.startswith("AIS under Gaussian") for w in entry.get("warnings", []))
-    return BPD_MARKS.get(entry["kind"], "") + f"{entry['value']:.3f}" + ("†" if assumed else "")
 
 
 _STATUS_CELLS = {
@@ -411,14 +382,15 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
         console.print(table)
     console.print(
         "[dim]≤: an upper bound on bits/dim (dequantised density, IWAE or ELBO); ≈: an estimate by annealed "
-        "importance sampling (a large RBM's log Z; a GAN's stored AIS result); †: AIS under Gaussian observation "
-        "noise (sigma below, chosen on validation images): not comparable with exact likelihoods; classes: digit classes the "
+        "importance sampling (a large RBM's log Z, which errs low; a GAN's stored AIS result, which errs high); "
+        "†: AIS under Gaussian observation noise (sigma below, chosen on validation images): not comparable with "
+        "exact likelihoods; classes: digit classes the "
         "classifier reads in the samples; prec/recall/dens/cover: precision, recall, density, coverage; "
         "collapse: the verdict of the mode-collapse detectors (gen-eval collapse ref:NAME for the evidence)[/dim]"
     )
     for score in scores:
         for warning in (score.metrics.get("bits_per_dim") or {}).get("warnings", []):
-            if warning.startswith("AIS under Gaussian"):
+            if warning.startswith(ASSUMED_NOISE):
                 console.print(f"[dim]† {score.name} bits/dim: {warning}[/dim]")
         for note in score.notes:
             console.print(f"[yellow]{score.name}[/yellow]: {note}")
