@@ -18,6 +18,16 @@ Z_A / Z_B, so log Z_A minus its log-mean-exp is a stochastic UPPER bound on log 
 samples of B exist when its hidden states can be enumerated (small H, where log Z is known
 anyway: that is how the bracket is tested); for a large RBM the reverse chains start from long
 Gibbs runs, an approximation, and the pair is then reported as an estimate, not a bracket.
+
+Why ``rbm_large`` (64 hidden units) has no certified upper side: reverse AIS bounds log Z only
+when its chains start from EXACT samples of the target, and none are available: enumerating h
+needs 2^64 terms, v has 17^64 states, and Gibbs chains (the only sampler here) are never exactly
+at equilibrium, so reverse AIS from them is biased in an unknown direction. RAISE (Burda, Grosse
+& Salakhutdinov, 2015) does not fill the gap: its stochastic bound is on the log-likelihood of
+the annealing model it defines, not of the RBM. A deterministic upper bound (tree-reweighted
+belief propagation) exists but is loose by nats on a densely coupled 64 x 64 graph and is not
+built. So its log Z is forward AIS alone, a stochastic LOWER bound on log Z: its log P(x) errs
+high and its bits/dim low, the opposite side from a decoder's AIS (:mod:`gen_eval.likelihood.ais`).
 """
 
 from __future__ import annotations
