@@ -226,8 +226,13 @@ def test_answering_twice_a_bad_answer_and_a_closed_study_are_errors(study: tuple
         store.record(made.study_id, who, second.trial_id, "0", 1.0)
     with pytest.raises(GenEvalError, match="has not joined"):
         store.record(made.study_id, "p-nobody", second.trial_id, "real", 1.0)
+    with pytest.raises(GenEvalError, match="give the time taken"):
+        store.record(made.study_id, who, second.trial_id, "real", float("nan"))
     with pytest.raises(GenEvalError, match="no trial 999"):
         store.record(made.study_id, who, 999, "real", 1.0)
+    store.record(made.study_id, who, second.trial_id, "timeout", np.float32(4.0))  # the time ran out
+    assert store.judgements(made.study_id)[-1]["answer"] == "timeout"
+    second = store.next_trial(made.study_id, who)
     store.close_study(made.study_id)
     assert store.get_study(made.study_id).closed
     assert store.next_trial(made.study_id, who) is None

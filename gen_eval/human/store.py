@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import secrets
 import sqlite3
@@ -303,7 +304,8 @@ class HumanStore:
             raise GenEvalError(f"study {study.code}: participant {participant_id} has no trial {trial_id}")
         if answer not in (*trial.answers(), TIMEOUT):
             raise GenEvalError(f"answer {answer!r}: give one of {', '.join((*trial.answers(), TIMEOUT))}")
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
+        real = isinstance(seconds, numbers.Real) and not isinstance(seconds, bool)  # numpy floats too
+        if not (real and math.isfinite(seconds) and seconds >= 0):
             raise GenEvalError(f"seconds {seconds!r}: give the time taken, a number of seconds >= 0")
         row = (
             study_id,
