@@ -377,6 +377,10 @@ def test_a_run_whose_sources_are_gone_is_a_one_line_error_naming_it(runs: Path, 
     assert not any((moved / "human").glob("2*"))  # no half-made study folder
     with pytest.raises(GenEvalError, match="not a run"):
         HumanStore.for_runs(moved).create_study(moved, ["good", "nowhere"], SMALL, show_progress=False)
+    with pytest.raises(GenEvalError, match="inside"):
+        HumanStore.for_runs(moved / "arrays").create_study(
+            moved / "arrays", ["../good"], SMALL, show_progress=False
+        )
 
 
 def test_a_run_of_vectors_is_refused_naming_it(tmp_path: Path) -> None:

@@ -153,6 +153,10 @@ class HumanStore:
         if len(set(runs)) != len(runs):
             raise GenEvalError(f"--runs {','.join(runs)}: a run is named twice")
         for name in runs:
+            if (
+                not (runs_dir / name).resolve().is_relative_to(runs_dir)
+            ):  # results find runs below their folder
+                raise GenEvalError(f"--runs {name}: name a run inside {runs_dir}, relative to it")
             if not (runs_dir / name / "manifest.json").is_file():
                 raise GenEvalError(
                     f"{runs_dir / name}: not a run in {runs_dir}; name run folders relative to it"
