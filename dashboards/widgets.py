@@ -159,3 +159,40 @@ def metric_bars(frame: Any, metric: str) -> Any:
     title = f"{metric} with 95% intervals" + (" (FID at each run's N)" if metric == "FID" else "")
     figure.update_layout(title=title, height=380, margin={"t": 50, "b": 120})
     return figure
+
+
+def human_error_bars(results: list[Any]) -> Any:
+    """Each run's human error rate with its 95% Wilson interval, and the 50% line (the best possible).
+
+    Parameters
+    ----------
+    results : list of RunHumanResult
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    import plotly.graph_objects as go
+
+    shown = [r for r in results if r.error_rate is not None]
+    figure = go.Figure(
+        go.Bar(
+            x=[r.run for r in shown],
+            y=[r.error_rate for r in shown],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [r.error_interval[1] - r.error_rate for r in shown],
+                "arrayminus": [r.error_rate - r.error_interval[0] for r in shown],
+            },
+            marker_color="#1f77b4",
+        )
+    )
+    figure.add_hline(y=0.5, line_dash="dot", annotation_text="50%: indistinguishable from real (best)")
+    figure.update_layout(
+        title="Human error rate with 95% intervals",
+        yaxis={"range": [0, 1], "tickformat": ".0%"},
+        height=340,
+        margin={"t": 50},
+    )
+    return figure

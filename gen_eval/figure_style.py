@@ -242,3 +242,52 @@ def scatter_png(
         draw.text((x + 14, 33), text, fill=INK, font=label_face)
         x += 28 + _text_width(text, label_face)
     return _png(image)
+
+
+def text_table_png(
+    strings: list[str],
+    title: str = "Generated strings",
+    marks: list[str] | None = None,
+    columns: int = 4,
+    cell_width: int = 200,
+) -> bytes:
+    """Strings in a numbered table under a title (the text kind's sample picture).
+
+    Parameters
+    ----------
+    strings : list of str
+        What to show, in order; a string wider than a cell is cut with an ellipsis.
+    title : str
+        The picture's title.
+    marks : list of str, optional
+        A short mark after each string (``"new"``, ``"train copy"``), drawn muted.
+    columns : int
+        Cells per row.
+    cell_width : int
+        Width of a cell in pixels.
+
+    Returns
+    -------
+    bytes
+        The PNG.
+    """
+    from PIL import Image, ImageDraw
+
+    face, heading, small = font(14), font(15, bold=True), font(11)
+    line = _line_height(face) + 4
+    rows = max(1, math.ceil(len(strings) / columns))
+    width = columns * cell_width + 16
+    image = Image.new("RGB", (width, 40 + rows * line + 8), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 8), title, font=heading, fill=INK)
+    for index, text in enumerate(strings):
+        x = 8 + (index % columns) * cell_width
+        y = 40 + (index // columns) * line
+        shown = text.replace("\n", " ") or "(empty)"
+        while len(shown) > 1 and _text_width(f"{index + 1}. {shown}", face) > cell_width - 70:
+            shown = shown[:-2] + "…"
+        draw.text((x, y), f"{index + 1}.", font=small, fill=MUTED)
+        draw.text((x + 28, y - 2), shown, font=face, fill=GENERATED if text else MUTED)
+        if marks and marks[index]:
+            draw.text((x + 32 + _text_width(shown, face), y), marks[index], font=small, fill=MUTED)
+    return _png(image)

@@ -23,7 +23,7 @@ from typing import Any
 import streamlit as st
 
 from dashboards.data import human_table
-from dashboards.widgets import _root, load_runs
+from dashboards.widgets import _root, human_error_bars, load_runs
 from gen_eval.errors import GenEvalError
 from gen_eval.human import HumanStore, StudySettings, sample_picture, sample_text, study_results
 from gen_eval.human.model import CHANCE_NOTE, TIMEOUT
@@ -33,6 +33,7 @@ STUDY_PARAM, PARTICIPANT_PARAM = "study", "participant"
 SHOWN = "human_shown"  # session key: (trial id, when the server first drew it)
 FEEDBACK = "human_feedback"  # session key: the practice feedback to show above the next trial
 PROBLEM = "human_problem"  # session key: why the last answer could not be recorded
+JOINED = "human_joined"  # session key: (study code, participant id) of this browser's participant
 GRACE_S = 0.5  # the round trip between the browser's countdown and the server's clock
 MODES = {
     "single": "One at a time: real or fake?",
@@ -206,6 +207,13 @@ def _participant_view(store: HumanStore) -> None:
             f"You have {limit:g} s per judgement; a later answer is recorded as timed out, "
             "whichever button you press."
         )
+    st.button("Leave (your answers so far are kept)", on_click=_leave, type="tertiary")
+
+
+def _leave() -> None:
+    """Forget this browser's participant: the page offers to join again (as a new participant)."""
+    st.session_state.pop(JOINED, None)
+    st.query_params.clear()
 
 
 # ---------------------------------------------------------------- instructor
@@ -256,34 +264,6 @@ def _export(store: HumanStore, study_id: str, fmt: str) -> bytes:
 PERCENT_COLUMNS = ("error rate", "fakes judged real", "reals judged fake")
 
 
-def _error_chart(results: list[Any]) -> Any:
-    """Each run's error rate with its 95% interval, and the 50% line that is the best possible."""
-    import plotly.graph_objects as go
-
-    shown = [r for r in results if r.error_rate is not None]
-    figure = go.Figure(
-        go.Bar(
-            x=[r.run for r in shown],
-            y=[r.error_rate for r in shown],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [r.error_interval[1] - r.error_rate for r in shown],
-                "arrayminus": [r.error_rate - r.error_interval[0] for r in shown],
-            },
-            marker_color="#1f77b4",
-        )
-    )
-    figure.add_hline(y=0.5, line_dash="dot", annotation_text="50%: indistinguishable from real (best)")
-    figure.update_layout(
-        title="Human error rate with 95% intervals",
-        yaxis={"range": [0, 1], "tickformat": ".0%"},
-        height=340,
-        margin={"t": 50},
-    )
-    return figure
-
-
 @st.fragment(run_every=5)
 def _live_results(study_id: str) -> None:
     """Progress and per-run results, refreshed every 5 s while the page is open."""
@@ -314,7 +294,7 @@ def _live_results(study_id: str) -> None:
         "attention check are left out (and counted)."
     )
     if any(r.error_rate is not None for r in results):
-        st.plotly_chart(_error_chart(results), width="stretch", key="human-errors")
+        st.plotly_chart(human_error_bars(results), width="stretch", key="human-errors")
 
 
 def _instructor_view() -> None:
@@ -371,6 +351,12 @@ def _instructor_view() -> None:
 # ---------------------------------------------------------------- page
 st.title("Human judgement")
 st.caption(CHANCE_NOTE)
+# The address carries the participant (a reload or a restarted server keeps it); the session keeps
+# it too, because moving to another page of the dashboard and back drops the address's parameters.
+if st.query_params.get(PARTICIPANT_PARAM):
+    st.session_state[JOINED] = (st.query_params.get(STUDY_PARAM, ""), st.query_params[PARTICIPANT_PARAM])
+elif st.session_state.get(JOINED):
+    st.query_params[STUDY_PARAM], st.query_params[PARTICIPANT_PARAM] = st.session_state[JOINED]
 participating = bool(st.query_params.get(PARTICIPANT_PARAM))
 role = (
     "Take part"

@@ -142,7 +142,7 @@ def birthday_test(
     Returns
     -------
     BirthdayResult
-        ``small_support`` when a size has a duplicate rate >= 1/2; ``support_estimate`` is N
+        ``small_support`` when a size has a duplicate rate >= 1/2 and no reference rate reaches 1/2; ``support_estimate`` is N
         from the collision law at the most informative size (None without any duplicate).
     """
     if not 0 < threshold_quantile < 0.5:
@@ -183,7 +183,14 @@ def birthday_test(
     closest = [(int(all_p[k, 0]), int(all_p[k, 1]), float(all_d[k])) for k in keep]
 
     support, support_s, bound = _support_from_rates(sizes, hits, num_batches)
-    small = max(rates) >= 0.5
+    # Data with natural repeats (names drawn by frequency) fill real batches with duplicates too:
+    # then only an excess over the reference says anything, so small support is not claimed.
+    small = max(rates) >= 0.5 and max(ref_rates) < 0.5
+    if max(rates) >= 0.5 and not small:
+        warnings.append(
+            f"real batches repeat too ({max(ref_rates):.0%} at s = {sizes[int(np.argmax(ref_rates))]}): the "
+            "reference itself has a small support, so only an excess over it is evidence"
+        )
     s_max = sizes[-1]
     if bound:
         warnings.append(

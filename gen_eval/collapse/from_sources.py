@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 EVIDENCE: Registry[str] = Registry("collapse evidence style")
 EVIDENCE.register("image", "images")
 EVIDENCE.register("vector", "points")
+EVIDENCE.register("pointcloud", "points")  # the detectors' plots draw the clouds' features
 
 
 def dataset_name(source: Source) -> str | None:
@@ -62,6 +63,7 @@ def check_sources(
     None (no memorisation check); ``extract(source, label)`` returns its Features.
     """
     from gen_eval.collapse.check import check_collapse
+    from gen_eval.kinds import get_kind
     from gen_eval.sources import Source, open_source
 
     if isinstance(train, str) and train == "auto":
@@ -74,7 +76,8 @@ def check_sources(
     report = check_collapse(
         gen_features.tensors,
         ref_features.tensors,
-        reference_labels=ref_features.labels,
+        # Labels of strings are classes (a name's sex), not the modes of a mixture in feature space.
+        reference_labels=None if "strings" in get_kind(ref.data_kind).provides else ref_features.labels,
         mixture=mixture_name(ref),
         train=train_features,
         metrics=metrics,

@@ -152,6 +152,54 @@ def _mixture(name: str) -> Callable[[], DatasetInfo]:
     return build
 
 
+def _census_names() -> DatasetInfo:
+    from gen_eval.datasets import census_names
+    from gen_eval.kinds.text import encode_strings
+
+    def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        strings, labels = census_names.load_names(split)
+        return encode_strings(strings[start:stop], census_names.MAX_LENGTH), labels[start:stop]
+
+    return DatasetInfo(
+        name="census_names",
+        data_kind="text",
+        description=(
+            "US first names drawn by their true 1990 Census frequencies, with sex labels (names package); "
+            "20,000 train / 2,500 validation / 2,500 test"
+        ),
+        splits=census_names.SPLITS,
+        default_split="train",
+        size=census_names.split_size,
+        read=read,
+        version=census_names.VERSION,
+        label_name="sex",
+    )
+
+
+def _hmm_language() -> DatasetInfo:
+    from gen_eval.datasets import hmm_language
+    from gen_eval.kinds.text import encode_strings
+
+    def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        strings = hmm_language.load_split(split)[start:stop]
+        return encode_strings(strings, hmm_language.MAX_LENGTH), np.zeros(len(strings), np.int64)
+
+    return DatasetInfo(
+        name="hmm_language",
+        data_kind="text",
+        description=(
+            "synthetic strings over 'abcd' from a fixed 3-state HMM, 1-8 letters: every string's exact "
+            "probability is known; 20,000 train / 2,500 validation / 2,500 test"
+        ),
+        splits=hmm_language.SPLITS,
+        default_split="train",
+        size=hmm_language.split_size,
+        read=read,
+        version=hmm_language.VERSION,
+        label_name="none",
+    )
+
+
 _BUILDERS: dict[str, Callable[[], DatasetInfo]] = {
     "digits": _digits,
     "stacked_digits": _stacked_digits,
@@ -159,6 +207,8 @@ _BUILDERS: dict[str, Callable[[], DatasetInfo]] = {
     "shapes3d": _shapes3d,
     "ring8": _mixture("ring8"),
     "grid25": _mixture("grid25"),
+    "census_names": _census_names,
+    "hmm_language": _hmm_language,
 }
 
 
@@ -172,3 +222,20 @@ def get_dataset(name: str) -> DatasetInfo:
     if name not in _BUILDERS:
         raise KeyError(name)
     return _BUILDERS[name]()
+
+
+def true_distribution(name: str) -> dict[str, float] | None:
+    """The exact probability of every string of text dataset ``name``, or None when it is not known.
+
+    ``census_names``: the Census frequencies, both labels pooled;
+    ``hmm_language``: the generating HMM's distribution.
+    """
+    if name == "census_names":
+        from gen_eval.datasets import census_names
+
+        return census_names.true_distribution()
+    if name == "hmm_language":
+        from gen_eval.datasets import hmm_language
+
+        return hmm_language.true_distribution()
+    return None

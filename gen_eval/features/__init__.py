@@ -37,6 +37,7 @@ for _name, _entry in {
     "stacked_digits": ExtractorEntry("gen_eval.features.stacked_digits:StackedDigitsExtractor", ("image",)),
     # Identity flattens images to their pixels too (a baseline, and PPL's float features).
     "identity": ExtractorEntry("gen_eval.features.identity:IdentityExtractor", ("image", "vector")),
+    "char-ngrams": ExtractorEntry("gen_eval.features.char_ngrams:CharNgramExtractor", ("text",)),
 }.items():
     EXTRACTORS.register(_name, _entry)
 

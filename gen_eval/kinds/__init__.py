@@ -3,7 +3,7 @@
 :class:`DataKind` says how a batch of a kind is checked, converted from what code returns,
 and drawn, and which feature extractor reads it by default; :class:`Samples` carries a batch
 with its kind, and labels (conditional data) or inputs/targets (paired data). The image and
-vector kinds (and point clouds) are declared here on import; a new kind is declared with :func:`register_kind`
+vector kinds (and point clouds and text) are declared here on import; a new kind is declared with :func:`register_kind`
 (see ARCHITECTURE.md, "The data-kind seam", for the other layers' registries).
 
 This package sits at the bottom of the layers: it imports only :mod:`gen_eval.errors`, and
@@ -27,9 +27,10 @@ from gen_eval.kinds.image import IMAGE
 from gen_eval.kinds.pointcloud import POINTCLOUD
 from gen_eval.kinds.registry import Registry
 from gen_eval.kinds.samples import Samples
+from gen_eval.kinds.text import TEXT
 from gen_eval.kinds.vector import VECTOR
 
-for _kind in (IMAGE, VECTOR, POINTCLOUD):
+for _kind in (IMAGE, VECTOR, POINTCLOUD, TEXT):
     if _kind.name not in KINDS:
         register_kind(_kind)
 
@@ -37,6 +38,7 @@ __all__ = [
     "IMAGE",
     "KINDS",
     "POINTCLOUD",
+    "TEXT",
     "VECTOR",
     "DataKind",
     "Registry",

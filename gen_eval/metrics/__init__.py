@@ -301,6 +301,34 @@ _BUILTIN: dict[str, MetricEntry] = {
         },
     ),
     **_POINTCLOUD_METRICS,
+    # Text (requires the strings themselves; gen_eval/metrics/text.py says what each measures).
+    "text_ngrams": MetricEntry(
+        "gen_eval.metrics.text:text_ngrams",
+        "strings",
+        True,
+        "character n-gram JSD (n=1..4) and length distance to the reference",
+        kinds=("text",),
+    ),
+    "text_novelty": MetricEntry(
+        "gen_eval.metrics.text:text_novelty",
+        "strings",
+        True,
+        "shares of strings copied from the training set, found in the reference, and distinct",
+        {
+            "text_train": Option(
+                str, "auto", "training set: a source spec, auto (the dataset's train split) or none"
+            )
+        },
+        kinds=("text",),
+    ),
+    "text_truth": MetricEntry(
+        "gen_eval.metrics.text:text_truth",
+        "strings",
+        True,
+        "mass coverage and total variation against a known true distribution (embedded text data)",
+        kinds=("text",),
+    ),
+    **_POINTCLOUD_METRICS,
 }
 # The one metric registry (``register_metric`` adds to it; ``METRICS.registered`` in tests).
 METRICS: Registry[MetricEntry] = Registry("metric")

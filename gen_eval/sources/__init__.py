@@ -10,6 +10,7 @@ Accepted specs, tried in this order:
 - a statistics file (an ``.npz`` holding ``mu`` and ``sigma``, or an EDM2 ``.pkl``): a reference's
   mean and covariance without samples (:mod:`gen_eval.sources.statistics`; only ``evaluate``'s
   reference reads them);
+- a ``.txt`` (one sample per line) or ``.jsonl`` (``text``, optional ``label``) file: strings;
 - an existing ``.npz`` / ``.npy`` file: an array of samples;
 - ``NAME`` or ``NAME:SPLIT`` for an embedded dataset (see ``gen-eval datasets``; ``shapes3d:SPLIT:POINTS``
   also sets the points per cloud);
@@ -212,6 +213,16 @@ def _open_file(text: str, path: Path, options: OpenOptions) -> Source:
     )
 
 
+def _is_text_file(text: str, path: Path) -> bool:
+    return path.suffix.lower() in (".txt", ".jsonl") and path.is_file()
+
+
+def _open_text_file(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.text import TextFileSource
+
+    return TextFileSource(spec=text, path=path, limit=options.num_samples)
+
+
 def _is_statistics(text: str, path: Path) -> bool:
     from gen_eval.sources.statistics import looks_like_statistics
 
@@ -248,6 +259,7 @@ _BUILTIN_READERS = (
         "reference statistics (mu/sigma .npz, EDM2 .pkl)",
         ("image", "vector"),
     ),
+    Reader(_is_text_file, _open_text_file, "a text file: .txt (a sample per line) or .jsonl", ("text",)),
     Reader(_is_file, _open_file, "an .npz/.npy array", ("image", "vector")),
     Reader(lambda text, path: text.startswith("ref:"), _open_reference, "a bundled reference model"),
 )
