@@ -422,7 +422,13 @@ def _write(
     )
     shown = shown.data.numpy() if shown is not None else None
     names = (f"generated: {gen.spec}", f"reference: {ref.spec}")
-    picture = kind.draw(gen.samples(kind.picture_count).data.numpy(), shown, names)
+    drawn = gen.samples(kind.picture_count).data.numpy()
+    picture = kind.draw(drawn, shown, names)
+    if kind.run_files is not None:  # samples the kind keeps for the reports (point clouds' 3-D views)
+        kept = shown
+        if kept is None and ref.kind != "statistics":
+            kept = ref.samples(kind.picture_count).data.numpy()
+        extra_files = {**extra_files, **kind.run_files(drawn, kept)}
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels

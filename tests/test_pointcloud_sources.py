@@ -169,3 +169,16 @@ def test_evaluate_end_to_end_with_a_run_directory(tmp_path):
     assert (tmp_path / "run" / "samples.png").read_bytes().startswith(b"\x89PNG")
     stored = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert isinstance(json.dumps(stored), str)
+    # The run keeps its first clouds; the report and the compare page show them in 3-D.
+    from gen_eval.comparison.compare import compare
+    from gen_eval.comparison.html import comparison_html
+    from gen_eval.report.pointclouds import read_run_clouds
+    from gen_eval.report.run_report import write_report
+
+    kept = read_run_clouds(tmp_path / "run")
+    assert np.array_equal(kept["generated"], clouds[:16]) and kept["reference"].shape == (16, 64, 3)
+    page = write_report(tmp_path / "run").read_text()
+    assert '"name":"generated #3"' in page and '"name":"reference #3"' in page  # 4 of each, in 3-D
+    assert '"name":"generated #4"' not in page and '"type":"scatter3d"' in page
+    html = comparison_html(compare([tmp_path / "run", tmp_path / "run"], num_resamples=0))
+    assert "Point clouds in 3-D" in html and '"type":"scatter3d"' in html

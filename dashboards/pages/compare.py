@@ -102,3 +102,10 @@ for column, summary in zip(columns, comparison.runs, strict=True):
     column.markdown(f"**{summary.label}**")
     column.image(str(Path(summary.path) / "samples.png"))
     column.caption(summary.collapse_verdict or "collapse not checked")
+
+from gen_eval.report.pointclouds import cloud_figure, read_run_clouds  # noqa: E402
+
+clouds = {s.label: c["generated"] for s in comparison.runs if "generated" in (c := read_run_clouds(s.path))}
+if clouds:  # runs of point clouds: their first generated clouds, one row per run
+    st.subheader("Point clouds in 3-D")
+    st.plotly_chart(cloud_figure(clouds, title="drag to turn"), width="stretch", key="compare-clouds")

@@ -18,6 +18,7 @@ from dashboards.widgets import (
 from gen_eval.human import CHANCE_NOTE
 from gen_eval.human.results import INTERVAL_NOTE
 from gen_eval.metrics.result import better_label
+from gen_eval.report.pointclouds import cloud_figure, read_run_clouds
 
 st.title("Run")
 info = choose_run(load_runs())
@@ -52,6 +53,11 @@ with numbers:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     for note in interval_notes(info.metrics):  # what each interval covers (FID's: at this N)
         st.caption(note)
+
+clouds = read_run_clouds(info.path)  # runs of point clouds keep their first clouds
+if clouds:
+    st.subheader("Point clouds in 3-D")
+    st.plotly_chart(cloud_figure(clouds, title="drag to turn, scroll to zoom"), width="stretch", key="clouds")
 
 human = load_human().get(info.name)
 if human is not None:

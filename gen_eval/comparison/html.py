@@ -115,6 +115,7 @@ def comparison_html(comparison: Comparison) -> str:
         + "".join(_samples(run.label, Path(run.path)) for run in comparison.runs)
         + "</div>"
     )
+    _cloud_views(page, comparison)
     page.heading("Mode-collapse verdicts")
     rows = [
         [escape(run.label), escape(run.generated), _collapse_cell(run.collapse_verdict, run.collapse_status)]
@@ -342,6 +343,20 @@ def _classes_figure(comparison: Comparison) -> go.Figure:
     )
     figure.update_xaxes(title="class")
     return figure
+
+
+def _cloud_views(page: Page, comparison: Comparison) -> None:
+    """The first generated clouds of each run in 3-D, one row per run (runs of point clouds only)."""
+    from gen_eval.report.pointclouds import cloud_figure, read_run_clouds
+
+    rows = {}
+    for run in comparison.runs:
+        clouds = read_run_clouds(Path(run.path))
+        if "generated" in clouds:
+            rows[run.label] = clouds["generated"]
+    if rows:
+        page.heading("Point clouds in 3-D")
+        page.figure(cloud_figure(rows, title="First generated clouds of each run (drag to turn)"))
 
 
 def _samples(label: str, run_path: Path) -> str:

@@ -60,6 +60,10 @@ class DataKind:
     caption : callable, optional
         ``(generated, reference) -> str`` from the two manifest entries: the report's words
         under the sample picture.
+    run_files : callable, optional
+        ``(generated, reference or None) -> {relative path: bytes}``: files a run keeps beside
+        its picture, from the first ``picture_count`` samples of each set (point clouds keep
+        ``clouds.npz`` for the reports' interactive 3-D views).
     """
 
     name: str
@@ -75,6 +79,7 @@ class DataKind:
     claims: Callable[[tuple[int, ...], str], bool] | None = None
     from_code: Callable[[Any, str], tuple[Any, str | None]] | None = None
     caption: Callable[[dict[str, Any], dict[str, Any]], str] | None = None
+    run_files: Callable[[Any, Any], dict[str, bytes]] | None = None
 
     @property
     def itemsize(self) -> int:

@@ -111,6 +111,21 @@ def _draw(generated: np.ndarray, reference: np.ndarray | None, names: tuple[str,
     return cloud_grid_png(generated)
 
 
+RUN_FILE = "clouds.npz"  # the clouds a run keeps for the interactive 3-D views of reports and dashboards
+
+
+def _run_files(generated: np.ndarray, reference: np.ndarray | None) -> dict[str, bytes]:
+    """``clouds.npz``: the first generated (and reference) clouds, float32, for the 3-D views."""
+    import numpy as np
+
+    arrays = {"generated": np.asarray(generated, np.float32)}
+    if reference is not None:
+        arrays["reference"] = np.asarray(reference, np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return {RUN_FILE: buffer.getvalue()}
+
+
 def _caption(generated: dict[str, Any], reference: dict[str, Any]) -> str:
     count = int(generated.get("count") or 0)
     shape = generated.get("sample_shape") or [0, 3]
@@ -135,4 +150,5 @@ POINTCLOUD = DataKind(
     claims=lambda shape, dtype: len(shape) == 3 and shape[-1] == 3 and dtype.startswith("float"),
     from_code=pointclouds_from_code,
     caption=_caption,
+    run_files=_run_files,
 )

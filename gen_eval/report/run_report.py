@@ -275,6 +275,16 @@ def _samples_section(page: Page, run: Run) -> None:
     )
     page.add(f"<figure>{image_tag(path.read_bytes(), 'generated samples')}<figcaption>{escape(caption)}")
     page.add("</figcaption></figure>")
+    _cloud_views(page, run)
+
+
+def _cloud_views(page: Page, run: Run) -> None:
+    """Interactive 3-D views of the first clouds, for runs of point clouds (they keep clouds.npz)."""
+    from gen_eval.report.pointclouds import cloud_figure, read_run_clouds
+
+    clouds = read_run_clouds(run.path)
+    if clouds:
+        page.figure(cloud_figure(clouds, title="First clouds in 3-D (drag to turn, scroll to zoom)"))
 
 
 def _realism_section(page: Page, run: Run) -> None:
