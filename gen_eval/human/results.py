@@ -40,6 +40,16 @@ def wilson_interval(successes: int, trials: int, level: float = LEVEL) -> tuple[
     return (float(interval.low), float(interval.high))
 
 
+def _hull(
+    people: tuple[float, float] | None, wilson: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    """The interval over people, never narrower than Wilson's: when every person scored the same
+    (all 0% on an obvious fake) the bootstrap has nothing to resample and would claim certainty."""
+    if people is None or wilson is None:
+        return people
+    return (min(people[0], wilson[0]), max(people[1], wilson[1]))
+
+
 def _rate(k: int, n: int) -> float | None:
     return k / n if n else None
 
@@ -76,8 +86,9 @@ class RunHumanResult:
         Median answer time of the counted judgements.
     error_interval_people : (low, high) or None
         95% percentile bootstrap interval of the error rate resampling participants (2,000
-        resamples; :mod:`gen_eval.human.people`): it stays right when people differ, where the
-        Wilson interval is too narrow. None with fewer than two participants.
+        resamples; :mod:`gen_eval.human.people`), widened to the Wilson interval where that is
+        wider: it stays right when people differ, where the Wilson interval is too narrow. None
+        with fewer than two participants.
     per_participant : tuple of (participant, errors, judgements)
         The counts behind the spread and the bootstrap (ids are random, nothing personal).
     """
@@ -194,7 +205,9 @@ def study_results(store: HumanStore, study_id: str, max_attention_failures: int 
                 participant_min=min(person_rates) if person_rates else None,
                 participant_max=max(person_rates) if person_rates else None,
                 median_seconds=statistics.median(row["seconds"] for row in counted) if counted else None,
-                error_interval_people=people_interval(counts, study.settings.seed),
+                error_interval_people=_hull(
+                    people_interval(counts, study.settings.seed), wilson_interval(errors, len(counted))
+                ),
                 per_participant=counts,
             )
         )
@@ -219,7 +232,8 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         ``run_a``, ``run_b``, ``error_rate_a``, ``error_rate_b``, ``difference`` (b - a, as
         ``gen-eval compare`` reports B - A),
         ``interval`` (95%, Newcombe), ``interval_people`` (95%, bootstrap over participants,
-        paired where the same people judged both; None without per-participant counts),
+        paired where the same people judged both, widened to Newcombe's where that is wider; None
+        without per-participant counts),
         ``p_value``, ``test``, ``significant`` (p < 0.05 and ``interval_people`` excluding 0),
         ``note``; the numbers are None when either run has no judgements.
     """
@@ -258,7 +272,7 @@ def compare_human(a: RunHumanResult, b: RunHumanResult) -> dict[str, Any]:
         difference - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2),
         difference + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2),
     )
-    people = people_difference_interval(a.per_participant, b.per_participant)
+    people = _hull(people_difference_interval(a.per_participant, b.per_participant), interval)
     # Significant only when the test and, where it exists, the interval over people both say so:
     # the test counts judgements as independent, which people who differ make them not.
     significant = p_value < 0.05 and (people is None or not people[0] <= 0 <= people[1])
