@@ -295,6 +295,7 @@ def test_compare_and_the_report_show_the_human_rates(runs: Path, tmp_path: Path)
     )
     (human,) = comparison.human
     good, noise = study_results(store, study.study_id)
+    assert noise.errors == 0 and noise.error_interval_people == noise.error_interval  # never [0, 0]
     assert human == {"label_a": "good", "label_b": "noise", "study_a": study.code, "study_b": study.code,
                      "same_study": True, **compare_human(good, noise)}  # fmt: skip
     assert human["difference"] == pytest.approx(0.0 - 0.5) and human["significant"]
