@@ -86,6 +86,7 @@ def evaluate(
     sandbox: bool = True,
     unsafe_no_isolation: bool = False,
     inception_weights: str | Path | None = None,
+    weights: str | Path | None = None,
     channels_last: bool | None = None,
     resize: int | None = None,
     resize_method: str = "bicubic",
@@ -152,6 +153,9 @@ def evaluate(
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
     channels_last : bool, optional
+    weights : str or Path, optional
+        The weights file of another extractor that reads one (``dinov2-*``, ``clip-*``); else its
+        environment variable, else the torch hub cache (``gen-eval features`` names both).
         Run Inception in channels-last memory layout. None (default): on for the CPU, where it is
         about 1.6x faster on 2 cores with features within 2e-6 relative of the default layout
         (measured; torch-fidelity runs the default layout); off on CUDA.
@@ -250,7 +254,8 @@ def evaluate(
     size = batch_size_for(name, device, batch_size)
     if size < 1:
         raise GenEvalError(f"--batch-size must be at least 1, got {size}")
-    available = available_inputs(gen, extractor.feature_names, metric_options)
+    # An extractor's own needs too: fd_dinov2 runs on dinov2-vit-l14 features only.
+    available = available_inputs(gen, extractor.feature_names, metric_options) | set(extractor.provides)
     # AuthPct and C_T read the model's training set (--train, or the reference dataset's train split).
     train_spec = train
     if isinstance(train, str) and train == "auto":
@@ -264,6 +269,8 @@ def evaluate(
         chosen = applicable(COLLAPSE_METRICS, available, gen.data_kind)
     if from_statistics:
         chosen, left_out = split_for_statistics(chosen, requested)
+    if weights is not None and name != "inception":
+        options["weights_path"] = weights
         run_warnings += left_out + (["collapse check: not run: it compares samples"] if collapse else [])
         collapse = False
     check_applicable(metric_options, chosen, collapse, "collapse" if metrics == "collapse" else "list")

@@ -20,6 +20,20 @@ from gen_eval.sources import Source
 # 4.7 at batch 48 (32x32 inputs, 2 cores).
 _BATCH_SIZES = {("inception", "cpu"): 8, ("inception", "cuda"): 128, ("digits", "cpu"): 512}
 _DEFAULT_BATCH = 1024
+# The ViT encoders (issue 25): on the CPU a batch of 16 keeps the MLP's activations near the
+# cache sizes measured (reports/encoders.md); on CUDA 64 images of ViT-g/14 fit in 16 GB.
+for _encoder in (
+    "dinov2-vit-s14",
+    "dinov2-vit-b14",
+    "dinov2-vit-l14",
+    "dinov2-vit-g14",
+    "clip-vit-b32",
+    "clip-vit-b16",
+    "clip-vit-l14",
+    "clip-vit-l14-336",
+):
+    _BATCH_SIZES[(_encoder, "cpu")] = 16
+    _BATCH_SIZES[(_encoder, "cuda")] = 64
 
 # What the collapse verdict reads (MS-SSIM: images only): ``metrics="collapse"`` runs just these.
 COLLAPSE_METRICS = ["density_coverage", "ms_ssim"]

@@ -33,6 +33,24 @@ def bench_metrics(
     _guard(body)
 
 
+@bench_app.command("features", epilog="[bold]Example[/bold]\n\n  gen-eval bench features --num-images 64")
+def bench_features(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/encoders.md"),
+    num_images: Annotated[int, typer.Option(help="Images per timing run.")] = 64,
+    repeats: Annotated[int, typer.Option(help="Interleaved repetitions (medians are reported).")] = 3,
+    threads: Annotated[int, typer.Option(help="Torch threads on both sides.")] = 2,
+) -> None:
+    """Time DINOv2 ViT-S/14 and CLIP ViT-B/32 extraction against torch-fidelity's own extractors."""
+
+    def body() -> None:
+        from gen_eval.bench.encoders_bench import run_encoder_benchmark
+
+        typer.echo(run_encoder_benchmark(out, num_images=num_images, repeats=repeats, threads=threads))
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
 @bench_app.command("parity", epilog="[bold]Example[/bold]\n\n  gen-eval bench parity --num-images 100")
 def bench_parity(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/parity.md"),

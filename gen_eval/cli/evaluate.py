@@ -20,6 +20,7 @@ EVALUATE_EXAMPLES = """
   gen-eval evaluate my_gan.py:make_model --trust-code --num-samples 2000 --reference digits:test
   gen-eval evaluate ring8:test --reference ring8 --json
   gen-eval evaluate samples/ --reference cifar10_train_stats.npz --reference-features inception
+  gen-eval evaluate samples/ --reference train_images/ --features dinov2-vit-l14 --weights dinov2_vitl14_pretrain.pth
   gen-eval evaluate samples/ -r digits:test --metrics fid,kid,fd_inf -o kid_subset_size=500 --num-resamples 200
 """
 
@@ -83,6 +84,10 @@ def evaluate(
     ] = True,
     unsafe_no_isolation: UnsafeNoIsolation = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="Weights file of a dinov2-* or clip-* extractor (else its env var or the torch hub cache)."),
+    ] = None,
     channels_last: Annotated[
         bool | None,
         typer.Option(
@@ -138,6 +143,7 @@ def evaluate(
             sandbox=sandbox,
             unsafe_no_isolation=unsafe_no_isolation,
             inception_weights=inception_weights,
+            weights=weights,
             channels_last=channels_last,
             resize=resize,
             resize_method=resize_method,

@@ -22,7 +22,6 @@ EVIDENCE: Registry[str] = Registry("collapse evidence style")
 EVIDENCE.register("image", "images")
 EVIDENCE.register("vector", "points")
 EVIDENCE.register("pointcloud", "points")  # the detectors' plots draw the clouds' features
-EVIDENCE.register("pointcloud", "points")  # the detectors' plots draw the clouds' features
 
 
 def dataset_name(source: Source) -> str | None:

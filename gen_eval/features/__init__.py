@@ -35,6 +35,15 @@ for _name, _entry in {
     "inception": ExtractorEntry("gen_eval.features.inception:InceptionExtractor", ("image",)),
     "digits": ExtractorEntry("gen_eval.features.digits:DigitsExtractor", ("image",)),
     "stacked_digits": ExtractorEntry("gen_eval.features.stacked_digits:StackedDigitsExtractor", ("image",)),
+    # The modern encoders (issue 25): weights from --weights, an env var or the torch hub cache.
+    "dinov2-vit-s14": ExtractorEntry("gen_eval.features.dinov2:DinoV2Extractor", ("image",)),
+    "dinov2-vit-b14": ExtractorEntry("gen_eval.features.dinov2:DinoV2BaseExtractor", ("image",)),
+    "dinov2-vit-l14": ExtractorEntry("gen_eval.features.dinov2:DinoV2LargeExtractor", ("image",)),
+    "dinov2-vit-g14": ExtractorEntry("gen_eval.features.dinov2:DinoV2GiantExtractor", ("image",)),
+    "clip-vit-b32": ExtractorEntry("gen_eval.features.clip:ClipExtractor", ("image",)),
+    "clip-vit-b16": ExtractorEntry("gen_eval.features.clip:ClipB16Extractor", ("image",)),
+    "clip-vit-l14": ExtractorEntry("gen_eval.features.clip:ClipL14Extractor", ("image",)),
+    "clip-vit-l14-336": ExtractorEntry("gen_eval.features.clip:ClipL14At336Extractor", ("image",)),
     # Identity flattens images to their pixels too (a baseline, and PPL's float features).
     "identity": ExtractorEntry("gen_eval.features.identity:IdentityExtractor", ("image", "vector")),
     "char-ngrams": ExtractorEntry("gen_eval.features.char_ngrams:CharNgramExtractor", ("text",)),

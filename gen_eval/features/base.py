@@ -47,6 +47,9 @@ class FeatureExtractor(ABC):
         (height, width) the network reads, or None when it takes any size (Inception resizes
         to 299x299 itself; identity flattens). Sets of another size are resized before the
         extractor by the one rule of :mod:`gen_eval.sources.resize`.
+    provides : tuple of str
+        Metric needs this extractor meets besides its feature tensors (``dinov2-vit-l14``:
+        ``fd_dinov2`` is FID on exactly these features).
     """
 
     name: ClassVar[str]
@@ -55,6 +58,7 @@ class FeatureExtractor(ABC):
     preprocessing: ClassVar[str] = ""
     input_size: ClassVar[tuple[int, int] | None] = None
     description: ClassVar[str] = ""
+    provides: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def availability(cls, **options: object) -> tuple[bool, str]:

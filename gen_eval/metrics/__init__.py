@@ -198,6 +198,15 @@ _BUILTIN: dict[str, MetricEntry] = {
         True,
         "Inception Score",
         {
+    "fd_dinov2": MetricEntry(
+        "gen_eval.metrics.fd_dinov2:fd_dinov2",
+        "dinov2-vit-l14",
+        True,
+        "FD_DINOv2 (EDM2): Fréchet distance of DINOv2 ViT-L/14 features",
+        {},
+        ("image",),
+        from_statistics=True,
+    ),
             "is_splits": Option(int, 10, "splits of the generated set"),
             "is_shuffle": Option(bool, True, "shuffle the logits before splitting (torch-fidelity)"),
         },
@@ -424,6 +433,7 @@ NEEDS = {
 
 def choose_metrics(requested: list[str] | None, available: set[str], kind: str) -> list[str]:
     """The metrics to compute: the requested ones (checked) or the defaults whose needs are met.
+    "dinov2-vit-l14": "DINOv2 ViT-L/14 features (EDM2's FD_DINOv2): use --features dinov2-vit-l14",
 
     Parameters
     ----------

@@ -65,6 +65,8 @@ class Result:
 DISPLAY_NAMES = {
     "fid": "FID",
     "fd_inf": "FD∞",
+    "sfid": "sFID",
+    "fd_dinov2": "FD_DINOv2",
     "kid": "KID",
     "is": "IS",
     "ms_ssim": "MS-SSIM",
