@@ -157,6 +157,14 @@ def test_two_browsers_at_once_and_a_killed_server(tmp_path: Path, artifacts_dir:
             answer_both(len(schedules[0]) - KILL_AFTER)
             assert all(shown(index, len(schedules[index]), 60) for index in range(len(pages)))
             pages[0].screenshot(path=str(artifacts_dir / "human-done.png"), full_page=True)
+            # The instructor's view of the same server: the CSV download holds every answer.
+            instructor = browsers[0].new_page(accept_downloads=True, viewport={"width": 1280, "height": 1000})
+            instructor.goto(f"http://127.0.0.1:{port}/human", timeout=60_000)
+            instructor.get_by_text("Run a study").click(timeout=60_000)
+            with instructor.expect_download(timeout=60_000) as download:
+                instructor.get_by_role("button", name="Export CSV").click(timeout=60_000)
+            exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+            instructor.screenshot(path=str(artifacts_dir / "human-instructor.png"), full_page=True)
             for browser in browsers:
                 browser.close()
     finally:
@@ -164,6 +172,7 @@ def test_two_browsers_at_once_and_a_killed_server(tmp_path: Path, artifacts_dir:
         server.wait(timeout=20)
 
     rows = store.judgements(study.study_id)
+    assert len(exported) == 1 + len(rows) == 1 + sum(len(schedule) for schedule in schedules)
     for index, person in enumerate(people):
         mine = sorted((r["trial_id"], r["answer"]) for r in rows if r["participant_id"] == person)
         assert mine == sorted(given[index])  # every answer, exactly as given, once
