@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gen_eval.kinds import Registry
+from gen_eval.sources.dataset import (  # re-exported: evaluate imports them here
+    dataset_name,
+    default_train_spec,
+)
 
 if TYPE_CHECKING:
     from gen_eval.collapse.check import CollapseReport
@@ -22,21 +26,6 @@ EVIDENCE: Registry[str] = Registry("collapse evidence style")
 EVIDENCE.register("image", "images")
 EVIDENCE.register("vector", "points")
 EVIDENCE.register("pointcloud", "points")  # the detectors' plots draw the clouds' features
-
-
-def dataset_name(source: Source) -> str | None:
-    """``digits`` for ``digits:test`` (embedded datasets only)."""
-    return source.spec.split(":")[0] if source.kind == "dataset" else None
-
-
-def default_train_spec(reference: Source) -> str | None:
-    """The training split belonging to an embedded reference (``digits:test`` -> ``digits:train``)."""
-    from gen_eval.datasets import get_dataset
-
-    name = dataset_name(reference)
-    if name is None:
-        return None
-    return f"{name}:train" if "train" in get_dataset(name).splits else None
 
 
 def mixture_name(reference: Source) -> str | None:

@@ -70,7 +70,8 @@ def text_from_code(raw: np.ndarray, name: str) -> tuple[np.ndarray, str | None]:
         raise GenEvalError(
             f"{name}: sample() returned a string of {longest} characters, over the limit of {MAX_LENGTH}"
         )
-    return encode_strings(strings, name=name), None
+    # One width for every batch a generator yields, so batches concatenate.
+    return encode_strings(strings, MAX_LENGTH, name=name), None
 
 
 def _claims(shape: tuple[int, ...], dtype: str) -> bool:

@@ -166,8 +166,8 @@ def text_ngrams(generated: dict, reference: dict, context: MetricContext) -> dic
 
 
 def _train_strings(context: MetricContext) -> tuple[list[str] | None, str | None]:
-    from gen_eval.collapse.from_sources import default_train_spec
     from gen_eval.sources import open_source
+    from gen_eval.sources.dataset import default_train_spec
 
     spec = context.option("text_train", "auto")
     if spec == "none":
@@ -239,8 +239,8 @@ def text_novelty(generated: dict, reference: dict, context: MetricContext) -> di
 
 def text_truth(generated: dict, reference: dict, context: MetricContext) -> dict[str, Result]:
     """Mass coverage, total variation and the out-of-support share against a known true distribution."""
-    from gen_eval.collapse.from_sources import dataset_name
     from gen_eval.datasets import true_distribution
+    from gen_eval.sources.dataset import dataset_name
 
     assert context.generated_source is not None and context.reference_source is not None
     name = dataset_name(context.reference_source)

@@ -48,3 +48,18 @@ class DatasetSource(Source):
         assert self.dataset is not None
         info.update(dataset=self.dataset.name, split=self.split, version=self.dataset.version)
         return info
+
+
+def dataset_name(source: Source) -> str | None:
+    """``digits`` for ``digits:test`` (embedded datasets only)."""
+    return source.spec.split(":")[0] if source.kind == "dataset" else None
+
+
+def default_train_spec(reference: Source) -> str | None:
+    """The training split belonging to an embedded reference (``digits:test`` -> ``digits:train``)."""
+    from gen_eval.datasets import get_dataset
+
+    name = dataset_name(reference)
+    if name is None:
+        return None
+    return f"{name}:train" if "train" in get_dataset(name).splits else None

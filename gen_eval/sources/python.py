@@ -36,11 +36,13 @@ def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, 
 
     if isinstance(raw, torch.Tensor):
         raw = raw.detach().to("cpu").numpy()
+    if isinstance(raw, (list, tuple)) and raw and all(isinstance(item, str) for item in raw):
+        raw = np.array(raw, dtype=str)  # strings (text models): a 1-D unicode array, never objects
     if not isinstance(raw, np.ndarray):
         raise GenEvalError(
             f"{name}: sample() returned {type(raw).__name__}; return a torch.Tensor or numpy array"
         )
-    if raw.ndim == 0 or raw.dtype.kind not in "buif":  # len() of a 0-d array would raise
+    if raw.ndim == 0 or raw.dtype.kind not in "buifU":  # len() of a 0-d array would raise
         raise GenEvalError(
             f"{name}: sample() returned a {raw.ndim}-d array of {raw.dtype}; return numeric samples, one per row"
         )
