@@ -90,6 +90,7 @@ def evaluate(
     channels_last: bool | None = None,
     resize: int | None = None,
     resize_method: str = "bicubic",
+    resize_mode: str = "legacy-tf",
     key: str | None = None,
     value_range: str = "auto",
     resample_points: int | None = None,
@@ -152,10 +153,10 @@ def evaluate(
         default, naming what is missing); the code then runs with your permissions.
     inception_weights : str or Path, optional
         Local Inception weights file (else ``$GEN_EVAL_INCEPTION_WEIGHTS``, else torch hub cache).
-    channels_last : bool, optional
     weights : str or Path, optional
         The weights file of another extractor that reads one (``dinov2-*``, ``clip-*``); else its
         environment variable, else the torch hub cache (``gen-eval features`` names both).
+    channels_last : bool, optional
         Run Inception in channels-last memory layout. None (default): on for the CPU, where it is
         about 1.6x faster on 2 cores with features within 2e-6 relative of the default layout
         (measured; torch-fidelity runs the default layout); off on CUDA.
@@ -167,6 +168,10 @@ def evaluate(
         reference's size) are resized, or ``"refuse"`` to make that an error; also the method of
         ``resize``. Every resize is stated in ``warnings`` and in the manifest (``resized``).
         See :mod:`gen_eval.sources.resize`.
+    resize_mode : {"legacy-tf", "clean", "legacy-pytorch"}
+        How Inception's input reaches 299x299: torch-fidelity's default, clean-fid's ``clean`` mode
+        or pytorch-fid's (:mod:`gen_eval.features.inception_input`); recorded in the extractor's
+        preprocessing (manifest and feature cache key).
     collapse : bool
         Run the mode-collapse detectors (:mod:`gen_eval.collapse`) and give a verdict; their
         options go in ``metric_options`` (``ndb_bins``, ``birthday_batch_sizes``...).
@@ -186,8 +191,10 @@ def evaluate(
     from gen_eval.features import create_extractor
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
+    from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE, check_resize_mode
     from gen_eval.features.statistics import statistics_features
     from gen_eval.metrics import (
+        METRICS,
         applicable,
         choose_metrics,
         get_metric,
@@ -212,6 +219,7 @@ def evaluate(
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
     check_method(resize_method)
+    check_resize_mode(resize_mode)
     source_options: dict[str, Any] = {
         "trust_code": trust_code,
         "sandbox": sandbox,
@@ -246,8 +254,19 @@ def evaluate(
         )
     if channels_last is None:
         channels_last = device == "cpu"
+    if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
+        raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
+    # Inception's spatial features cost a hook and 2023 floats a sample: taken only when a metric asks.
+    spatial = any(METRICS.get(m).requires == "spatial" for m in requested or ())
     options = (
-        {"weights_path": inception_weights, "channels_last": channels_last} if name == "inception" else {}
+        {
+            "weights_path": inception_weights,
+            "channels_last": channels_last,
+            "resize_mode": resize_mode,
+            "spatial": spatial,
+        }
+        if name == "inception"
+        else {}
     )
     if weights is not None and name != "inception":
         options["weights_path"] = weights
@@ -369,6 +388,7 @@ def evaluate(
             "seed": seed,
             "resize": resize,
             "resize_method": resize_method,
+            "resize_mode": resize_mode,
             # How submitted code ran: in the kernel sandbox, without its isolation, or in-process.
             "trust_code": trust_code,
             "sandbox": sandbox,

@@ -126,6 +126,8 @@ def available_inputs(
     available = {"features", *get_kind(gen.data_kind).provides}
     if "logits" in feature_names:
         available.add("logits")
+    if "spatial" in feature_names:  # Inception asked for its spatial features (sFID)
+        available.add("spatial")
     model = getattr(gen, "model", None)
     if callable(getattr(model, "log_prob", None)):
         available.add("log_prob")

@@ -266,3 +266,79 @@ def test_fingerprint_is_file_sha256_and_hashed_once(extractor, weights_file, mon
     monkeypatch.setattr(inception_module, "file_sha256", lambda p: calls.append(p) or "x")
     assert inception_module.weights_file_sha256(weights_file) == extractor.weights_fingerprint
     assert calls == []
+
+
+def test_spatial_features_are_adm_mixed_6_conv(weights_file, images, extractor) -> None:
+    from gen_eval.bench.parity_inception import peer_features
+
+    spatial = InceptionExtractor(weights_path=weights_file, spatial=True)
+    out = spatial(images[:3])
+    assert out["spatial"].shape == (3, 2023) and spatial.feature_names[-1] == "spatial"
+    # Asking for them leaves the pool path bit for bit as it was (same batch: same conv algorithm).
+    plain = extractor(images[:3])
+    for name in ("features", "logits", "logits_unbiased"):
+        torch.testing.assert_close(out[name], plain[name], rtol=0, atol=0)
+    # Independent: a forward hook on pytorch-fid's network (same weights), first 7 channels in NHWC order.
+    theirs = torch.from_numpy(
+        peer_features(images[:3], "legacy-tf", "torch-fidelity", weights_file)["spatial"]
+    )
+    assert _rel_err(out["spatial"].double(), theirs) <= 1e-6
+    assert "spatial" not in InceptionExtractor(weights_path=weights_file)(images[:1])
+
+
+def test_sfid_equals_an_independent_fd_and_adm_statistics_give_it(weights_file, tmp_path) -> None:
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from gen_eval import evaluate
+    from gen_eval.bench.common import write_png_folder
+    from gen_eval.bench.parity import fid_eigvals_rank_limited
+    from gen_eval.bench.parity_inception import peer_features
+    from gen_eval.cli import app
+
+    gen_images, ref_images = varied_images(5, 32, seed=11), varied_images(6, 32, seed=12)
+    gen = write_png_folder(gen_images.numpy(), tmp_path / "gen")
+    ref = write_png_folder(ref_images.numpy(), tmp_path / "ref")
+    cache = tmp_path / "cache"  # each set's spatial features extracted once, for all the runs below
+    common = {
+        "features": "inception",
+        "inception_weights": weights_file,
+        "cache_dir": cache,
+        "collapse": False,
+    }
+    run = evaluate(gen, ref, metrics=["sfid"], num_resamples=0, **common)
+    # Independent: the hook's features and numpy's eigenvalues of S1 S2 (the true rank's only).
+    theirs = [
+        peer_features(x, "legacy-tf", "torch-fidelity", weights_file)["spatial"]
+        for x in (gen_images, ref_images)
+    ]
+    expected = fid_eigvals_rank_limited(*theirs)
+    assert run.metrics["sfid"].value == pytest.approx(expected, rel=1e-6) and expected > 1
+    # ADM's reference batch from `gen-eval stats --format adm` gives the same sFID without the samples.
+    adm = tmp_path / "VIRTUAL_ref.npz"
+    args = ["stats", str(ref), "--features", "inception", "--format", "adm", "--out", str(adm), "-q"]
+    args += ["--inception-weights", str(weights_file), "--cache-dir", str(cache)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    with np.load(adm, allow_pickle=False) as written:
+        assert sorted(written.files) == ["mu", "mu_s", "sigma", "sigma_s"]  # no images unless --adm-images
+    against = evaluate(gen, adm, metrics=["sfid"], num_resamples=0, reference_features="inception", **common)
+    # Statistics take the eigenvalue path on a rank-5 covariance, samples the exact low-rank one.
+    assert against.metrics["sfid"].value == pytest.approx(run.metrics["sfid"].value, rel=1e-5)
+    assert against.manifest["reference_statistics"]["provenance"] == "stated by the user"
+    # Statistics without the spatial pair, and extractors without spatial features: one-line errors.
+    pytorch_fid = tmp_path / "pt.npz"
+    np.savez(pytorch_fid, mu=written_mu(adm), sigma=np.eye(2048))
+    with pytest.raises(GenEvalError, match="hold no spatial statistics"):
+        evaluate(
+            gen, pytorch_fid, metrics=["sfid"], num_resamples=0, reference_features="inception", **common
+        )
+    with pytest.raises(GenEvalError, match="metric sfid needs Inception's spatial features"):
+        evaluate(gen, ref, metrics=["sfid"], **{**common, "features": "identity"})
+
+
+def written_mu(path: Path):
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as arrays:
+        return arrays["mu"]

@@ -22,11 +22,13 @@ runner = CliRunner()
 COMMON = {"features": "identity", "cache_dir": None, "num_resamples": 20, "seed": 3}
 
 
-def _random_statistics(dim: int = 6, seed: int = 0) -> ReferenceStatistics:
+def _random_statistics(dim: int = 6, seed: int = 0, spatial: int = 0) -> ReferenceStatistics:
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(dim, dim))
+    b = rng.normal(size=(spatial, spatial))
+    extra = {"mu_s": rng.normal(size=spatial) * 1e2, "sigma_s": b @ b.T} if spatial else {}
     return ReferenceStatistics(
-        rng.normal(size=dim) * 1e3, a @ a.T + 1e-3 * np.eye(dim), 1234, "identity", "identity-v1"
+        rng.normal(size=dim) * 1e3, a @ a.T + 1e-3 * np.eye(dim), 1234, "identity", "identity-v1", extra=extra
     )
 
 
@@ -49,22 +51,51 @@ def sets(tmp_path_factory):
     return root, files
 
 
-@pytest.mark.parametrize("format, name", [("gen-eval", "s.npz"), ("pytorch-fid", "s.npz"), ("edm2", "s.pkl")])
+@pytest.mark.parametrize(
+    "format, name", [("gen-eval", "s.npz"), ("pytorch-fid", "s.npz"), ("adm", "s.npz"), ("edm2", "s.pkl")]
+)
 def test_statistics_round_trip_through_every_format(tmp_path, format, name):
-    stats = _random_statistics()
+    stats = _random_statistics(spatial=5)
     write_statistics(stats, tmp_path / name, format)
     back = read_statistics(tmp_path / name)
     assert back.format == format
     np.testing.assert_allclose(back.mu, stats.mu, rtol=1e-12, atol=0)
     np.testing.assert_allclose(back.sigma, stats.sigma, rtol=1e-12, atol=0)
-    recorded = format != "pytorch-fid"  # pytorch-fid's file has no room for provenance
+    # ADM's spatial statistics (sFID): its own format and gen-eval's keep them; the others have no room.
+    assert set(back.extra) == ({"mu_s", "sigma_s"} if format in ("adm", "gen-eval") else set())
+    for key, value in back.extra.items():
+        np.testing.assert_allclose(value, stats.extra[key], rtol=1e-12, atol=0)
+    recorded = format in ("gen-eval", "edm2")  # pytorch-fid's and ADM's files have no room for provenance
     assert (back.extractor, back.weights_sha256, back.count) == (
         ("identity", "identity-v1", 1234) if recorded else (None, None, None)
     )
     assert [p.name for p in tmp_path.iterdir()] == [name]  # written atomically: no temporary file left
 
 
-def test_adm_reference_batch_is_read_and_adm_writing_is_refused(tmp_path):
+def test_statistics_convert_between_formats_to_1e_12(tmp_path):
+    # gen-eval -> adm -> gen-eval -> edm2 -> pytorch-fid: what each format holds survives every hop.
+    stats = _random_statistics(dim=9, seed=4, spatial=7)
+    path = tmp_path / "start.npz"
+    write_statistics(stats, path, "gen-eval")
+    for format, name in [
+        ("adm", "a.npz"),
+        ("gen-eval", "g.npz"),
+        ("edm2", "e.pkl"),
+        ("pytorch-fid", "p.npz"),
+    ]:
+        back = read_statistics(path)
+        path = tmp_path / name
+        write_statistics(back, path, format)
+        if format in ("adm", "gen-eval"):
+            np.testing.assert_allclose(
+                read_statistics(path).extra["sigma_s"], stats.extra["sigma_s"], rtol=1e-12
+            )
+    final = read_statistics(path)
+    np.testing.assert_allclose(final.mu, stats.mu, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(final.sigma, stats.sigma, rtol=1e-12, atol=0)
+
+
+def test_adm_reference_batch_is_read_and_written(tmp_path):
     stats = _random_statistics()
     rng = np.random.default_rng(1)
     spatial = rng.normal(size=(4, 4))
@@ -82,9 +113,21 @@ def test_adm_reference_batch_is_read_and_adm_writing_is_refused(tmp_path):
     np.testing.assert_allclose(back.mu, stats.mu, rtol=1e-12, atol=0)
     np.testing.assert_allclose(back.sigma, stats.sigma, rtol=1e-12, atol=0)
     np.testing.assert_allclose(back.extra["sigma_s"], spatial, rtol=1e-12, atol=0)
-    with pytest.raises(GenEvalError, match="spatial features"):
-        write_statistics(stats, tmp_path / "out.npz", "adm")
+    # Written back with its images (arr_0, NHWC uint8): the keys and arrays of ADM's batch.
+    write_statistics(back, tmp_path / "again.npz", "adm", images=images)
+    with np.load(tmp_path / "again.npz", allow_pickle=False) as written:
+        assert sorted(written.files) == ["arr_0", "mu", "mu_s", "sigma", "sigma_s"]
+        np.testing.assert_array_equal(written["arr_0"], images)
+    # No spatial statistics (not from Inception): ADM's format cannot be written, and nothing is.
+    with pytest.raises(GenEvalError, match=r"--format adm holds Inception's spatial statistics .* none"):
+        write_statistics(_random_statistics(), tmp_path / "out.npz", "adm")
+    with pytest.raises(GenEvalError, match="only --format adm stores the images"):
+        write_statistics(back, tmp_path / "out.npz", "gen-eval", images=images)
     assert not (tmp_path / "out.npz").exists()
+    # A malformed spatial pair is one line naming the file and the array.
+    np.savez(tmp_path / "bad.npz", mu=stats.mu, sigma=stats.sigma, mu_s=np.zeros(3), sigma_s=np.eye(4))
+    with pytest.raises(GenEvalError, match=r"bad.npz: 'mu_s' must be a numeric \(D,\) vector"):
+        read_statistics(tmp_path / "bad.npz")
 
 
 def test_the_peers_loaders_read_what_gen_eval_writes(sets):
@@ -240,7 +283,13 @@ def test_statistics_are_not_samples(sets):
 def test_stats_command_refuses_before_reading_and_leaves_nothing(sets, tmp_path):
     root, files = sets
     for args, message in [
-        (["--format", "adm", "--out", str(tmp_path / "a.npz")], "needs Inception's spatial features"),
+        (["--format", "adm", "--out", str(tmp_path / "a.npz")], "--format adm holds Inception's statistics"),
+        (["--adm-images", "--out", str(tmp_path / "a.npz")], "only --format adm stores images"),
+        (["--resize-mode", "clean", "--out", str(tmp_path / "a.npz")], "--resize-mode clean is Inception's"),
+        (
+            ["--resize-mode", "tf", "--out", str(tmp_path / "a.npz")],
+            "choose from legacy-tf, clean, legacy-pytorch",
+        ),
         (["--format", "edm2", "--out", str(tmp_path / "a.npz")], "writes a .pkl file"),
         (
             ["--format", "tf", "--out", str(tmp_path / "a.npz")],
@@ -296,3 +345,33 @@ def test_runs_scored_against_statistics_compare_and_a_changed_file_is_refused(se
     write_statistics(stats, copy, "gen-eval")
     with pytest.raises(GenEvalError, match="changed since the run"):
         compare([tmp_path / "a", tmp_path / "b"], num_resamples=10, device="cpu")
+
+
+def test_the_report_and_the_dashboard_say_the_reference_was_statistics(sets, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import dashboards
+    from dashboards import RUNS_ENV
+    from gen_eval.report.manifest import reproduce_command
+    from gen_eval.report.run_report import run_report_html
+    from gen_eval.runs.run import load_run
+
+    root, files = sets
+    runs = tmp_path / "runs"
+    evaluate(
+        root / "gen.npz", files["pytorch-fid"], reference_features="identity", out=runs / "stats", **COMMON
+    )
+    run = load_run(runs / "stats")
+    html = run_report_html(run)
+    assert "Reference: statistics, not samples" in html and "identity features (stated by the user)" in html
+    assert "--reference-features identity" in reproduce_command(run.manifest)
+    evaluate(root / "gen.npz", root / "ref.npz", out=runs / "samples", **COMMON)
+    assert "Reference: statistics" not in run_report_html(load_run(runs / "samples"))
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    monkeypatch.setattr(sys, "argv", ["app"])
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # as tests/test_dashboard.py
+    page = os.path.join(os.path.dirname(dashboards.__file__), "pages", "run.py")
+    app = AppTest.from_file(page, default_timeout=120).run()
+    app.selectbox[0].set_value("stats").run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert any("Reference: statistics, not samples" in info.value for info in app.info)

@@ -18,11 +18,15 @@ from dashboards.widgets import (
 from gen_eval.human import CHANCE_NOTE
 from gen_eval.human.results import INTERVAL_NOTE
 from gen_eval.metrics.result import better_label
+from gen_eval.report.manifest import reference_statistics_note
 from gen_eval.report.pointclouds import cloud_figure, read_run_clouds
 
 st.title("Run")
 info = choose_run(load_runs())
 st.caption(f"{info.model} vs {info.reference} · {info.features} features · {info.path}")
+statistics = reference_statistics_note(info.manifest)  # the reference was a mean and covariance
+if statistics is not None:
+    st.info(statistics)
 for warning in info.manifest.get("warnings", []):  # about the whole run: images resized, fewer samples
     st.warning(warning)
 if info.collapse:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from gen_eval.cli.common import UnsafeNoIsolation, _guard, app
+from gen_eval.features.inception_input import RESIZE_MODE_HELP
 from gen_eval.options import parse_option_pairs
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
@@ -100,6 +101,7 @@ def evaluate(
         int | None, typer.Option(help="Resize folder images to SIZE x SIZE (with --resize-method).")
     ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
+    resize_mode: Annotated[str, typer.Option(help=RESIZE_MODE_HELP)] = "legacy-tf",
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
     resample_points: Annotated[
@@ -147,6 +149,7 @@ def evaluate(
             channels_last=channels_last,
             resize=resize,
             resize_method=resize_method,
+            resize_mode=resize_mode,
             key=key,
             value_range=value_range,
             resample_points=resample_points,

@@ -1,15 +1,21 @@
-"""``gen-eval stats``: write a reference's feature statistics in pytorch-fid's, EDM2's or gen-eval's format."""
+"""``gen-eval stats``: write a reference's feature statistics in pytorch-fid's, ADM's, EDM2's or gen-eval's format."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gen_eval.cli.common import _guard, app
+from gen_eval.features.inception_input import RESIZE_MODE_HELP
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gen_eval.sources import Source
 
 STATS_EXAMPLES = """
 [bold]Examples[/bold]
@@ -17,6 +23,8 @@ STATS_EXAMPLES = """
   gen-eval stats real_images/ --features inception --format pytorch-fid --out real_stats.npz
   gen-eval stats digits:test --format gen-eval --out digits_test_stats.npz
   gen-eval stats real_images/ --features inception --format edm2 --out real_ref.pkl --json
+  gen-eval stats real_images/ --features inception --format adm --out VIRTUAL_ref.npz
+  gen-eval stats real_images/ --features inception --resize-mode clean --out real_clean.npz
   gen-eval evaluate samples/ --reference real_stats.npz --reference-features inception
 """
 
@@ -32,7 +40,8 @@ def stats(
         typer.Option(
             "--format",
             help="gen-eval (mu, sigma, count and provenance), pytorch-fid (mu, sigma; clean-fid reads it too), "
-            "edm2 (.pkl dict) or adm (refused: needs spatial features).",
+            "edm2 (.pkl dict) or adm (the guided-diffusion evaluator's batch: mu, sigma and the spatial "
+            "mu_s, sigma_s for sFID; Inception only).",
         ),
     ] = "gen-eval",
     features: Annotated[
@@ -54,6 +63,14 @@ def stats(
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
+    resize_mode: Annotated[str, typer.Option(help=RESIZE_MODE_HELP)] = "legacy-tf",
+    adm_images: Annotated[
+        bool,
+        typer.Option(
+            "--adm-images",
+            help="--format adm: also store the images as arr_0 (NHWC uint8), as ADM's batches do.",
+        ),
+    ] = False,
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
@@ -67,6 +84,7 @@ def stats(
         from gen_eval.evaluation_setup import batch_size_for, resolve_device
         from gen_eval.features import choose_extractor, create_extractor
         from gen_eval.features.cache import FeatureCache, default_cache_dir
+        from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE, check_resize_mode
         from gen_eval.features.statistics import compute_statistics
         from gen_eval.sources import open_source
         from gen_eval.sources.resize import check_method
@@ -77,6 +95,11 @@ def stats(
         if out.exists() and not overwrite:
             raise GenEvalError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
         check_method(resize_method)
+        check_resize_mode(resize_mode)
+        if adm_images and format != "adm":
+            raise GenEvalError(
+                f"--adm-images: only --format adm stores images; drop it for --format {format}"
+            )
         chosen_device = resolve_device(device)
         source_set = open_source(
             source,
@@ -87,7 +110,20 @@ def stats(
             value_range=value_range,
         )
         name = choose_extractor(source_set, source_set) if features == "auto" else features
-        options = {"weights_path": inception_weights} if name == "inception" else {}
+        if format == "adm" and name != "inception":
+            raise GenEvalError(
+                f"--format adm holds Inception's statistics (and its spatial ones for sFID); use --features "
+                f"inception, or --format gen-eval for {name} features"
+            )
+        if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
+            raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
+        options: dict[str, object] = {}
+        if name == "inception":  # ADM's files hold the spatial statistics sFID reads
+            options = {
+                "weights_path": inception_weights,
+                "resize_mode": resize_mode,
+                "spatial": format == "adm",
+            }
         extractor = create_extractor(name, device=chosen_device, **options)
         size = batch_size_for(name, chosen_device, batch_size)
         if size < 1:
@@ -101,7 +137,8 @@ def stats(
             show_progress=not quiet and not as_json,
             resize_method=resize_method,
         )
-        write_statistics(computed, out, format)
+        images = _images(source_set, size) if adm_images else None
+        write_statistics(computed, out, format, images)
         document = {
             "file": str(out),
             "format": format,
@@ -112,6 +149,8 @@ def stats(
             "weights_sha256": computed.weights_sha256,
             # pytorch-fid's file has no room for provenance: the reader must state it.
             "provenance_recorded": format in ("gen-eval", "edm2"),
+            "spatial_dimensions": len(computed.extra["mu_s"]) if "mu_s" in computed.extra else None,
+            "images_stored": images is not None,
         }
         if as_json:
             typer.echo(to_json(document))
@@ -127,3 +166,18 @@ def stats(
             )
 
     _guard(body)
+
+
+def _images(source: Source, batch_size: int) -> np.ndarray:
+    """ADM's ``arr_0``: the source's images as one uint8 (N, H, W, 3) array (grey repeated to RGB)."""
+    import numpy as np
+
+    from gen_eval.errors import GenEvalError
+
+    if source.data_kind != "image":
+        raise GenEvalError(f"--adm-images: {source.spec} holds no images")
+    parts = []
+    for batch in source.batches(batch_size):
+        data = batch.data.numpy()
+        parts.append(np.repeat(data, 3, axis=1) if data.shape[1] == 1 else data)
+    return np.ascontiguousarray(np.concatenate(parts).transpose(0, 2, 3, 1))

@@ -17,6 +17,15 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 
 from gen_eval.errors import GenEvalError
 from gen_eval.features.base import FeatureExtractor, file_sha256
+from gen_eval.features.inception_input import (
+    DEFAULT_RESIZE_MODE,
+    PREPROCESSING,
+    SPATIAL_NOTE,
+    check_resize_mode,
+    network_input,
+    run_network,
+    spatial_features,
+)
 
 INCEPTION_WEIGHTS_URL: str = URL_INCEPTION_V3
 #: The name torch-fidelity's download gives the file in the torch hub cache.
@@ -186,25 +195,35 @@ class InceptionExtractor(FeatureExtractor):
     channels_last : bool
         Run the network and its input in ``torch.channels_last`` memory format (faster on
         some GPUs; results agree to about 1e-4 relative, not bit for bit).
+    resize_mode : {"legacy-tf", "clean", "legacy-pytorch"}
+        Whose resize and scaling brings images to the network (torch-fidelity's, clean-fid's,
+        pytorch-fid's; :mod:`gen_eval.features.inception_input`); part of :attr:`preprocessing`,
+        so of the manifest and the feature cache's key.
+    spatial : bool
+        Also return ``"spatial"``: ADM's 2023-d ``mixed_6/conv`` features that sFID reads. Off by
+        default: the pool-feature path then runs exactly as before (no hook, no extra output).
     """
 
     name = "inception"
     input_kind = "image"
     feature_names = ("features", "logits", "logits_unbiased")
     description = "InceptionV3 (TF 2015-12-05 weights, torch-fidelity): 2048-d pool features, 1008 logits"
-    preprocessing = (
+    _CHANNELS = (
         "uint8 NCHW; 1-channel images repeated to 3 channels (as PIL grey->RGB), 3-channel used as is; "
-        "resized inside torch-fidelity to 299x299 with its TensorFlow-1.x-compatible bilinear "
-        "interpolation (align_corners=False) in float32; then (x - 128) / 128"
     )
+    preprocessing = _CHANNELS + PREPROCESSING[DEFAULT_RESIZE_MODE]
 
     def __init__(
         self,
         device: str | torch.device = "cpu",
         weights_path: str | os.PathLike[str] | None = None,
         channels_last: bool = False,
+        resize_mode: str = DEFAULT_RESIZE_MODE,
+        spatial: bool = False,
     ) -> None:
         super().__init__(device)
+        self.resize_mode = check_resize_mode(resize_mode)
+        self.spatial = spatial
         self.weights_path = resolve_inception_weights(weights_path)
         state_dict = load_inception_state_dict(self.weights_path)
         self.weights_sha256 = weights_file_sha256(self.weights_path)
@@ -230,13 +249,23 @@ class InceptionExtractor(FeatureExtractor):
                 f"({_short_reason(exc)}); download again from {INCEPTION_WEIGHTS_URL}"
             ) from exc
         self.channels_last = channels_last
+        # The preprocessing text is part of the cache key: every choice that changes a feature
+        # (resize mode, memory layout: ~2e-6 relative) or adds one (spatial) goes into it.
+        parts = [self._CHANNELS + PREPROCESSING[self.resize_mode]]
         if channels_last:
-            # Part of the cache key: features differ from the default layout by ~2e-6 relative.
-            self.preprocessing = (
-                f"{InceptionExtractor.preprocessing}; network run in channels_last memory format"
-            )
+            parts.append("network run in channels_last memory format")
+        if spatial:
+            parts.append(SPATIAL_NOTE)
+            self.feature_names = (*InceptionExtractor.feature_names, "spatial")
+        self.preprocessing = "; ".join(parts)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=memory_format)
+        self._captured: list[torch.Tensor] = []
+        if spatial:
+            # A hook on the block the forward pass runs anyway: no second pass, nothing when off.
+            self.model.Mixed_6d.branch1x1.register_forward_hook(
+                lambda _module, _inputs, output: self._captured.append(spatial_features(output))
+            )
 
     @property
     def weights_fingerprint(self) -> str:
@@ -278,7 +307,15 @@ class InceptionExtractor(FeatureExtractor):
             )
         if batch.shape[1] == 1:
             batch = batch.repeat(1, 3, 1, 1)
-        if self.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        outputs = self.model(batch)
-        return {name: out.to(torch.float32) for name, out in zip(self.feature_names, outputs, strict=True)}
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self._captured.clear()
+        if self.resize_mode == DEFAULT_RESIZE_MODE:
+            # torch-fidelity's own forward, resize included: bit for bit what it computes.
+            outputs = self.model(batch.contiguous(memory_format=memory_format))
+        else:
+            x = network_input(batch, self.resize_mode).contiguous(memory_format=memory_format)
+            outputs = run_network(self.model, x)
+        named = dict(zip(InceptionExtractor.feature_names, outputs, strict=True))
+        if self.spatial:
+            named["spatial"] = self._captured.pop()
+        return {name: named[name].to(torch.float32) for name in self.feature_names}

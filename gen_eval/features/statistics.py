@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from gen_eval.errors import GenEvalError
 
 if TYPE_CHECKING:
+    import torch
+
     from gen_eval.features.base import FeatureExtractor
     from gen_eval.features.cache import FeatureCache
     from gen_eval.features.extract import Features
@@ -69,9 +71,11 @@ def compute_statistics(
     x = features.tensors["features"].to(torch.float64)
     if len(x) < 2:
         raise GenEvalError(f"{source.spec}: statistics need at least 2 samples; it holds {len(x)}")
-    mean = x.mean(dim=0)
-    centred = x - mean
-    cov = centred.T @ centred / (len(x) - 1)
+    mean, cov = _mean_cov(x)
+    extra = {}
+    if "spatial" in features.tensors:  # Inception's spatial features: ADM's mu_s, sigma_s (sFID)
+        mean_s, cov_s = _mean_cov(features.tensors["spatial"].to(torch.float64))
+        extra = {"mu_s": mean_s.numpy(), "sigma_s": cov_s.numpy()}
     described = extractor.describe()
     provenance: dict[str, Any] = {
         "source": source.spec,
@@ -87,14 +91,23 @@ def compute_statistics(
         len(x),
         str(described["name"]),
         described.get("weights_sha256"),  # type: ignore[arg-type]
+        extra=extra,
         provenance=provenance,
     )
+
+
+def _mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance (divides by N - 1) of float64 rows."""
+    mean = x.mean(dim=0)
+    centred = x - mean
+    return mean, centred.T @ centred / (len(x) - 1)
 
 
 def statistics_features(source: StatisticsSource) -> Features:
     """A statistics file as the reference's "features": ``mean``, ``cov`` and ``count`` (0: unknown).
 
-    The metrics that accept statistics (FID, FD-inf) read these instead of ``features``.
+    The metrics that accept statistics (FID, FD-inf) read these instead of ``features``; sFID reads
+    ``spatial_mean`` and ``spatial_cov``, present when the file holds ADM's ``mu_s`` and ``sigma_s``.
     """
     import torch
 
@@ -107,4 +120,7 @@ def statistics_features(source: StatisticsSource) -> Features:
         "cov": torch.from_numpy(stats.sigma),
         "count": torch.tensor(stats.count or 0),
     }
+    if "mu_s" in stats.extra and "sigma_s" in stats.extra:  # what sFID reads
+        tensors["spatial_mean"] = torch.from_numpy(stats.extra["mu_s"])
+        tensors["spatial_cov"] = torch.from_numpy(stats.extra["sigma_s"])
     return Features(tensors, None, False, None)

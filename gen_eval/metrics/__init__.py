@@ -181,6 +181,15 @@ _BUILTIN: dict[str, MetricEntry] = {
         {},
         from_statistics=True,
     ),
+    "sfid": MetricEntry(
+        "gen_eval.metrics.sfid:sfid",
+        "spatial",
+        False,
+        "sFID: Fréchet distance of Inception's spatial features (ADM's mixed_6/conv, 2023-d)",
+        {},
+        ("image",),
+        from_statistics=True,  # ADM's mu_s and sigma_s
+    ),
     "fd_inf": MetricEntry(
         "gen_eval.metrics.fd_infinity:fd_infinity",
         "features",
@@ -427,6 +436,7 @@ NEEDS = {
     "logits": "class logits: use --features inception or digits",
     "images": "images, but the samples are {plural}",
     "train": "the model's training set: give --train SPEC (default: the reference dataset's train split)",
+    "spatial": "Inception's spatial features: use --features inception",
     "log_prob": "a model with log_prob(x) as the source (a Python generator or ref:NAME), or -o bpd_method=ais for a model with a latent decoder",
 }
 

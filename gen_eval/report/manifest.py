@@ -94,12 +94,40 @@ def reproduce_command(manifest: dict[str, Any], collapse: bool = True, multiline
         parts.append(["--inception-weights", f"/path/to/inception-{digest}.pth"])
         if options.get("channels_last") is False:
             parts.append(["--no-channels-last"])
+        if options.get("resize_mode") not in (None, "legacy-tf"):
+            parts.append(["--resize-mode", str(options["resize_mode"])])
+    stated = manifest.get("reference_statistics") or {}
+    if stated.get("provenance") == "stated by the user":
+        weights = f"@{stated['weights_sha256']}" if stated.get("weights_sha256") else ""
+        parts.append(["--reference-features", f"{stated.get('extractor')}{weights}"])
     if not collapse:
         parts.append(["--no-collapse"])
     elif (manifest.get("training_set") or {}).get("spec"):
         parts.append(["--train", str(manifest["training_set"]["spec"])])
     lines = [" ".join(shlex.quote(a) for a in part) for part in parts]
     return " \\\n  ".join(lines) if multiline else " ".join(lines)
+
+
+def reference_statistics_note(manifest: dict[str, Any]) -> str | None:
+    """One sentence saying the run's reference was a statistics file, or None when it held samples.
+
+    The run report and the dashboard's run page show it above the metrics: against a mean and
+    covariance only the Fréchet distances (and IS, which reads no reference) can be computed.
+    """
+    reference = manifest.get("reference") or {}
+    if reference.get("kind") != "statistics":
+        return None
+    stated = manifest.get("reference_statistics") or {}
+    count = reference.get("count") or 0
+    of = f" of {count:,} samples" if count else " (sample count not recorded)"
+    weights = f", weights {str(stated['weights_sha256'])[:12]}" if stated.get("weights_sha256") else ""
+    return (
+        f"Reference: statistics, not samples: {reference.get('spec', '?')} ({reference.get('format', '?')} "
+        f"format), the mean and covariance{of} of {stated.get('extractor', '?')} features{weights} "
+        f"({stated.get('provenance', 'provenance unknown')}). Only FID, FD∞ and sFID (with spatial statistics) "
+        "can be computed against it, and IS, which reads no reference; KID, precision/recall, "
+        "density/coverage and the collapse check need reference samples and were left out."
+    )
 
 
 def manifest_section(page: Page, run: Run) -> None:

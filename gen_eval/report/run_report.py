@@ -26,7 +26,7 @@ from gen_eval.metrics.result import better_label
 from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.report.html import Page, escape, image_tag, table
 from gen_eval.report.human import human_judgements, human_section
-from gen_eval.report.manifest import manifest_section
+from gen_eval.report.manifest import manifest_section, reference_statistics_note
 from gen_eval.runs.realism_grids import FOLDER as REALISM_FOLDER
 from gen_eval.runs.realism_grids import GRIDS as REALISM_GRIDS
 from gen_eval.runs.run import SAMPLES, Run, load_run
@@ -185,6 +185,9 @@ def _umask() -> int:
 
 def _metrics_section(page: Page, run: Run) -> None:
     page.add("<h2 id='metrics'>Metrics</h2>")
+    statistics = reference_statistics_note(run.manifest)  # a mean and covariance, not samples
+    if statistics is not None:
+        page.paragraph(statistics, "statistics")
     for warning in run.manifest.get("warnings", []):  # about the whole run: images resized, fewer samples
         page.paragraph(f"warning: {warning}", "warning")
     if not run.metrics:

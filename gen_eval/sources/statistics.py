@@ -3,12 +3,14 @@
 Formats read and written (``--format``):
 
 - ``pytorch-fid`` (also clean-fid's): an ``.npz`` with ``mu`` (D,) and ``sigma`` (D, D) only;
-- ``adm``: the guided-diffusion evaluator's reference batch, ``arr_0`` (its images), ``mu``,
-  ``sigma`` and the spatial features' ``mu_s``, ``sigma_s`` (read; writing needs spatial features);
+- ``adm``: the guided-diffusion evaluator's reference batch, ``arr_0`` (its images, NHWC uint8:
+  read past, written only when asked), ``mu``, ``sigma`` and the spatial features' ``mu_s``,
+  ``sigma_s`` (what sFID reads; written from Inception's spatial features);
 - ``edm2``: a ``.pkl`` of ``{"num_images": N, "fid": {"mu", "sigma"}, "fd_dinov2": {...}}``, read
   through the allow-list unpickler (:mod:`gen_eval.sources.safe_pickle`), never ``pickle.load``;
-- ``gen-eval``: the pytorch-fid keys plus ``count`` and ``gen_eval`` (JSON provenance: extractor,
-  weights hash, the set it came from). pytorch-fid's and clean-fid's loaders read only ``mu`` and
+- ``gen-eval``: the pytorch-fid keys plus ``count``, ``gen_eval`` (JSON provenance: extractor,
+  weights hash, the set it came from) and, from Inception with spatial features, ADM's ``mu_s`` and
+  ``sigma_s``. pytorch-fid's and clean-fid's loaders read only ``mu`` and
   ``sigma``, so they read it too.
 
 Every ``.npz`` is opened with ``allow_pickle=False``. Which extractor made the statistics is part
@@ -118,6 +120,15 @@ def read_statistics(path: str | Path) -> ReferenceStatistics:
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise GenEvalError(f"{path}: not a readable .npz of statistics ({exc})") from None
     mu, sigma = _checked(path, found.get("mu"), found.get("sigma"))
+    extra = {}
+    if "mu_s" in found or "sigma_s" in found:
+        extra = dict(
+            zip(
+                ("mu_s", "sigma_s"),
+                _checked(path, found.get("mu_s"), found.get("sigma_s"), "_s"),
+                strict=True,
+            )
+        )
     if "gen_eval" in found:
         meta = _meta(path, found["gen_eval"])
         return ReferenceStatistics(
@@ -127,17 +138,19 @@ def read_statistics(path: str | Path) -> ReferenceStatistics:
             meta.get("extractor"),
             meta.get("weights_sha256"),
             "gen-eval",
+            extra,
             provenance=meta,
         )
-    if "mu_s" in found or has_images:
-        extra = {name: found[name].astype(np.float64) for name in ("mu_s", "sigma_s") if name in found}
+    if extra or has_images:
         return ReferenceStatistics(mu, sigma, None, None, None, "adm", extra)
     return ReferenceStatistics(mu, sigma, None, None, None, "pytorch-fid")
 
 
-def _checked(path: Path, mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
+def _checked(path: Path, mu: Any, sigma: Any, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """``mu`` and ``sigma`` (or ``mu_s``, ``sigma_s``) as float64, or a one-line error saying what is wrong."""
+    names = f"'mu{suffix}' and 'sigma{suffix}'"
     if mu is None or sigma is None:
-        raise GenEvalError(f"{path}: statistics need arrays 'mu' and 'sigma'; this file lacks them")
+        raise GenEvalError(f"{path}: statistics need arrays {names} together; this file lacks one")
     mu, sigma = np.asarray(mu), np.asarray(sigma)
     if (
         mu.ndim != 1
@@ -146,11 +159,13 @@ def _checked(path: Path, mu: Any, sigma: Any) -> tuple[np.ndarray, np.ndarray]:
         or sigma.dtype.kind not in "iuf"
     ):
         raise GenEvalError(
-            f"{path}: 'mu' must be a numeric (D,) vector and 'sigma' (D, D); got {mu.shape} {mu.dtype} "
-            f"and {sigma.shape} {sigma.dtype}"
+            f"{path}: 'mu{suffix}' must be a numeric (D,) vector and 'sigma{suffix}' (D, D); got {mu.shape} "
+            f"{mu.dtype} and {sigma.shape} {sigma.dtype}"
         )
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise GenEvalError(f"{path}: 'mu' or 'sigma' holds NaN or infinite values; recompute the statistics")
+        raise GenEvalError(
+            f"{path}: 'mu{suffix}' or 'sigma{suffix}' holds NaN or infinite values; recompute the statistics"
+        )
     return mu.astype(np.float64), sigma.astype(np.float64)
 
 
@@ -199,7 +214,9 @@ def _read_edm2(path: Path) -> ReferenceStatistics:
     )
 
 
-def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) -> Path:
+def write_statistics(
+    stats: ReferenceStatistics, path: str | Path, format: str, images: np.ndarray | None = None
+) -> Path:
     """Write ``stats`` to ``path`` in ``format``, atomically (a crash leaves no partial file).
 
     Parameters
@@ -209,13 +226,26 @@ def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) 
     path : str or Path
         The file (``.npz`` for pytorch-fid and gen-eval, ``.pkl`` for edm2).
     format : str
-        One of :data:`FORMATS`; ``adm`` is refused (it needs Inception's spatial features).
+        One of :data:`FORMATS`; ``adm`` needs the spatial statistics (``stats.extra``'s ``mu_s``
+        and ``sigma_s``), which Inception gives with its spatial features.
+    images : numpy.ndarray, optional
+        ADM's ``arr_0``: the reference images, uint8 (N, H, W, 3); only with ``adm``.
 
     Returns
     -------
     Path
     """
     path = check_format(format, path)
+    spatial = {
+        name: np.asarray(stats.extra[name], np.float64) for name in ("mu_s", "sigma_s") if name in stats.extra
+    }
+    if format == "adm" and len(spatial) < 2:
+        raise GenEvalError(
+            f"{path}: --format adm holds Inception's spatial statistics (mu_s, sigma_s for sFID), and these "
+            "statistics have none; compute them with --features inception"
+        )
+    if images is not None and format != "adm":
+        raise GenEvalError(f"{path}: only --format adm stores the images (arr_0); drop --adm-images")
     mu, sigma = np.asarray(stats.mu, np.float64), np.asarray(stats.sigma, np.float64)
     meta = {
         **stats.provenance,
@@ -238,6 +268,12 @@ def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) 
             pickle.dump(document, stream, protocol=4)
         elif format == "pytorch-fid":
             np.savez(stream, mu=mu, sigma=sigma)
+        elif format == "adm":
+            # The evaluator reads arr_0 only to compute statistics it finds missing; without it the
+            # file holds just what FID and sFID read.
+            np.savez(
+                stream, **({"arr_0": images} if images is not None else {}), mu=mu, sigma=sigma, **spatial
+            )
         else:
             np.savez(
                 stream,
@@ -245,6 +281,7 @@ def write_statistics(stats: ReferenceStatistics, path: str | Path, format: str) 
                 sigma=sigma,
                 count=np.int64(stats.count or 0),
                 gen_eval=np.str_(json.dumps(meta)),
+                **spatial,
             )
 
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -264,7 +301,7 @@ def check_format(format: str, path: str | Path) -> Path:
     Parameters
     ----------
     format : str
-        One of :data:`FORMATS`; ``adm`` is refused (it needs Inception's spatial features).
+        One of :data:`FORMATS`.
     path : str or Path
         The file to write (``.npz``; ``.pkl`` for edm2) in an existing folder.
 
@@ -275,11 +312,6 @@ def check_format(format: str, path: str | Path) -> Path:
     path = Path(path)
     if format not in FORMATS:
         raise GenEvalError(f"--format {format!r}: choose from {', '.join(FORMATS)}")
-    if format == "adm":
-        raise GenEvalError(
-            f"{path}: --format adm needs Inception's spatial features (mu_s, sigma_s for sFID), which gen-eval "
-            "does not extract yet; write --format pytorch-fid (ADM's FID reads the same mu and sigma)"
-        )
     expected = ".pkl" if format == "edm2" else ".npz"
     if path.suffix.lower() != expected:
         raise GenEvalError(
