@@ -182,3 +182,35 @@ def test_evaluate_end_to_end_with_a_run_directory(tmp_path):
     assert '"name":"generated #4"' not in page and '"type":"scatter3d"' in page
     html = comparison_html(compare([tmp_path / "run", tmp_path / "run"], num_resamples=0))
     assert "Point clouds in 3-D" in html and '"type":"scatter3d"' in html
+
+
+def test_score_grades_point_cloud_submissions_and_names_a_bad_one(tmp_path):
+    from gen_eval.datasets import shapes3d
+    from gen_eval.grading.score import score
+
+    submissions = tmp_path / "submissions"
+    (submissions / "alice").mkdir(parents=True)
+    np.savez(
+        submissions / "alice" / "samples.npz", shapes3d.read("test", 0, 24, points=32, random_state=5)[0]
+    )
+    bob = submissions / "bob" / "samples"
+    bob.mkdir(parents=True)
+    for index, cloud in enumerate(shapes3d.read("test", 0, 24, points=32, random_state=6)[0]):
+        _write_ply(bob / f"{index}.ply", cloud, text=index % 2 == 0)
+    broken = shapes3d.read("test", 0, 24, points=32, random_state=7)[0]
+    broken[3, 5] = np.nan
+    np.save(submissions / "carol.npy", broken)
+    with EXTRACTORS.registered("cloud_moments", ExtractorEntry(CloudMoments, ("pointcloud",))):
+        result = score(
+            submissions,
+            "shapes3d:validation:32",
+            features="cloud_moments",
+            out=tmp_path / "graded",
+            num_resamples=0,
+            rank_by="1nna_cd",
+            device="cpu",
+        )
+    rows = {row.name: row for row in result.rows}
+    assert rows["alice"].error is None and rows["bob"].error is None
+    assert "1nna_cd" in rows["alice"].metrics and rows["bob"].num_samples == 24
+    assert rows["carol"].error is not None and "cloud 3 has NaN or inf" in rows["carol"].error

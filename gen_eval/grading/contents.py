@@ -91,7 +91,10 @@ def declared_count(samples: Path, label: str, key: str | None = None) -> int:
 
         shape = declared_shape(samples, key, label)
         return shape[0] if shape else 0
-    return sum(1 for p in samples.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    from gen_eval.sources.pointcloud import CLOUD_SUFFIXES, is_cloud_folder
+
+    suffixes = CLOUD_SUFFIXES if is_cloud_folder(samples) else IMAGE_SUFFIXES  # one cloud per file
+    return sum(1 for p in samples.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
 
 
 def check_count(count: int, label: str, *, max_samples: int, num_samples: int | None) -> None:

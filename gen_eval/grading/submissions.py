@@ -7,7 +7,9 @@ Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
         submission.toml      optional metadata (below)
         samples.npz          the samples: samples.npz or samples.npy if present, else the one
                              .npz/.npy anywhere in the folder, else the images (png, jpg, webp,
-                             bmp) under samples/ if that folder exists, else every image in it
+                             bmp) under samples/ if that folder exists, else every image in it;
+                             point clouds: an (N, P, 3) float array, or samples/ holding one
+                             .ply/.xyz/.npy cloud per file
       bob.zip                an archive: the submission "bob"; the same layout at its root or
       carol.tar.gz           inside its one top-level folder (.zip, .tar, .tar.gz, .tgz,
                              .tar.bz2, .tar.xz)
@@ -85,6 +87,10 @@ def _find_samples(root: Path, label: str) -> Path:
     for name in ("samples.npz", "samples.npy"):
         if (root / name).is_file():
             return _inside(root / name, root, label)
+    from gen_eval.sources.pointcloud import is_cloud_folder
+
+    if (root / "samples").is_dir() and is_cloud_folder(root / "samples"):  # one point cloud per file
+        return _inside(root / "samples", root, label)
     arrays = sorted(
         path
         for path in root.rglob("*")
@@ -244,10 +250,16 @@ def open_samples(
     """
     from gen_eval.sources.arrays import ArraySource
     from gen_eval.sources.folder import FolderSource
+    from gen_eval.sources.pointcloud import PointCloudSource, is_cloud_array, is_cloud_folder
 
     path, label = prepared.samples, prepared.label
     source: Source
-    if path.is_file():
+    if is_cloud_array(path) or is_cloud_folder(path):
+        key = _npz_key(path, label) if path.suffix.lower() == ".npz" else None
+        source = PointCloudSource(
+            spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes
+        )
+    elif path.is_file():
         key = _npz_key(path, label) if path.suffix.lower() == ".npz" else None
         source = ArraySource(spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes)
     else:

@@ -185,8 +185,10 @@ class PointCloudSource(Source):
     limit: int | None = None
     resample_points: int | None = None
     seed: int = 0
+    max_bytes: int | None = None  # refuse more decoded data than this before reading it (gen-eval score)
 
     def __post_init__(self) -> None:
+        self._check_size()
         if self.path.is_dir():
             self.kind = "folder"  # type: ignore[misc]  # the manifest says what was read
             data, note = self._read_folder()
@@ -199,6 +201,20 @@ class PointCloudSource(Source):
         digest = hashlib.sha256(f"pointcloud:{data.shape}".encode())
         digest.update(np.ascontiguousarray(data).tobytes())
         self._fingerprint = digest.hexdigest()
+
+    def _check_size(self) -> None:
+        if self.max_bytes is None:
+            return
+        if self.path.is_dir():
+            size = sum(p.stat().st_size for p in _cloud_files(self.path))  # text only shrinks when parsed
+        else:
+            size = max(
+                (int(np.prod(shape)) * dtype.itemsize for shape, dtype in _peek_shapes(self.path)), default=0
+            )
+        if size > self.max_bytes:
+            raise GenEvalError(
+                f"{self.spec}: {size:,} bytes of point clouds, over the limit of {self.max_bytes:,}; submit fewer clouds"
+            )
 
     def _read_array(self) -> tuple[np.ndarray, str | None]:
         try:
