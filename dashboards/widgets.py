@@ -188,7 +188,12 @@ def human_error_bars(results: list[Any]) -> Any:
             marker_color="#1f77b4",
         )
     )
-    figure.add_hline(y=0.5, line_dash="dot", annotation_text="50%: indistinguishable from real (best)")
+    figure.add_hline(
+        y=0.5,
+        line_dash="dot",
+        annotation_text="50%: indistinguishable from real (best)",
+        annotation_position="top left",
+    )
     figure.update_layout(
         title="Human error rate with 95% intervals",
         yaxis={"range": [0, 1], "tickformat": ".0%"},
