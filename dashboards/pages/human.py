@@ -11,6 +11,8 @@ moment the server first drew the trial to the moment the answer reached it. An a
 arrives later than the limit plus ``GRACE_S`` (the round trip) is recorded as ``"timeout"``
 with the time it took, whichever button was pressed (HYPE_time: only answers within the limit
 count); the page says so under the countdown, and the buttons stay so the participant can go on.
+After a server restart the trial on screen is drawn again by the new server, so its clock starts
+again (the answers already given are in the database; only that one trial's time is lost).
 """
 
 from __future__ import annotations
