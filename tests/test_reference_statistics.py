@@ -375,3 +375,14 @@ def test_the_report_and_the_dashboard_say_the_reference_was_statistics(sets, tmp
     app.selectbox[0].set_value("stats").run()
     assert not app.exception, [e.message for e in app.exception]
     assert any("Reference: statistics, not samples" in info.value for info in app.info)
+
+
+def test_the_robustness_corpus_of_broken_statistics_files(tmp_path):
+    from gen_eval.bench.robustness import Robustness
+    from gen_eval.bench.robustness_statistics import statistics_cases
+
+    report = Robustness()
+    statistics_cases(report, tmp_path)
+    assert len(report.checks) >= 15 and report.tracebacks == 0
+    assert [c.case for c in report.checks if not c.ok] == []
+    assert not (tmp_path / "statistics" / "pwned").exists()

@@ -49,6 +49,7 @@ CONVENTIONS = [
     "| FD-infinity interval | bootstrap of FID_N plus the fit's OLS variance | dgm-eval: none; Chong & Forsyth: none | `-o fd_inf_interval=refit` or `ols` |",
     "| MS-SSIM | torchmetrics: reflection padding, channel mean before the product across scales | pytorch-msssim: valid windows only, per-channel product | `-o ms_ssim_convention=pytorch_msssim` |",
     "| KID interval | none below 10 generated samples (a warning says why) | torch-fidelity: std over subsets | — |",
+    "| Inception's resize to 299x299 | legacy-tf: torch-fidelity's TF-1.x bilinear, then (x - 128) / 128 | clean-fid: PIL bicubic in float; pytorch-fid: torch bilinear, 2x - 1 | `--resize-mode clean` or `legacy-pytorch` |",
     "",
 ]
 
@@ -184,11 +185,14 @@ def compare_with_torch_fidelity(
 
 def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> list[dict[str, Any]]:
     """Run :func:`compare_with_torch_fidelity` and the MS-SSIM rows, and write the markdown report to ``out``."""
+    from gen_eval.bench.parity_inception import inception_mode_rows
     from gen_eval.bench.parity_msssim import msssim_rows
 
     rows = compare_with_torch_fidelity(num_images=num_images, size=size)
     with tempfile.TemporaryDirectory() as tmp:
         extra_rows, msssim_notes = msssim_rows(Path(tmp))
+        mode_rows, mode_notes = inception_mode_rows(Path(tmp), size=size)
+    extra_rows += mode_rows
     for row in extra_rows:
         row["relative_difference"] = relative_difference(row["ours"], row["theirs"])
     rows += extra_rows
@@ -235,6 +239,8 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "the scale of the features (random weights give large ones); it is held to 1e-3 here.",
             "",
             *(line for note in msssim_notes for line in (note, "")),
+            *mode_notes,
+            "",
             *knn_lines,
             *modern_lines,
             *CONVENTIONS,

@@ -209,3 +209,41 @@ def _row(
         "tool": tool,
         "feature_difference": float(difference / scale),
     }
+
+
+MODE_NOTES = [
+    "Note on the resize modes (`--resize-mode`). Each `fid (resize mode ...)` and `sfid` row computes gen-eval's",
+    "value from its own features and the peer's from the peer's own preprocessing code and network run on the same",
+    "uint8 images and weights file (`gen_eval/bench/parity_inception.py`): torch-fidelity's forward (legacy-tf),",
+    "clean-fid's `build_resizer('clean')` and loader, then its `(x - 128) / 128`, through pytorch-fid's network",
+    "(clean: clean-fid's own network is a TorchScript file of other weights), pytorch-fid's `InceptionV3` on",
+    "`x / 255` and clean-fid's `legacy_pytorch` extractor (legacy-pytorch). The peer's FID is the rank-limited",
+    "eigenvalue formula above on the peer's features. sFID's peer is a forward hook on `Mixed_6d.branch1x1` of",
+    "pytorch-fid's network (ADM's `mixed_6/conv`, first 7 channels, NHWC order; ADM's own evaluator needs",
+    "TensorFlow). The largest feature difference over the largest feature, per row:",
+]
+
+
+def inception_mode_rows(
+    root: Path, num_images: int = 24, size: int = 32
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The resize-mode and sFID parity rows on two image sets, and the note that explains them.
+
+    Parameters
+    ----------
+    root : Path
+        Where the weights file is written (about 91 MB).
+    num_images : int
+        Images per set.
+    size : int
+        Image height and width.
+    """
+    from gen_eval.bench.inception_weights import make_informative_inception_weights, varied_images
+
+    weights = make_informative_inception_weights(root / "inception-modes.pth", seed=0)
+    rows = resize_mode_rows(
+        weights, varied_images(num_images, size, seed=1), varied_images(num_images, size, seed=2)
+    )
+    differences = [f"- {row['metric']} vs {row['tool']}: {row['feature_difference']:.1e}" for row in rows]
+    intro = f"Inputs of these rows: two sets of {num_images} of the images above ({size}x{size})."
+    return rows, [*MODE_NOTES, "", *differences, "", intro]

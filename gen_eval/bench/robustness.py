@@ -12,7 +12,10 @@ Three parts, each measured in a fresh temporary folder:
 3. **Hostile code**: every generator of :mod:`gen_eval.bench.hostile_code` through the sandbox;
    each must get its one-line error, and escapes (judged from outside), hangs and tracebacks
    are counted on their own.
-4. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished, and
+4. **Reference statistics**: malformed, crafted (a ``.pkl`` that would run a command) and
+   mismatched statistics files through ``gen-eval evaluate --reference``
+   (:mod:`gen_eval.bench.robustness_statistics`): one-line errors, no run folder, nothing run.
+5. **Kills**: ``gen-eval score`` is killed with SIGKILL once a first submission is finished, and
    ``gen-eval evaluate`` at 0.5, 2 and 4 s; each rerun must complete, keep what was finished
    (features cached before the kill are reused), leave no staging debris, and its runs must verify.
 """
@@ -374,12 +377,15 @@ def _kill_evaluate(report: Robustness, scratch: Path, moments: tuple[float, ...]
 
 
 def run_robustness(out: str | Path = "reports/robustness.md") -> Robustness:
-    """Run the three parts and write the markdown report to ``out``; returns the counts."""
+    """Run the parts and write the markdown report to ``out``; returns the counts."""
+    from gen_eval.bench.robustness_statistics import statistics_cases
+
     report = Robustness()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gen-eval-robustness-") as folder:
         scratch = Path(folder)
         _corpus(report, scratch)
+        statistics_cases(report, scratch)
         _hostile_code(report, scratch)
         _faults(report, scratch)
         _storage_faults(report, scratch)
@@ -404,6 +410,8 @@ def _markdown(report: Robustness) -> str:
         f"escapes: **{report.escapes}**, hangs: **{report.hangs}**, tracebacks: **{report.tracebacks}**",
         "- corpus: `gen_eval/bench/hostile.py`, one batch scored with `gen-eval score` against digits:test;",
         "  the good submissions must be scored, each bad one must get its own one-line error",
+        "- statistics: `gen_eval/bench/robustness_statistics.py`, broken, crafted and mismatched reference",
+        "  statistics files given to `gen-eval evaluate --reference`: one-line errors, no run, nothing run",
         "- faults: a full disk is simulated by injecting ENOSPC into the run writer, the feature cache",
         "  (safetensors) and score's writes; a read-only cache by refusing its temporary files (as",
         "  a read-only folder does to a non-root user); a slow submission by a 10-minute sleep",

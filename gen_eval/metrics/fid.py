@@ -199,9 +199,10 @@ def fid(
     y, moments_y, n2 = reference_moments(reference, context.device)
     n1, dim = len(x), x.shape[1]
     if moments_y.dim != dim:
+        where = getattr(context.reference_source, "spec", None)  # name the file when evaluate gave it
         raise GenEvalError(
-            f"the reference statistics have {moments_y.dim} dimensions but the features have {dim}; "
-            "use statistics made with the run's extractor"
+            f"{where + ': ' if where else ''}the reference statistics have {moments_y.dim} dimensions but the "
+            f"features have {dim}; use statistics made with the run's extractor"
         )
     if min(n1, n2 or 2) < 2:
         raise GenEvalError(f"FID needs at least 2 samples in each set; got {n1} generated and {n2} reference")

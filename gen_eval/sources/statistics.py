@@ -79,7 +79,7 @@ class ReferenceStatistics:
 
 
 def looks_like_statistics(path: Path) -> bool:
-    """Whether ``path`` is a statistics file: a ``.pkl``, or an ``.npz`` holding ``mu`` and ``sigma``."""
+    """Whether ``path`` is a statistics file: a ``.pkl``, or an ``.npz`` holding ``mu`` or ``sigma``."""
     suffix = path.suffix.lower()
     if suffix == ".pkl":
         return path.is_file()
@@ -90,7 +90,8 @@ def looks_like_statistics(path: Path) -> bool:
             names = set(archive.namelist())
     except (OSError, zipfile.BadZipFile):
         return False  # the array reader says what is wrong with it
-    return {"mu.npy", "sigma.npy"} <= names
+    # Either key makes it a statistics file, so a file missing the other gets the reader's own error.
+    return bool({"mu.npy", "sigma.npy"} & names)
 
 
 def read_statistics(path: str | Path) -> ReferenceStatistics:
