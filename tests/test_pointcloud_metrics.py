@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gen_eval.datasets import shapes3d
+from gen_eval.errors import GenEvalError
 from gen_eval.metrics.base import MetricContext
 from gen_eval.metrics.pointclouds import mmd_cov, one_nna, protocol_results
 from gen_eval.metrics.pointclouds_distances import (
@@ -162,3 +163,73 @@ def test_normalisations():
     assert torch.allclose(sides.amax(1), torch.full((4,), 2.0, dtype=box.dtype))
     assert torch.allclose(box.amax(1) + box.amin(1), torch.zeros(4, 3, dtype=box.dtype), atol=1e-12)
     assert normalise_clouds(clouds, "none") is clouds
+
+
+def _context(generated: str, reference: str, **options) -> MetricContext:
+    from gen_eval.sources import open_source
+
+    return MetricContext(
+        num_resamples=20,
+        options=options,
+        generated_source=open_source(generated, num_samples=30),
+        reference_source=open_source(reference, num_samples=30),
+    )
+
+
+def test_voxel_jsd_equals_an_independent_implementation(tmp_path):
+    from scipy.spatial.distance import jensenshannon
+    from sklearn.neighbors import NearestNeighbors
+
+    from gen_eval.metrics.pointclouds_jsd import voxel_jsd
+
+    context = _context("shapes3d:test:64", "shapes3d:validation:64", jsd_resolution=12)
+    result = voxel_jsd({}, {}, context)["jsd"]
+    # latent_3d_points' recipe, written out: cell centres i / (r - 1) - 0.5 kept within radius 0.5,
+    # each point counted for its nearest centre (scikit-learn), JSD in bits (SciPy's distance squared).
+    gen = context.generated_source.head(30).data.numpy().astype(np.float64)
+    ref = context.reference_source.head(30).data.numpy().astype(np.float64)
+    scale = 0.5 / np.linalg.norm(ref, axis=2).max()
+    axis = np.arange(12) / 11 - 0.5
+    grid = np.array([[x, y, z] for x in axis for y in axis for z in axis])
+    grid = grid[np.linalg.norm(grid, axis=1) <= 0.5]
+    nearest = NearestNeighbors(n_neighbors=1).fit(grid)
+    counts = [
+        np.bincount(nearest.kneighbors((c * scale).reshape(-1, 3))[1][:, 0], minlength=len(grid))
+        for c in (gen, ref)
+    ]
+    expected = jensenshannon(counts[0], counts[1], base=2) ** 2
+    assert result.value == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert result.interval[0] <= result.value <= result.interval[1] and result.details["cells"] == len(grid)
+    # The same clouds: 0. Planted fault: the same clouds moved by 0.3 along x (a third of the ball).
+    same = voxel_jsd({}, {}, _context("shapes3d:test:64", "shapes3d:test:64"))["jsd"].value
+    assert same == pytest.approx(0.0, abs=1e-12)
+    np.save(tmp_path / "moved.npy", (gen + np.array([0.3, 0.0, 0.0])).astype(np.float32))
+    # A coarse grid: 30 clouds of 64 points over 28^3 cells leave most cells with one point or none,
+    # and the JSD of two draws of one distribution is then 0.76 bits (small-sample bias).
+    moved = voxel_jsd(
+        {}, {}, _context(str(tmp_path / "moved.npy"), "shapes3d:validation:64", jsd_resolution=6)
+    )
+    alike = voxel_jsd({}, {}, _context("shapes3d:test:64", "shapes3d:validation:64", jsd_resolution=6))
+    assert moved["jsd"].value > 3 * alike["jsd"].value, (moved["jsd"].value, alike["jsd"].value)
+
+
+def test_cd_memorisation_flags_copies_of_the_training_set(tmp_path):
+    from gen_eval.metrics.pointclouds_memorisation import cd_memorisation
+
+    train = shapes3d.read("train", 0, 60, points=64)[0]
+    np.save(tmp_path / "train.npy", train)
+    np.save(tmp_path / "copies.npy", train[:30] + np.float32(1e-4))  # 30 near-copies of training clouds
+    copies = _context(str(tmp_path / "copies.npy"), "shapes3d:test:64", pc_train=str(tmp_path / "train.npy"))
+    result = cd_memorisation({}, {}, copies)["cd_memorisation"]
+    assert result.value == 1.0 and result.details["closest"][0]["training"] < 30
+    fresh = _context("shapes3d:validation:64", "shapes3d:test:64", pc_train=str(tmp_path / "train.npy"))
+    honest = cd_memorisation({}, {}, fresh)["cd_memorisation"]
+    assert honest.value < 0.3 and honest.details["expected_without_copying"] == 0.05
+    with pytest.raises(GenEvalError, match=r"the reference .* is the training set"):
+        cd_memorisation(
+            {},
+            {},
+            _context(
+                "shapes3d:validation:64", str(tmp_path / "train.npy"), pc_train=str(tmp_path / "train.npy")
+            ),
+        )
