@@ -7,7 +7,9 @@ nearest kept centre (points outside the ball count for the nearest border cell);
 counts, normalised to distributions, are compared by the Jensen-Shannon divergence in bits
 (0 = the same marginal occupancy, 1 = disjoint). It looks at where points fall over a whole
 set, not at individual shapes: a set of good but wrongly placed shapes scores badly and a
-blurry average can score well.
+blurry average can score well. It is biased upwards on small sets, where most cells hold one
+point or none: two draws of one distribution, 30 clouds of 64 points each, give 0.76 bits on the
+28^3 grid (measured on shapes3d); compare values at equal set sizes and point counts only.
 
 Scale (``jsd_radius``): the grid expects clouds within the ball of radius 0.5, which is how
 ``latent_3d_points`` stores its data. Here both sets are scaled by ``0.5 / jsd_radius`` first;
