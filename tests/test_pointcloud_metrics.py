@@ -233,3 +233,15 @@ def test_cd_memorisation_flags_copies_of_the_training_set(tmp_path):
                 "shapes3d:validation:64", str(tmp_path / "train.npy"), pc_train=str(tmp_path / "train.npy")
             ),
         )
+
+
+def test_chamfer_keeps_full_float32_products_whatever_the_global_precision():
+    clouds = torch.from_numpy(shapes3d.read("test", 0, 4, points=200)[0])
+    exact = chamfer_pairs(clouds[:2], clouds[2:])
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")  # would allow bfloat16 products
+    try:
+        assert torch.equal(chamfer_pairs(clouds[:2], clouds[2:]), exact)
+        assert torch.get_float32_matmul_precision() == "medium"  # restored
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -33,6 +33,9 @@ LION).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -68,6 +71,14 @@ def _augmented(clouds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     left = torch.cat([clouds, squares, ones], dim=2)
     right = torch.cat([-2 * clouds, ones, squares], dim=2).transpose(1, 2).contiguous()
     return left, right
+
+
+@contextmanager
+def _restore_precision(precision: str) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
 
 
 def chamfer_pairs(
@@ -116,7 +127,11 @@ def chamfer_pairs(
     rows = max(1, min(p, budget // (q * columns)))
     per_step = max(1, rows // p) if rows >= p else 1  # whole generated clouds per step when they fit
     out = torch.zeros(n, m, dtype=torch.float64)
-    with progress_task(label, n, show_progress) as bar:
+    # Full float32 products: TF32 or bfloat16 (which "high"/"medium" precision allow) keep about 10
+    # or 8 mantissa bits, ruinous for |x|^2 + |y|^2 - 2 x.y between nearby points.
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    with progress_task(label, n, show_progress) as bar, _restore_precision(precision):
         for i0 in range(0, n, per_step):
             group = left[i0 : i0 + per_step]  # (a, P, 5)
             a = len(group)
