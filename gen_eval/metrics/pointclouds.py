@@ -13,7 +13,9 @@ generated set G and a reference set R:
   when they differ; well below 0.5 means generated clouds sit on reference ones (copies).
 
 Clouds are read from the sources themselves (not the features) and normalised per
-``pc_normalise`` (PointFlow's default ``none``). Intervals (``num_resamples`` > 0) resample both
+``pc_normalise`` (PointFlow's default ``none``). A generator is sampled again for them, with the
+run's seed: the same clouds as its features' only when its sampling does not depend on the
+batch size. Intervals (``num_resamples`` > 0) resample both
 sets' clouds with replacement and recompute the statistic from the fixed distance matrices
 (a copy of a cloud is never its own neighbour): they cover the sampling variation of the two
 finite sets of clouds, at these set sizes, not the randomness of the points within a cloud nor
