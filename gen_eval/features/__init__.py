@@ -47,11 +47,13 @@ for _name, _entry in {
     # Identity flattens images to their pixels too (a baseline, and PPL's float features).
     "identity": ExtractorEntry("gen_eval.features.identity:IdentityExtractor", ("image", "vector")),
     "char-ngrams": ExtractorEntry("gen_eval.features.char_ngrams:CharNgramExtractor", ("text",)),
+    "char-names": ExtractorEntry("gen_eval.features.char_names:CharNamesExtractor", ("text",)),
 }.items():
     EXTRACTORS.register(_name, _entry)
 
 # Embedded datasets read best through their own network (``--features auto`` against them).
 DATASET_EXTRACTORS = {"digits": "digits", "stacked_digits": "stacked_digits"}
+DATASET_EXTRACTORS["census_names"] = "char-names"  # a character CNN trained on its names
 
 
 def extractor_names() -> list[str]:

@@ -172,6 +172,43 @@ _POINTCLOUD_METRICS = {
     ),
 }
 
+# Text diversity, MAUVE and conditional accuracy (issue 22): metrics/text_diversity.py,
+# text_mauve.py and text_conditional.py say what each measures and what its interval covers.
+_TEXT_FEATURE_METRICS = {
+    "distinct_n": MetricEntry(
+        "gen_eval.metrics.text_diversity:distinct_n",
+        "strings",
+        True,
+        "distinct-n (n=1..4): distinct character n-grams over all of them (scikit-learn's counts)",
+        kinds=("text",),
+    ),
+    "self_bleu": MetricEntry(
+        "gen_eval.metrics.text_diversity:self_bleu",
+        "strings",
+        True,
+        "self-BLEU (sacrebleu, character tokens): each string of a seeded subset against the rest",
+        {"self_bleu_samples": Option(int, 200, "strings in the seeded subset (quadratic cost)")},
+        kinds=("text",),
+    ),
+    "mauve": MetricEntry(
+        "gen_eval.metrics.text_mauve:mauve_score",
+        "features",
+        False,
+        "MAUVE (mauve-text, GPL-3.0, optional) on the run's features: k-means histograms' frontier area",
+        {
+            "mauve_buckets": Option(int, None, "k-means clusters (default: mauve's auto, smaller set / 10)"),
+            "mauve_scaling": Option(float, 5.0, "scaling constant c of the divergence frontier"),
+        },
+    ),
+    "conditional_accuracy": MetricEntry(
+        "gen_eval.metrics.text_conditional:conditional_accuracy",
+        "logits",
+        True,
+        "share of labelled generated strings the classifier reads as their requested label",
+        kinds=("text",),
+    ),
+}
+
 _BUILTIN: dict[str, MetricEntry] = {
     "fid": MetricEntry(
         "gen_eval.metrics.fid:fid",
@@ -346,6 +383,7 @@ _BUILTIN: dict[str, MetricEntry] = {
         "mass coverage and total variation against a known true distribution (embedded text data)",
         kinds=("text",),
     ),
+    **_TEXT_FEATURE_METRICS,
     **_POINTCLOUD_METRICS,
 }
 # The one metric registry (``register_metric`` adds to it; ``METRICS.registered`` in tests).
