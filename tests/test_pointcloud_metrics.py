@@ -245,3 +245,7 @@ def test_chamfer_keeps_full_float32_products_whatever_the_global_precision():
         assert torch.get_float32_matmul_precision() == "medium"  # restored
     finally:
         torch.set_float32_matmul_precision(before)
+    # Two workers split the generated clouds (one torch thread each): the same numbers, threads restored.
+    one = chamfer_pairs(clouds[:3], clouds)
+    torch.set_num_threads(2)
+    assert torch.equal(chamfer_pairs(clouds[:3], clouds), one) and torch.get_num_threads() == 2
