@@ -221,10 +221,17 @@ def emd_pairs(
     left = reduce(generated)
     right = left if symmetric else reduce(reference)
     out = torch.zeros(len(left), len(right), dtype=torch.float64)
-    with progress_task(label, len(left), show_progress) as bar:
-        for i, cloud in enumerate(left):
-            for j in range(i + 1 if symmetric else 0, len(right)):
-                out[i, j] = exact_emd(cloud, right[j])
+
+    def row(i: int) -> list[float]:
+        return [exact_emd(left[i], right[j]) for j in range(i + 1 if symmetric else 0, len(right))]
+
+    # SciPy's assignment releases the GIL: one worker per torch thread (--threads) shares the rows.
+    with (
+        progress_task(label, len(left), show_progress) as bar,
+        ThreadPoolExecutor(torch.get_num_threads()) as pool,
+    ):
+        for i, values in enumerate(pool.map(row, range(len(left)))):
+            out[i, len(right) - len(values) :] = torch.tensor(values, dtype=torch.float64)
             bar.advance(1)
     if symmetric:
         out = out + out.T
