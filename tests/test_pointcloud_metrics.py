@@ -249,3 +249,23 @@ def test_chamfer_keeps_full_float32_products_whatever_the_global_precision():
     one = chamfer_pairs(clouds[:3], clouds)
     torch.set_num_threads(2)
     assert torch.equal(chamfer_pairs(clouds[:3], clouds), one) and torch.get_num_threads() == 2
+
+
+def test_pointflow_emd_metric_reduces_large_clouds_and_says_so(tmp_path):
+    from gen_eval.metrics.pointclouds import pointflow_emd
+
+    gen, ref = (shapes3d.read(split, 0, 12, points=48)[0] for split in ("test", "validation"))
+    np.save(tmp_path / "gen.npy", gen)
+    np.save(tmp_path / "ref.npy", ref)
+    context = _context(str(tmp_path / "gen.npy"), str(tmp_path / "ref.npy"), pc_emd_points=16)
+    results = pointflow_emd({}, {}, context)
+    reduced = [
+        torch.from_numpy(np.stack([farthest_points(c.astype(np.float64), 16) for c in s])) for s in (gen, ref)
+    ]
+    expected = mmd_cov(emd_pairs(reduced[0], reduced[1]))
+    assert results["mmd_emd"].value == pytest.approx(expected[0]) and results["cov_emd"].value == expected[1]
+    assert "16-point farthest-point reductions" in results["1nna_emd"].warnings[0]
+    whole = pointflow_emd(
+        {}, {}, _context(str(tmp_path / "gen.npy"), str(tmp_path / "ref.npy"), pc_emd_points=48)
+    )
+    assert whole["mmd_emd"].warnings == [] and whole["mmd_emd"].details["approximation"].startswith("none")
