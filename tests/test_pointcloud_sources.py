@@ -214,3 +214,8 @@ def test_score_grades_point_cloud_submissions_and_names_a_bad_one(tmp_path):
     assert rows["alice"].error is None and rows["bob"].error is None
     assert "1nna_cd" in rows["alice"].metrics and rows["bob"].num_samples == 24
     assert rows["carol"].error is not None and "cloud 3 has NaN or inf" in rows["carol"].error
+
+
+def test_grey_image_arrays_stay_images(tmp_path):
+    np.save(tmp_path / "grey.npy", np.random.default_rng(0).random((5, 8, 8)).astype(np.float32))
+    assert open_source(str(tmp_path / "grey.npy")).data_kind == "image"  # (N, H, W) grey, as before
