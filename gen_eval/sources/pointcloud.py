@@ -25,6 +25,9 @@ from gen_eval.sources.base import Batch, Source
 
 CLOUD_SUFFIXES = (".ply", ".xyz", ".npy")
 MIN_POINTS = 8  # fewer cannot stand for a surface; CD and EMD on them say little
+# Rank-3 float arrays narrower than this are clouds (x, y, z, perhaps with extra columns, which is
+# an error to name); wider ones stay (N, H, W) grey images for the array reader.
+MAX_LAST_DIMENSION = 6
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
@@ -56,11 +59,14 @@ def _peek_shapes(path: Path) -> list[tuple[tuple[int, ...], np.dtype]]:
 
 
 def is_cloud_array(path: Path) -> bool:
-    """Whether ``path`` is an .npy/.npz holding a float rank-3 array ((N, P, 3) clouds; any other last
-    dimension is named as the error it is, since no other kind is rank 3)."""
+    """Whether ``path`` is an .npy/.npz holding a float (N, P, C) array with C <= 6: clouds, or
+    clouds with a wrong last dimension (named as such). Wider ones are (N, H, W) grey images."""
     if path.suffix.lower() not in (".npy", ".npz") or not path.is_file():
         return False
-    return any(len(shape) == 3 and np.issubdtype(dtype, np.floating) for shape, dtype in _peek_shapes(path))
+    return any(
+        len(shape) == 3 and shape[-1] <= MAX_LAST_DIMENSION and np.issubdtype(dtype, np.floating)
+        for shape, dtype in _peek_shapes(path)
+    )
 
 
 def _cloud_files(root: Path) -> list[Path]:
