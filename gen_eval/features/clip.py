@@ -150,10 +150,8 @@ class ClipExtractor(EncoderExtractor):
         tokens = torch.cat((cls_token, tokens), dim=1) + visual.positional_embedding
         width = tokens.shape[-1]
         tokens = F.layer_norm(tokens, (width,), visual.ln_pre.weight, visual.ln_pre.bias, visual.ln_pre.eps)
-        tokens = self.blocks(tokens)
-        cls = F.layer_norm(
-            tokens[:, 0], (width,), visual.ln_post.weight, visual.ln_post.bias, visual.ln_post.eps
-        )
+        cls = self.blocks(tokens)  # the class token's output only
+        cls = F.layer_norm(cls, (width,), visual.ln_post.weight, visual.ln_post.bias, visual.ln_post.eps)
         return cls @ visual.proj
 
 

@@ -187,9 +187,8 @@ class DinoV2Extractor(EncoderExtractor):
         tokens = tokens.flatten(2).transpose(1, 2)
         cls_token = model.cls_token.expand(tokens.shape[0], -1, -1)
         tokens = torch.cat((cls_token, tokens), dim=1) + model.pos_embed
-        tokens = self.blocks(tokens)
-        # The final norm of the CLS token only: the norm is per token, the others are not read.
-        return F.layer_norm(tokens[:, 0], (self.width,), model.norm.weight, model.norm.bias, model.norm.eps)
+        cls = self.blocks(tokens)  # the class token only: the final norm is per token, the others unread
+        return F.layer_norm(cls, (self.width,), model.norm.weight, model.norm.bias, model.norm.eps)
 
 
 class DinoV2BaseExtractor(DinoV2Extractor):
