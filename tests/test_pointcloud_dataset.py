@@ -140,3 +140,10 @@ def test_datasets_command_lists_shapes3d():
     rows = json.loads(CliRunner().invoke(app, ["datasets", "--json"]).output)
     row = next(r for r in rows if r["name"] == "shapes3d")
     assert row["kind"] == "pointcloud" and row["splits"] == {"train": 4000, "validation": 1000, "test": 1000}
+
+
+def test_the_training_split_keeps_the_point_count():
+    from gen_eval.sources.dataset import default_train_spec
+
+    assert default_train_spec(open_source("shapes3d:test:64", num_samples=2)) == "shapes3d:train:64"
+    assert default_train_spec(open_source("shapes3d:test", num_samples=2)) == "shapes3d:train"

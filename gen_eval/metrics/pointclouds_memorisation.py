@@ -30,16 +30,6 @@ from gen_eval.metrics.result import Result
 
 if TYPE_CHECKING:
     from gen_eval.metrics.base import MetricContext
-    from gen_eval.sources import Source
-
-
-def default_train_spec(reference: Source) -> str | None:
-    """The training split of the embedded dataset the reference comes from, with its setting kept."""
-    if reference.kind != "dataset":
-        return None
-    name, _, rest = reference.spec.partition(":")
-    _, _, setting = rest.partition(":")
-    return f"{name}:train" + (f":{setting}" if setting else "")
 
 
 def reduce_points(clouds: torch.Tensor, points: int, seed: int) -> torch.Tensor:
@@ -69,6 +59,7 @@ def cd_memorisation(
     dict of str to Result
     """
     from gen_eval.sources import open_source
+    from gen_eval.sources.dataset import default_train_spec
 
     normalise = context.option("pc_normalise", "none")
     points = int(context.option("pc_memorisation_points", 256))

@@ -56,10 +56,15 @@ def dataset_name(source: Source) -> str | None:
 
 
 def default_train_spec(reference: Source) -> str | None:
-    """The training split belonging to an embedded reference (``digits:test`` -> ``digits:train``)."""
+    """The training split belonging to an embedded reference (``digits:test`` -> ``digits:train``).
+
+    A setting after the split is kept (``shapes3d:test:512`` -> ``shapes3d:train:512``), so the
+    training clouds have the reference's point count.
+    """
     from gen_eval.datasets import get_dataset
 
     name = dataset_name(reference)
     if name is None:
         return None
-    return f"{name}:train" if "train" in get_dataset(name).splits else None
+    setting = reference.spec.split(":", 2)[2:]
+    return ":".join([name, "train", *setting]) if "train" in get_dataset(name).splits else None
