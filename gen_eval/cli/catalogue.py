@@ -89,9 +89,14 @@ def features(
     _guard(body)
 
 
-@app.command("train-features", epilog="[bold]Example[/bold]\n\n  gen-eval train-features digits --seed 0")
+@app.command(
+    "train-features",
+    epilog="[bold]Examples[/bold]\n\n  gen-eval train-features digits --seed 0\n  gen-eval train-features pointnet-shapes3d",
+)
 def train_features(
-    name: Annotated[str, typer.Argument(help="Which extractor to retrain (digits).")] = "digits",
+    name: Annotated[
+        str, typer.Argument(help="Which extractor to retrain (digits or pointnet-shapes3d).")
+    ] = "digits",
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the shipped recipe).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Annotated[Path | None, typer.Option(help="Weights file (default: the shipped file).")] = None,
@@ -99,14 +104,21 @@ def train_features(
     """Retrain a bundled feature network reproducibly and write its safetensors weights."""
 
     def body() -> None:
-        if name != "digits":
-            raise GenEvalError(f"train-features {name!r}: only the digits network is trained by gen-eval")
-        from gen_eval.features.digits import DEFAULT_WEIGHTS, retrain_digits_weights
+        if name not in ("digits", "pointnet-shapes3d"):
+            raise GenEvalError(
+                f"train-features {name!r}: gen-eval trains only the digits and pointnet-shapes3d networks"
+            )
+        if name == "digits":
+            from gen_eval.features.digits import DEFAULT_WEIGHTS
+            from gen_eval.features.digits import retrain_digits_weights as retrain
+        else:
+            from gen_eval.features.pointnet import DEFAULT_WEIGHTS
+            from gen_eval.features.pointnet import retrain_pointnet_weights as retrain
 
         options: dict[str, Any] = {"seed": seed}
         if epochs is not None:
             options["epochs"] = epochs
-        info = retrain_digits_weights(out or DEFAULT_WEIGHTS, **options)
+        info = retrain(out or DEFAULT_WEIGHTS, **options)
         typer.echo(to_json(info, default=str))
 
     _guard(body)

@@ -46,13 +46,14 @@ for _name, _entry in {
     "clip-vit-l14-336": ExtractorEntry("gen_eval.features.clip:ClipL14At336Extractor", ("image",)),
     # Identity flattens images to their pixels too (a baseline, and PPL's float features).
     "identity": ExtractorEntry("gen_eval.features.identity:IdentityExtractor", ("image", "vector")),
+    "pointnet-shapes3d": ExtractorEntry("gen_eval.features.pointnet:PointNetExtractor", ("pointcloud",)),
     "char-ngrams": ExtractorEntry("gen_eval.features.char_ngrams:CharNgramExtractor", ("text",)),
     "char-names": ExtractorEntry("gen_eval.features.char_names:CharNamesExtractor", ("text",)),
 }.items():
     EXTRACTORS.register(_name, _entry)
 
 # Embedded datasets read best through their own network (``--features auto`` against them).
-DATASET_EXTRACTORS = {"digits": "digits", "stacked_digits": "stacked_digits"}
+DATASET_EXTRACTORS = {"digits": "digits", "stacked_digits": "stacked_digits", "shapes3d": "pointnet-shapes3d"}
 DATASET_EXTRACTORS["census_names"] = "char-names"  # a character CNN trained on its names
 
 
