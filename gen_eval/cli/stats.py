@@ -25,6 +25,7 @@ STATS_EXAMPLES = """
   gen-eval stats real_images/ --features inception --format edm2 --out real_ref.pkl --json
   gen-eval stats real_images/ --features inception --format adm --out VIRTUAL_ref.npz
   gen-eval stats real_images/ --features inception --resize-mode clean --out real_clean.npz
+  gen-eval stats train_images/ --features dinov2-vit-l14 --weights dinov2_vitl14_pretrain.pth --out train_dinov2.npz
   gen-eval evaluate samples/ --reference real_stats.npz --reference-features inception
 """
 
@@ -62,6 +63,9 @@ def stats(
     ] = False,
     trust_code: Annotated[bool, typer.Option(help="Allow running a Python generator file.")] = False,
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Weights file of a dinov2-* or clip-* extractor (else its env var).")
+    ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
     resize_mode: Annotated[str, typer.Option(help=RESIZE_MODE_HELP)] = "legacy-tf",
     adm_images: Annotated[
@@ -124,6 +128,8 @@ def stats(
                 "resize_mode": resize_mode,
                 "spatial": format == "adm",
             }
+        if weights is not None and name != "inception":
+            options["weights_path"] = weights
         extractor = create_extractor(name, device=chosen_device, **options)
         size = batch_size_for(name, chosen_device, batch_size)
         if size < 1:
