@@ -191,7 +191,7 @@ def exact_emd(first: np.ndarray, second: np.ndarray) -> float:
     if len(first) != len(second):
         raise GenEvalError(
             f"EMD compares clouds of equal size, got {len(first)} and {len(second)} points; "
-            "resample them to one count (-o resample_points=N)"
+            "bring them to one count (gen-eval evaluate --resample-points N)"
         )
     cost = cdist(np.asarray(first, np.float64), np.asarray(second, np.float64))
     rows, columns = linear_sum_assignment(cost)

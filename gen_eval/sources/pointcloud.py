@@ -165,7 +165,7 @@ def stack_clouds(
             last = next(n for c, n in zip(clouds, names, strict=True) if len(c) == counts[-1])
             raise GenEvalError(
                 f"{where}: clouds have different point counts ({first}: {counts[0]}, {last}: {counts[-1]}); "
-                "bring them to one count with --resample-points N"
+                "bring them to one count (gen-eval evaluate --resample-points N)"
             )
         return np.stack(clouds).astype(np.float32), None
     if resample_points < MIN_POINTS:
