@@ -363,3 +363,18 @@ def test_evaluate_runs_the_feature_metrics_and_cache_on_dinov2(dino_weights, ima
             weights=dino_weights,
             metrics=["fd_dinov2"],
         )
+
+
+@pytest.mark.parametrize("family", ["dinov2", "clip"])
+def test_fused_forward_without_onednn_is_the_cuda_paths_arithmetic(
+    family, dino_weights, clip_weights, images, monkeypatch
+):
+    """Off the CPU (CUDA) the fused forward runs F.linear instead of oneDNN: checked here on the CPU."""
+    import gen_eval.features.vit_fast as vit_fast
+
+    name, weights = ("dinov2-vit-s14", dino_weights) if family == "dinov2" else ("clip-vit-b32", clip_weights)
+    reference = create_extractor(name, weights_path=weights, fast=False)(images[0][:2])["features"]
+    monkeypatch.setattr(vit_fast, "onednn_available", lambda device: False)
+    extractor = create_extractor(name, weights_path=weights)
+    assert not extractor.blocks.uses_onednn
+    assert _rel(extractor(images[0][:2])["features"], reference) < 1e-5
