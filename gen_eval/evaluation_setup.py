@@ -20,8 +20,8 @@ from gen_eval.sources import Source
 # 4.7 at batch 48 (32x32 inputs, 2 cores).
 _BATCH_SIZES = {("inception", "cpu"): 8, ("inception", "cuda"): 128, ("digits", "cpu"): 512}
 _DEFAULT_BATCH = 1024
-# The ViT encoders (issue 25): on the CPU a batch of 16 keeps the MLP's activations near the
-# cache sizes measured (reports/encoders.md); on CUDA 64 images of ViT-g/14 fit in 16 GB.
+# The ViT encoders (issue 25): torch-fidelity's batch of 64; on the CPU, 64 was faster than 16 for
+# the fused forward (reports/encoders.md); activations of 64 images of ViT-g/14 are about 0.6 GB.
 for _encoder in (
     "dinov2-vit-s14",
     "dinov2-vit-b14",
@@ -32,7 +32,7 @@ for _encoder in (
     "clip-vit-l14",
     "clip-vit-l14-336",
 ):
-    _BATCH_SIZES[(_encoder, "cpu")] = 16
+    _BATCH_SIZES[(_encoder, "cpu")] = 64
     _BATCH_SIZES[(_encoder, "cuda")] = 64
 
 # What the collapse verdict reads (MS-SSIM: images only): ``metrics="collapse"`` runs just these.
