@@ -247,6 +247,10 @@ def test_chamfer_keeps_full_float32_products_whatever_the_global_precision():
         torch.set_float32_matmul_precision(before)
     # Two workers split the generated clouds (one torch thread each): the same numbers, threads restored.
     one = chamfer_pairs(clouds[:3], clouds)
+    # CUDA's large steps (several whole clouds per product) and one-row steps: the same to ~1e-7
+    # (the documented float32 cancellation; the products' summation order follows their shapes).
+    assert torch.allclose(chamfer_pairs(clouds[:3], clouds, block_entries=2**28), one, atol=1e-7)
+    assert torch.allclose(chamfer_pairs(clouds[:3], clouds, block_entries=1), one, atol=1e-7)
     torch.set_num_threads(2)
     assert torch.equal(chamfer_pairs(clouds[:3], clouds), one) and torch.get_num_threads() == 2
 
