@@ -125,3 +125,47 @@ def test_conditional_accuracy_reads_the_requested_label(tmp_path, extractor):
         reference_source=open_source("census_names:test"),
     )
     assert conditional_accuracy(features, reference, unlabelled) == {}
+
+
+def test_exact_birthday_and_copies_on_strings():
+    from gen_eval.collapse.strings import exact_birthday, exact_memorisation
+
+    twenty = [f"name{i}" for i in range(20)]
+    distinct = [f"other{i}" for i in range(4000)]
+    stuck = exact_birthday(twenty * 50, distinct, batch_sizes=(8, 16))
+    fine = exact_birthday(distinct[:2000], distinct[2000:], batch_sizes=(8, 16))
+    # 20 equally likely strings: P(repeat in 8) = 1 - 20!/(12! 20^8) = 0.80, in 16 nearly 1.
+    assert stuck.duplicate_rates[0] == pytest.approx(0.80, abs=0.08) and stuck.small_support
+    assert 12 < stuck.support_estimate < 30
+    assert fine.duplicate_rates == [0.0, 0.0] and not fine.small_support
+    i, j, d = stuck.closest_pairs[0]
+    assert (twenty * 50)[i] == (twenty * 50)[j] and d == 0.0
+    copies = exact_memorisation(distinct[:100], distinct, distinct[3000:3100])
+    assert copies.copy_fraction == 1.0 and copies.null_rate == 1.0 and not copies.likely_memorising
+    copier = exact_memorisation(distinct[:100], distinct[:2000], distinct[3000:3100])
+    assert copier.likely_memorising and copier.null_rate == 0.0
+
+
+def test_collapse_check_flags_a_collapsing_source_with_example_strings(tmp_path):
+    import gen_eval
+
+    names, _ = census_names.load_names("train")
+    twenty = list(dict.fromkeys(names))[:20]
+    collapsing = _write(tmp_path, "twenty.jsonl", twenty * 125)
+    verdicts = {}
+    for source in (collapsing, "census_names:validation"):
+        run = gen_eval.evaluate(
+            source, "census_names:test", metrics="collapse", num_resamples=0, show_progress=False
+        )
+        verdicts[source] = run
+    stuck, real = verdicts[collapsing].collapse, verdicts["census_names:validation"].collapse
+    assert verdicts[collapsing].manifest["extractor"]["name"] == "char-names"
+    assert stuck.status == "collapse"
+    birthday = next(f for f in stuck.findings if f.detector == "birthday")
+    assert birthday.severity == "collapse" and f"'{twenty[0]}' x125" in birthday.message
+    assert 12 < stuck.detectors["birthday"].support_estimate < 30  # 20 distinct strings
+    assert "classes" in stuck.detectors and "ndb" in stuck.detectors
+    figures, grids = verdicts[collapsing].collapse_evidence()
+    assert {"duplicates", "copies", "ndb_bins"} <= set(figures) and grids == {}
+    # Held-out names repeat too (common names), and are not flagged.
+    assert real.status == "ok", real.verdict

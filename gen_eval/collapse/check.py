@@ -115,6 +115,7 @@ def check_collapse(
     options: dict[str, Any] | None = None,
     random_state: int = 0,
     cached_reference: Callable[[str, Callable[[], torch.Tensor]], torch.Tensor] | None = None,
+    strings: tuple[list[str], list[str], list[str] | None] | None = None,
 ) -> CollapseReport:
     """Run the applicable detectors on generated vs reference features and summarise them.
 
@@ -139,6 +140,9 @@ def check_collapse(
     cached_reference : callable, optional
         ``(name, compute) -> tensor`` that computes a reference-only quantity once and caches it
         (the NDB bin centroids); see :meth:`gen_eval.metrics.base.MetricContext.cached_reference_tensor`.
+    strings : (generated, reference, train or None), optional
+        The samples as strings (text): the birthday test and the memorisation check then count
+        identical strings (:mod:`gen_eval.collapse.strings`) instead of thresholding features.
 
     Returns
     -------
@@ -212,14 +216,22 @@ def check_collapse(
         random_state=random_state,
         centroids=centroids,
     )
-    detectors["birthday"] = birthday_test(
-        gen,
-        ref,
-        batch_sizes=_batch_sizes(options.get("birthday_batch_sizes", (8, 16, 24, 32))),
-        num_batches=int(options.get("birthday_batches", 200)),
-        threshold_quantile=float(options.get("birthday_quantile", 0.01)),
-        random_state=random_state,
-    )
+    sizes = _batch_sizes(options.get("birthday_batch_sizes", (8, 16, 24, 32)))
+    if strings is not None:  # text: a duplicate is an identical string
+        from gen_eval.collapse.strings import exact_birthday
+
+        detectors["birthday"] = exact_birthday(
+            strings[0], strings[1], sizes, int(options.get("birthday_batches", 200)), random_state
+        )
+    else:
+        detectors["birthday"] = birthday_test(
+            gen,
+            ref,
+            batch_sizes=sizes,
+            num_batches=int(options.get("birthday_batches", 200)),
+            threshold_quantile=float(options.get("birthday_quantile", 0.01)),
+            random_state=random_state,
+        )
     if gen.shape[1] >= 8:
         detectors["vendi"] = vendi_comparison(
             gen, ref, max_samples=int(options.get("vendi_samples", 2000)), random_state=random_state
@@ -228,7 +240,11 @@ def check_collapse(
         skipped["vendi"] = (
             f"the features have {gen.shape[1]} dimensions, so the Vendi score is at most {gen.shape[1]}"
         )
-    if train is not None:
+    if strings is not None and strings[2] is not None:  # text: exact copies of training strings
+        from gen_eval.collapse.strings import exact_memorisation
+
+        detectors["memorisation"] = exact_memorisation(strings[0], strings[2], strings[1])
+    elif train is not None:
         from gen_eval.collapse.memorisation import memorisation_check
 
         detectors["memorisation"] = memorisation_check(

@@ -26,6 +26,16 @@ EVIDENCE: Registry[str] = Registry("collapse evidence style")
 EVIDENCE.register("image", "images")
 EVIDENCE.register("vector", "points")
 EVIDENCE.register("pointcloud", "points")  # the detectors' plots draw the clouds' features
+EVIDENCE.register("text", "strings")  # tables of the repeated, copied and mismatched strings
+
+
+def sample_strings(source: Source, features: Features | None = None) -> list[str]:
+    """A text source's strings: a generator's kept samples (no second draw), else read again."""
+    from gen_eval.kinds.text import decode_rows
+    from gen_eval.metrics.text import source_strings
+
+    kept = None if features is None else features.samples
+    return decode_rows(kept) if kept is not None else source_strings(source)
 
 
 def mixture_name(reference: Source) -> str | None:
@@ -59,9 +69,19 @@ def check_sources(
         train = default_train_spec(ref)
     train_source = None
     train_features = None
+    # Strings are compared as strings where it matters: exact repeats and exact copies.
+    text = EVIDENCE.find(gen.data_kind) == "strings"
+    strings = None
     if train is not None:
         train_source = train if isinstance(train, Source) else open_source(train, seed=context.random_state)
-        train_features = extract(train_source, "training set").tensors
+        if not text:
+            train_features = extract(train_source, "training set").tensors
+    if text:
+        strings = (
+            sample_strings(gen, gen_features),
+            sample_strings(ref),
+            sample_strings(train_source) if train_source is not None else None,
+        )
     report = check_collapse(
         gen_features.tensors,
         ref_features.tensors,
@@ -73,7 +93,12 @@ def check_sources(
         options=context.options,
         random_state=context.random_state,
         cached_reference=context.cached_reference_tensor,
+        strings=strings,
     )
+    if strings is not None:
+        from gen_eval.collapse.strings import attach_examples
+
+        attach_examples(report, *strings)
     return report, train_source
 
 
@@ -93,6 +118,13 @@ def evidence(
     points = gen_features.tensors["features"].numpy() if style == "points" else None
     figures = collapse_figures(report, points, mixture_name(ref))
     grids: dict = {}
+    if style == "strings":
+        from gen_eval.collapse.strings import string_tables
+
+        train_strings = sample_strings(train) if train is not None else None
+        figures.update(
+            string_tables(report, sample_strings(gen, gen_features), sample_strings(ref), train_strings)
+        )
     if style == "images":
         kept = gen_features.samples  # a generator's samples kept with its features: no resampling
 
