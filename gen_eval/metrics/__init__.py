@@ -354,6 +354,7 @@ _BUILTIN: dict[str, MetricEntry] = {
                 "AIS observation noise of a deterministic decoder (default: chosen on validation data)",
             ),
         },
+        ("image",),  # text has its own likelihood metrics (text_bpc, text_kl)
     ),
     **_POINTCLOUD_METRICS,
     # Text (requires the strings themselves; gen_eval/metrics/text.py says what each measures).
@@ -381,6 +382,20 @@ _BUILTIN: dict[str, MetricEntry] = {
         "strings",
         True,
         "mass coverage and total variation against a known true distribution (embedded text data)",
+        kinds=("text",),
+    ),
+    "text_bpc": MetricEntry(
+        "gen_eval.metrics.text_likelihood:text_bpc",
+        "log_prob",
+        True,
+        "bits per character and perplexity of the test strings (characters + one end token each)",
+        kinds=("text",),
+    ),
+    "text_kl": MetricEntry(
+        "gen_eval.metrics.text_likelihood:text_kl",
+        "log_prob",
+        True,
+        "exact KL(truth || model) and cross-entropy, summed over a known true distribution's strings",
         kinds=("text",),
     ),
     **_TEXT_FEATURE_METRICS,
