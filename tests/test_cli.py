@@ -89,6 +89,8 @@ def test_datasets_and_features_listings(tmp_path):
         "grid25",
         "stacked_digits",
         "shapes3d",
+        "census_names",
+        "hmm_language",
     }
     digits = next(row for row in datasets if row["name"] == "digits")
     assert digits["splits"] == {"all": 1797, "train": 1437, "test": 360}
