@@ -97,7 +97,8 @@ def test_datasets_and_features_listings(tmp_path):
     env = {"GEN_EVAL_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)}
     features = json.loads(runner.invoke(app, ["features", "--json"], env=env).output)
     by_name = {row["name"]: row for row in features}
-    assert set(by_name) == {"inception", "digits", "identity", "stacked_digits"}
+    # At least these (other helpers' extractors, DINOv2, CLIP, PointNet, char-names, join them).
+    assert {"inception", "digits", "identity", "stacked_digits"} <= set(by_name)
     assert by_name["identity"]["available"] and by_name["digits"]["available"]
     assert not by_name["inception"]["available"]
 
