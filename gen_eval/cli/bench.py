@@ -246,3 +246,41 @@ def bench_text_models(
         typer.echo(f"written to {out}")
 
     _guard(body)
+
+@bench_app.command("text", epilog="[bold]Example[/bold]\n\n  gen-eval --threads 2 bench text")
+def bench_text(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text.md"),
+    count: Annotated[int, typer.Option(min=100, help="Strings per set (generated and reference).")] = 10_000,
+    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples per metric.")] = 100,
+) -> None:
+    """Seconds for every sample-based text metric (and the collapse check) on COUNT vs COUNT names."""
+
+    def body() -> None:
+        from gen_eval.bench.text import run_text_benchmark
+
+        summary = run_text_benchmark(out, count=count, num_resamples=num_resamples)
+        typer.echo(
+            f"{summary['count']:,} vs {summary['count']:,} strings: {summary['total_seconds']:.1f} s in all"
+        )
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
+@bench_app.command("text-models", epilog="[bold]Example[/bold]\n\n  gen-eval bench text-models")
+def bench_text_models(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text_models.md"),
+    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the test strings.")] = 200,
+) -> None:
+    """Bits/char (test split) and exact KL to the truth of every shipped text model: the ladder."""
+
+    def body() -> None:
+        from gen_eval.bench.text_models import run_text_models_benchmark
+
+        results = run_text_models_benchmark(out, num_resamples=num_resamples)
+        for dataset, rows in results.items():
+            ladder = " < ".join(f"{r['name']} {r['bits_per_char']:.3f}" for r in rows)
+            typer.echo(f"{dataset} bits/char: {ladder}")
+        typer.echo(f"written to {out}")
+
+    _guard(body)
