@@ -265,22 +265,3 @@ def bench_text(
         typer.echo(f"written to {out}")
 
     _guard(body)
-
-
-@bench_app.command("text-models", epilog="[bold]Example[/bold]\n\n  gen-eval bench text-models")
-def bench_text_models(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text_models.md"),
-    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the test strings.")] = 200,
-) -> None:
-    """Bits/char (test split) and exact KL to the truth of every shipped text model: the ladder."""
-
-    def body() -> None:
-        from gen_eval.bench.text_models import run_text_models_benchmark
-
-        results = run_text_models_benchmark(out, num_resamples=num_resamples)
-        for dataset, rows in results.items():
-            ladder = " < ".join(f"{r['name']} {r['bits_per_char']:.3f}" for r in rows)
-            typer.echo(f"{dataset} bits/char: {ladder}")
-        typer.echo(f"written to {out}")
-
-    _guard(body)
