@@ -56,7 +56,7 @@ def test_every_shipped_model_follows_the_protocol(name):
     assert isinstance(model, GenerativeModel)
     assert MODELS[name].checkpoint.stat().st_size < 5e6
     samples = model.sample(4, generator=torch.Generator().manual_seed(0))
-    expected = (4, 2) if MODELS[name].dataset in ("ring8", "grid25") else None
+    expected = {"ring8": (4, 2), "grid25": (4, 2), "shapes3d": (4, 2048, 3)}.get(MODELS[name].dataset)
     if expected:
         assert tuple(samples.shape) == expected
     else:

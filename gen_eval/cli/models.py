@@ -131,15 +131,21 @@ def demo(
 ) -> None:
     """The main job: score every bundled digits model against digits:test and print the leaderboard.
 
+    The point-cloud models (shapes3d) follow in a section of their own: FPD, precision/recall,
+    the PointFlow metrics and the classes their samples cover, against shapes3d:test.
+
     Models with a latent space (VAEs, GANs, the flow) also get the latent analyses in their runs.
     Running it again replaces its own runs; files added to them since make it stop (see --overwrite).
     """
 
     def body() -> None:
         from gen_eval.demo.leaderboard import print_leaderboard, score_models, write_leaderboard
+        from gen_eval.demo.pointclouds import NUM_SAMPLES, print_pointcloud_table, score_pointcloud_models
+        from gen_eval.demo.pointclouds import split_names as split_pointcloud_models
 
         names = None if model_names is None else [n.strip() for n in model_names.split(",") if n.strip()]
         _check_names(names)
+        names, cloud_names = split_pointcloud_models(names)
         scores = score_models(
             names,
             out_dir=out,
@@ -154,8 +160,22 @@ def demo(
             threads=None if os.environ.get("OMP_NUM_THREADS") else 1,
             workers=workers,
         )
+        # The point-cloud models: other features and metrics, a section of their own (at most
+        # 200 clouds each: the PointFlow metrics compare every pair of clouds).
+        cloud_scores = score_pointcloud_models(
+            cloud_names,
+            out_dir=out,
+            num_samples=min(num_samples, NUM_SAMPLES),
+            num_reference=NUM_SAMPLES,
+            num_resamples=num_resamples,
+            seed=seed,
+            show_progress=not quiet,
+            latent=True,
+            overwrite=overwrite,
+        )
         print_leaderboard(scores)
-        typer.echo(f"runs and leaderboard written to {write_leaderboard(scores, out).parent}")
+        print_pointcloud_table(cloud_scores)
+        typer.echo(f"runs and leaderboard written to {write_leaderboard(scores + cloud_scores, out).parent}")
 
     _guard(body)
 

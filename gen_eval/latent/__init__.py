@@ -18,10 +18,12 @@ DEFAULT_ANALYSES = ANALYSES[:-1]
 
 # Parts of the analyses that depend on the data kind, and the kinds each applies to: grids of
 # decoded samples (interpolation, traversal, arithmetic), LPIPS distances for PPL, and ranking
-# dimensions by encoding real samples. Other kinds get the numbers without these parts.
+# dimensions by encoding real samples. Other kinds get the numbers without these parts. Grids of
+# another kind than images show each decoded sample as its kind draws it (``DataKind.draw``).
 PART_KINDS: Registry[tuple[str, ...]] = Registry("latent analysis part")
-for _part in ("grids", "lpips", "real_ranking"):
-    PART_KINDS.register(_part, ("image",))
+PART_KINDS.register("grids", ("image", "pointcloud"))
+PART_KINDS.register("lpips", ("image",))
+PART_KINDS.register("real_ranking", ("image", "pointcloud"))
 
 
 def applies(part: str, kind: str | None) -> bool:

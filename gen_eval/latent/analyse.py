@@ -18,6 +18,7 @@ import torch
 
 from gen_eval.errors import GenEvalError
 from gen_eval.latent import ANALYSES, DEFAULT_ANALYSES, applies
+from gen_eval.latent.pictures import as_pictures
 from gen_eval.schemas import to_json
 
 DEFAULT_REFERENCE = {
@@ -25,12 +26,13 @@ DEFAULT_REFERENCE = {
     "shapes": "shapes:test",
     "ring8": "ring8:test",
     "grid25": "grid25:test",
+    "shapes3d": "shapes3d:test",
 }
 
 
 def default_features(dataset: str) -> str:
-    """The extractor latent distances use: the digits network on digits, raw values elsewhere."""
-    return "digits" if dataset == "digits" else "identity"
+    """The extractor latent distances use: the dataset's own network (digits, shapes3d), else raw values."""
+    return {"digits": "digits", "shapes3d": "pointnet-shapes3d"}.get(dataset, "identity")
 
 
 @dataclass
@@ -207,7 +209,9 @@ def analyse_latent(
             pairs.append((encoded[0], encoded[1], "encoded real images"))
         for a, b, kind in pairs:
             for method in ("lerp", "slerp"):
-                rows.append(interp.interpolation_strip(model, a, b, steps, method))
+                rows.append(
+                    as_pictures(interp.interpolation_strip(model, a, b, steps, method), decoded, lead=1)
+                )
                 captions.append(f"{method}, {kind}")
         out.grids["interpolation"] = (np.stack(rows), captions)
         out.columns["interpolation"] = [f"t={t:.2f}" for t in np.linspace(0, 1, rows[0].shape[0])]
@@ -265,7 +269,7 @@ def analyse_latent(
         }
         out.figures["dimension_activity"] = ranking.figure()
         if image_model:
-            grid = traverse.traversal_grid(model, dims, values)
+            grid = as_pictures(traverse.traversal_grid(model, dims, values), decoded, lead=2)
             captions = [f"z{d} ({ranking.method} {ranking.scores[d]:.3g})" for d in dims]
             out.grids["traversal"] = (grid, captions)
             out.columns["traversal"] = [f"{v:+.3g}" for v in values]
@@ -278,6 +282,7 @@ def analyse_latent(
             present = sorted(set(class_labels.tolist()))
             a, b = arithmetic or ((3, 8) if {3, 8} <= set(present) else tuple(present[:2]))
             grid, shift = traverse.latent_arithmetic(model, real, class_labels, a, b)
+            grid = as_pictures(grid, decoded, lead=2)
             out.columns["arithmetic"] = [f"#{i + 1}" for i in range(grid.shape[1])]
             out.grids["arithmetic"] = (
                 grid,
