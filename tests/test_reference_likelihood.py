@@ -178,3 +178,82 @@ def test_realnvp_density_integrates_to_one_in_two_dimensions():
         integrand = (model.log_density(y) + log_dy_dx).exp().reshape(len(x), len(x))
     mass = torch.trapezoid(torch.trapezoid(integrand, x), x)
     assert mass.item() == pytest.approx(1.0, abs=1e-3)
+
+
+# ------------------------------------------------------------------ the GANs' stored AIS bits/dim
+DIGITS_GANS = [name for name, entry in MODELS.items() if entry.family == "gan" and entry.dataset == "digits"]
+
+
+@pytest.mark.parametrize("name", DIGITS_GANS)
+def test_every_digits_gan_ships_a_current_stored_ais_result(name):
+    from gen_eval.likelihood.observation import GAUSSIAN_LABEL
+    from gen_eval.likelihood.stored import load_stored
+
+    record = load_stored(name)  # refuses a stale file: regenerate with the command it names
+    assert record is not None, (
+        f"no {name}.ais.json: gen-eval likelihood ref:{name} --data digits:test --method ais,bdmc --save"
+    )
+    sigma = record["observation"]["sigma"]
+    assert record["kind"] == "estimate" and record["examples"] == 360 and record["dimensions"] == 64
+    assert record["label"] == GAUSSIAN_LABEL.format(sigma=sigma)
+    # sigma was chosen on validation images as the best of the grid (Wu et al.), not on the test split
+    scores = record["observation"]["validation_log_p_nats"]
+    assert max(scores, key=scores.__getitem__) == f"{sigma:g}"
+    assert record["bdmc"]["gap"] >= -1.0  # reverse above forward, up to noise
+    low, high = record["bits_per_dim_interval"]
+    assert low < record["bits_per_dim"] < high
+    # Worse than a uniform guess over the 17 levels would be a broken run.
+    assert 1.5 < record["bits_per_dim"] < 4.09
+    from gen_eval.demo.likelihood_table import _stored_row
+
+    row = _stored_row(record)  # the scorecard's likelihood-by-method row
+    assert row["kind"] == "estimate" and "on all 360 test images (stored), BDMC gap" in row["setting"]
+
+
+def test_a_stored_gan_value_is_reproduced_and_a_planted_error_is_caught():
+    """AIS on 16 test digits, rerun with the stored settings and another seed, must agree with the stored
+    per-example values within their noise (a paired test); the same values shifted by 4 nats must not.
+
+    Two chains at 200 steps leave about 1.8 nats of noise in each per-image difference, so 16 images
+    resolve about 0.5 nats: a planted error of 4 nats per image (0.09 bits/dim) is caught with room."""
+    from gen_eval.likelihood.ais import HMCSettings, ais
+    from gen_eval.likelihood.observation import gaussian_observation
+    from gen_eval.likelihood.stored import load_stored
+
+    record = load_stored("dcgan")
+    model, x = load_model("dcgan"), digits_test(16)
+    observation = gaussian_observation(model, record["observation"]["sigma"], record["levels"])
+    rerun = ais(observation.log_lik, x, model.latent_dim, steps=record["steps"], chains=record["chains"],
+                hmc=HMCSettings(leapfrog=record["leapfrog"]), seed=record["seed"] + 1)  # fmt: skip
+    stored = torch.tensor(record["per_example_log_p_nats"][:16], dtype=torch.float64)
+
+    def paired_z(values: torch.Tensor) -> float:
+        diff = rerun.per_example - values
+        return float(diff.mean().abs() / (diff.std() / math.sqrt(len(diff))))
+
+    assert paired_z(stored) < 4, (rerun.per_example, stored)
+    assert paired_z(stored + 4.0) > 4 and paired_z(stored - 4.0) > 4, (rerun.per_example, stored)
+
+
+def test_a_stale_stored_result_leaves_the_leaderboard_cell_empty_with_a_note(tmp_path, monkeypatch, capsys):
+    import json
+
+    from gen_eval.demo.leaderboard import ModelScore, add_stored_likelihoods, print_leaderboard
+    from gen_eval.likelihood import stored
+
+    record = json.loads(stored.stored_path("dcgan").read_text())
+    monkeypatch.setattr(stored, "stored_path", lambda name: tmp_path / f"{name}{stored.SUFFIX}")
+    (tmp_path / "dcgan.ais.json").write_text(json.dumps(record))
+    (tmp_path / "wgan_gp.ais.json").write_text(json.dumps(dict(record, model="wgan_gp")))  # dcgan's hash
+    fid = {"value": 21.7, "kind": "estimate", "interval": None, "num_generated": 1000}
+    scores = [ModelScore(name, "gan", "digits", None, {"fid": fid}, None, {"covered": 10, "total": 10}, {})
+              for name in ("dcgan", "wgan_gp")]  # fmt: skip
+    add_stored_likelihoods(scores)
+    dcgan, wgan = scores
+    assert dcgan.metrics["bits_per_dim"]["value"] == record["bits_per_dim"]
+    assert dcgan.metrics["bits_per_dim"]["kind"] == "estimate" and not dcgan.notes
+    assert "bits_per_dim" not in wgan.metrics and "is stale" in wgan.notes[0]
+    print_leaderboard(scores)
+    out = capsys.readouterr().out
+    assert f"≈{record['bits_per_dim']:.3f}†" in out
+    assert f"sigma = {record['observation']['sigma']:g}; not comparable with exact likelihoods" in out
