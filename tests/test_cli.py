@@ -54,6 +54,8 @@ def test_user_errors_are_one_line_with_exit_status_2(tmp_path):
     assert "nothing-here" in done.stderr and "Traceback" not in done.stderr
     debug = _cli("--debug", "evaluate", str(tmp_path / "nothing-here"), "--no-save")
     assert "Traceback" in debug.stderr
+    host = runner.invoke(app, ["dashboard", str(tmp_path), "--host", "every-machine"])
+    assert host.exit_code == 2 and "--host 'every-machine' is not an IP address" in host.output
 
 
 def test_evaluate_json_and_table(tmp_path):

@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from gen_eval.cli.common import app
+from gen_eval.cli.common import _guard, app
 
 DASHBOARD_EXAMPLES = """
 [bold]Examples[/bold]
 
   gen-eval demo && gen-eval dashboard          # the bundled models, from runs/
   gen-eval dashboard runs/cohort --port 8600
+  gen-eval dashboard runs/class --host 0.0.0.0 --port 8600   # a human study: reachable by a class
 """
 
 
@@ -44,19 +45,38 @@ def streamlit_command(runs_dir: Path, port: int, host: str = "127.0.0.1") -> lis
 @app.command(epilog=DASHBOARD_EXAMPLES)
 def dashboard(
     runs_dir: Annotated[Path, typer.Argument(help="Folder of runs (searched recursively).")] = Path("runs"),
-    port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default: a free one).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: a free one).")] = None,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to serve on: 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface: "
+            "what a class taking a human study needs; anyone who can reach the machine sees the runs)."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
-    """Open the Streamlit dashboard over RUNS_DIR: leaderboard, run, compare, mode collapse, latent explorer.
+    """Open the Streamlit dashboard over RUNS_DIR: leaderboard, run, compare, mode collapse, latent
+    explorer, human judgement.
 
-    Serves on 127.0.0.1 only and prints the URL; Ctrl+C stops it.
+    Serves on 127.0.0.1 unless --host says otherwise, and prints the URL; Ctrl+C stops it.
     """
-    from dashboards import RUNS_ENV
+    import ipaddress
 
-    chosen = port or free_port()
-    typer.echo(f"gen-eval dashboard over {runs_dir.resolve()}: http://127.0.0.1:{chosen}  (Ctrl+C to stop)")
+    from dashboards import RUNS_ENV
+    from gen_eval.errors import GenEvalError
+
+    def check_host() -> None:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise GenEvalError(f"--host {host!r} is not an IP address; use 127.0.0.1 or 0.0.0.0") from None
+
+    _guard(check_host)
+    chosen = port or free_port(host)
+    shown = socket.gethostname() if host == "0.0.0.0" else host
+    typer.echo(f"gen-eval dashboard over {runs_dir.resolve()}: http://{shown}:{chosen}  (Ctrl+C to stop)")
     env = {**os.environ, RUNS_ENV: str(runs_dir.resolve())}
 
-    command = streamlit_command(runs_dir.resolve(), chosen)
+    command = streamlit_command(runs_dir.resolve(), chosen, host)
     sys.stdout.flush()
     if os.name == "posix":  # become the server: a signal to this process reaches Streamlit itself
         os.execve(sys.executable, command, env)
