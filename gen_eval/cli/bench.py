@@ -33,11 +33,11 @@ def bench_metrics(
     _guard(body)
 
 
-@bench_app.command("features", epilog="[bold]Example[/bold]\n\n  gen-eval bench features --num-images 64")
+@bench_app.command("features", epilog="[bold]Example[/bold]\n\n  gen-eval bench features --num-images 32")
 def bench_features(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/encoders.md"),
-    num_images: Annotated[int, typer.Option(help="Images per timing run.")] = 64,
-    repeats: Annotated[int, typer.Option(help="Interleaved repetitions (medians are reported).")] = 3,
+    num_images: Annotated[int, typer.Option(help="Images per timing run.")] = 32,
+    repeats: Annotated[int, typer.Option(help="Interleaved repetitions (medians are reported).")] = 5,
     threads: Annotated[int, typer.Option(help="Torch threads on both sides.")] = 2,
 ) -> None:
     """Time DINOv2 ViT-S/14 and CLIP ViT-B/32 extraction against torch-fidelity's own extractors."""
@@ -229,24 +229,6 @@ def bench_pointclouds(
     _guard(body)
 
 
-@bench_app.command("text-models", epilog="[bold]Example[/bold]\n\n  gen-eval bench text-models")
-def bench_text_models(
-    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text_models.md"),
-    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the test strings.")] = 200,
-) -> None:
-    """Bits/char (test split) and exact KL to the truth of every shipped text model: the ladder."""
-
-    def body() -> None:
-        from gen_eval.bench.text_models import run_text_models_benchmark
-
-        results = run_text_models_benchmark(out, num_resamples=num_resamples)
-        for dataset, rows in results.items():
-            ladder = " < ".join(f"{r['name']} {r['bits_per_char']:.3f}" for r in rows)
-            typer.echo(f"{dataset} bits/char: {ladder}")
-        typer.echo(f"written to {out}")
-
-    _guard(body)
-
 @bench_app.command("text", epilog="[bold]Example[/bold]\n\n  gen-eval --threads 2 bench text")
 def bench_text(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text.md"),
@@ -262,6 +244,25 @@ def bench_text(
         typer.echo(
             f"{summary['count']:,} vs {summary['count']:,} strings: {summary['total_seconds']:.1f} s in all"
         )
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
+@bench_app.command("text-models", epilog="[bold]Example[/bold]\n\n  gen-eval bench text-models")
+def bench_text_models(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text_models.md"),
+    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples of the test strings.")] = 200,
+) -> None:
+    """Bits/char (test split) and exact KL to the truth of every shipped text model: the ladder."""
+
+    def body() -> None:
+        from gen_eval.bench.text_models import run_text_models_benchmark
+
+        results = run_text_models_benchmark(out, num_resamples=num_resamples)
+        for dataset, rows in results.items():
+            ladder = " < ".join(f"{r['name']} {r['bits_per_char']:.3f}" for r in rows)
+            typer.echo(f"{dataset} bits/char: {ladder}")
         typer.echo(f"written to {out}")
 
     _guard(body)
