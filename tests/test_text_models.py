@@ -233,15 +233,25 @@ def test_faulty_models_are_flagged():
     stuck = text_ngrams({}, {}, _context("ref:collapsed_names", "census_names:test"))
     for n in (2, 3):
         assert stuck[f"ngram_jsd_{n}"].value > 3 * held_out[f"ngram_jsd_{n}"].value
+    # The birthday test on exact repeats: the collapsed model's support is about 30 strings.
+    from gen_eval.collapse.strings import exact_birthday
+    from gen_eval.datasets.census_names import load_names
+    from reference_models import load_model
+
+    test = list(load_names("test")[0])
+    drawn = load_model("collapsed_names").sample(2500, torch.Generator().manual_seed(0))
+    birthday = exact_birthday(drawn, test)
+    assert birthday.small_support and birthday.support_estimate < 100
+    assert not exact_birthday(list(load_names("validation")[0]), test).small_support
 
 
 def test_training_runs_end_to_end_with_tiny_settings(tmp_path):
     from reference_models import load_model
     from reference_models.train import train_model
 
-    tiny = {
-        "hmm_hmm_language": {"states": [3], "iterations": 3},
-        "char_rnn_hmm_language": {"hidden": 8, "embedding": 4, "epochs": 1},
+    tiny = {  # 2,000 training strings (1,800 train, 200 validation)
+        "hmm_hmm_language": {"states": [3], "iterations": 3, "max_items": 2000},
+        "char_rnn_hmm_language": {"hidden": 8, "embedding": 4, "epochs": 1, "max_items": 2000},
     }
     for name, overrides in tiny.items():
         model, config = train_model(name, directory=tmp_path, show_progress=False, overrides=overrides)
