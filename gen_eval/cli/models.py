@@ -146,22 +146,24 @@ def demo(
         names = None if model_names is None else [n.strip() for n in model_names.split(",") if n.strip()]
         _check_names(names)
         names, cloud_names = split_pointcloud_models(names)
-        scores = score_models(
-            names,
-            out_dir=out,
-            num_samples=num_samples,
-            num_resamples=num_resamples,
-            seed=seed,
-            show_progress=not quiet,
-            latent=True,
-            overwrite=overwrite,
-            # One thread unless --threads (or GEN_EVAL_THREADS, OMP_NUM_THREADS) says otherwise:
-            # the models are small and a second thread mostly spins (see score_models).
-            threads=None if os.environ.get("OMP_NUM_THREADS") else 1,
-            workers=workers,
-        )
+        scores = []
+        if names != []:  # [] when only point-cloud models were asked for
+            scores = score_models(
+                names,
+                out_dir=out,
+                num_samples=num_samples,
+                num_resamples=num_resamples,
+                seed=seed,
+                show_progress=not quiet,
+                latent=True,
+                overwrite=overwrite,
+                # One thread unless --threads (or GEN_EVAL_THREADS, OMP_NUM_THREADS) says otherwise:
+                # the models are small and a second thread mostly spins (see score_models).
+                threads=None if os.environ.get("OMP_NUM_THREADS") else 1,
+                workers=workers,
+            )
         # The point-cloud models: other features and metrics, a section of their own (at most
-        # 200 clouds each: the PointFlow metrics compare every pair of clouds).
+        # 100 clouds each: the PointFlow metrics compare every pair of clouds).
         cloud_scores = score_pointcloud_models(
             cloud_names,
             out_dir=out,
