@@ -27,8 +27,10 @@ VAL_FRACTION = 0.1
 class TrainingData:
     """Train and validation splits of one embedded dataset, as tensors.
 
-    ``train``/``val`` are uint8 (N, C, H, W) images or float32 (N, D) vectors; labels are
-    class indices (digits), mode indices (mixtures) or factor indices (shapes, (N, 5)).
+    ``train``/``val`` are uint8 (N, C, H, W) images, float32 (N, D) vectors or int32 (N, L)
+    code points of strings, 0-padded (text: ``gen_eval.kinds.text.decode_rows`` reads them);
+    labels are class indices (digits, a name's sex), mode indices (mixtures) or factor
+    indices (shapes, (N, 5)).
     ``levels`` is the number of grey levels of image data (17 for digits, 2 for shapes).
     The test split is never loaded here: it is for scoring only.
     """
@@ -56,7 +58,8 @@ def load_training_data(
 
     Parameters
     ----------
-    dataset : {"digits", "shapes", "ring8", "grid25"}
+    dataset : str
+        An embedded dataset: digits, shapes, ring8, grid25, shapes3d, census_names, hmm_language.
     keep_labels : list of int, optional
         Keep only items whose (class or mode) label is listed: how the deliberately faulty
         models are made to miss modes.
