@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from reference_models import char_rnn, hmm_text, naive_bayes_text, ngram
+from reference_models import char_rnn, hmm_text, naive_bayes_text, ngram, text_faulty
 from reference_models.text_common import END
 
 ALPHABET = "ab"
@@ -117,7 +117,12 @@ def test_samples_follow_log_prob_for_every_family_and_labels_are_obeyed():
     rnn = char_rnn.CharRNN(ALPHABET, 2, hidden=8, embedding=4)
     with torch.no_grad():
         rnn.out.bias[END] += 1.0  # short strings, so the common ones are frequent
+    copier = text_faulty.MemorisingText(ALPHABET, 2, memorised=3, width=2, escape=0.3)
+    copier.memory.copy_(torch.tensor([[97, 98], [98, 0], [97, 98]], dtype=torch.int32))  # ab, b, ab
+    copier.memory_labels.copy_(torch.tensor([0, 1, 1]))
+    copier.background.load_state_dict(ngram.count(TRAIN, LABELS, ALPHABET, 2, 1, alpha=0.3).state_dict())
     models = [
+        copier,
         naive_bayes_text.count(TRAIN, LABELS, ALPHABET, 2, alpha=0.1),
         ngram.count(TRAIN, LABELS, ALPHABET, 2, 3, alpha=0.3),
         _random_hmm(),
