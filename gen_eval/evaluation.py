@@ -456,6 +456,10 @@ def _write(
         if kept is None and ref.kind != "statistics":
             kept = ref.samples(kind.picture_count).data.numpy()
         extra_files = {**extra_files, **kind.run_files(drawn, kept)}
+    if "strings" in kind.provides:  # every string: compare resamples them, the reports show them
+        from gen_eval.runs.text_files import text_run_files
+
+        extra_files = {**extra_files, **text_run_files(gen, ref, gen_features.samples)}
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels

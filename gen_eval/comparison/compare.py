@@ -15,6 +15,9 @@ For every metric both runs computed, the difference B - A gets a 95% interval:
   rule the metrics use for their own intervals: a resample holds only ~63% distinct samples,
   which moves FID up and recall or coverage down, by amounts that differ between a good and a
   collapsed model, so the unshifted interval could exclude the observed difference.
+- **bootstrap on strings** (text runs: n-gram JSDs, length distance, train copies, reference
+  overlap, mass coverage, TV to the truth): each run's kept strings are resampled the same way,
+  the reference, training set and truth fixed (:mod:`gen_eval.comparison.text`).
 - **normal** (MS-SSIM, bits/dim and anything else that needs images or a model): a normal
   approximation from the two stored intervals, (B - A) +- 1.96 sqrt(se_A^2 + se_B^2) with
   se = interval width / 3.92; no interval when a run stored none.
@@ -107,6 +110,7 @@ def compare(
         reference whose features are neither cached nor re-extractable.
     """
     from gen_eval.comparison.bootstrap import reference_features, run_replicates
+    from gen_eval.comparison.text import text_replicates
     from gen_eval.evaluation import resolve_device
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.progress import progress_task
@@ -130,6 +134,7 @@ def compare(
     comparison.warnings += [f"not comparable with {data[0].label}: {r}" for r in reasons]
     cache = FeatureCache(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     references: dict[str, dict[str, torch.Tensor]] = {}
+    text_memo: dict = {}  # reference and training strings, read once
     # Results each run is compared on: those it shares with the baseline (the ranking's are among them).
     wanted = {d.label: set(d.run.metrics) & set(data[0].run.metrics) for d in data[1:]}
     wanted[data[0].label] = set().union(*wanted.values())
@@ -141,6 +146,10 @@ def compare(
                 d.points, d.replicates, d.failed = run_replicates(
                     d.run, reference, wanted[d.label], num_resamples, d.seed, cache, device
                 )
+                # Text results read strings, not features: replicates from the strings the run kept.
+                found = text_replicates(d.run, wanted[d.label], num_resamples, d.seed, text_memo)
+                for into, part in zip((d.points, d.replicates, d.failed), found, strict=True):
+                    into.update(part)
             bar.advance(1)
     for d in data:
         for name, why in d.failed.items():
