@@ -171,6 +171,11 @@ def test_exact_kl_is_zero_for_the_truth_and_scipy_s_for_a_planted_model():
     planted = truth_gap(Fixed(q), truth)
     assert planted["kl"] == pytest.approx(entropy(p, q, base=2), rel=1e-9)
     assert planted["kl"] > 0.05
+    # A model that never writes 'd' misses the truth's strings with a 'd': KL is infinite, and said so.
+    blind = ngram.count(["ab", "abc", "c"], torch.tensor([0, 0, 0]), "abc", 1, 2, alpha=0.1)
+    missing = float(sum(v for s, v in truth.items() if "d" in s))
+    assert truth_gap(blind, truth)["zero_mass"] == pytest.approx(missing, rel=1e-12)
+    assert truth_gap(blind, truth)["kl"] == math.inf
 
 
 @pytest.fixture(scope="module")

@@ -228,7 +228,13 @@ def text_kl(generated: dict, reference: dict, context: MetricContext) -> dict[st
         "kl_bits_per_token": gap["kl_per_token"],
         "truth_mass_at_zero_probability": gap["zero_mass"],
     }
-    common = {"num_generated": 0, "num_reference": len(truth), "kind": "exact"}
+    warnings = []
+    if gap["zero_mass"] > 0:  # JSON shows the infinite value as null; say why beside it
+        warnings.append(
+            f"the model gives probability 0 to strings holding {gap['zero_mass']:.2%} of the truth's mass "
+            "(characters outside its vocabulary?): KL and cross-entropy are infinite"
+        )
+    common = {"num_generated": 0, "num_reference": len(truth), "kind": "exact", "warnings": warnings}
     return {
         "kl_to_truth": Result(
             "kl_to_truth",
