@@ -42,6 +42,10 @@ Optional
 ``sample_given_latent(z, generator=None)``
     One draw x ~ p(x | z) per latent, uint8: the simulated data of BDMC's bracket.
 
+Text models (``reference_models/text_common.py``) return a list of strings from ``sample(n,
+generator=None, labels=None)`` and give ``log_prob(strings, labels=None)`` in nats per string,
+the end-of-string token included (marginal over labels when none are given).
+
 A 15-line example (a per-pixel Bernoulli model) is in the README.
 """
 
