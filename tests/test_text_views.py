@@ -79,3 +79,29 @@ def test_compare_bootstraps_text_metrics_and_finds_a_planted_collapse(runs):
     # significant difference on the 1-gram JSD.
     assert rows[("copier", "ngram_jsd_1")].verdict == "no significant difference"
     assert not [w for w in result.warnings if "not recomputed" in w]
+
+
+def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):
+    import zipfile
+
+    from gen_eval.grading.score import score
+
+    train = list(hmm_language.load_split("validation"))
+    # A small reference file keeps the auto metrics quick (a dataset adds its truth and training set).
+    reference = _write(tmp_path / "reference.jsonl", list(hmm_language.load_split("test")[:300]))
+    cohort = tmp_path / "cohort"
+    (cohort / "alice").mkdir(parents=True)
+    (cohort / "alice" / "samples.txt").write_text("\n".join(train[:100]) + "\n", encoding="utf-8")
+    (cohort / "alice" / "README.txt").write_text("not samples\n", encoding="utf-8")
+    _write(cohort / "bob.jsonl", train[100:200])
+    (cohort / "carol.txt").write_bytes(b"ab\nc\xff\xfed\n")  # invalid UTF-8 on line 2
+    with zipfile.ZipFile(cohort / "dave.zip", "w") as archive:
+        archive.writestr(
+            "dave/samples.jsonl", "".join(json.dumps({"text": s}) + "\n" for s in train[200:300])
+        )
+    result = score(cohort, reference, out=tmp_path / "out", num_resamples=10, rank_by="ngram_jsd_2")
+    rows = {row.name: row for row in result.rows}
+    assert {rows[n].status for n in ("alice", "bob", "dave")} == {"scored"}
+    assert rows["alice"].num_samples == 100 and "ngram_jsd_2" in rows["bob"].metrics
+    assert rows["carol"].status == "error"
+    assert rows["carol"].error == "carol.txt: line 2 is not valid UTF-8; save the file as UTF-8"

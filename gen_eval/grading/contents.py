@@ -86,6 +86,9 @@ def declared_count(samples: Path, label: str, key: str | None = None) -> int:
     -------
     int
     """
+    if samples.is_file() and samples.suffix.lower() in (".txt", ".jsonl"):
+        with samples.open("rb") as lines:  # one sample per line; the reader checks each one
+            return sum(1 for _ in lines)
     if samples.is_file():
         from gen_eval.sources.arrays import declared_shape
 

@@ -20,6 +20,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.grading.archives import SKIPPED_NAMES, TAR_SUFFIXES, clean_text
 
 ARRAY_SUFFIXES = (".npz", ".npy")
+TEXT_SUFFIXES = (".txt", ".jsonl")  # text samples: one per line (gen_eval/sources/text.py)
 
 
 @dataclass
@@ -40,7 +41,11 @@ def _kind(path: Path) -> tuple[str, str] | None:
         return "folder", path.name
     if not path.is_file():
         return None
-    for suffixes, kind in (((".zip",), "zip"), (TAR_SUFFIXES, "tar"), (ARRAY_SUFFIXES, "array")):
+    for suffixes, kind in (
+        ((".zip",), "zip"),
+        (TAR_SUFFIXES, "tar"),
+        (ARRAY_SUFFIXES + TEXT_SUFFIXES, "array"),
+    ):
         for suffix in sorted(suffixes, key=len, reverse=True):
             if lower.endswith(suffix) and len(lower) > len(suffix):
                 return kind, path.name[: -len(suffix)]
@@ -100,7 +105,9 @@ def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], l
             continue
         found = _kind(path) or (("link", path.name) if path.is_symlink() else None)
         if found is None:
-            ignored.append(f"{clean_text(path.name)} (not a folder, archive or .npz/.npy file)")
+            ignored.append(
+                f"{clean_text(path.name)} (not a folder, archive, .npz/.npy array or .txt/.jsonl text file)"
+            )
             continue
         kind, stem = found
         key = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-")[:71] or "submission"

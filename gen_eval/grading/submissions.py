@@ -9,11 +9,13 @@ Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
                              .npz/.npy anywhere in the folder, else the images (png, jpg, webp,
                              bmp) under samples/ if that folder exists, else every image in it;
                              point clouds: an (N, P, 3) float array, or samples/ holding one
-                             .ply/.xyz/.npy cloud per file
+                             .ply/.xyz/.npy cloud per file; text: samples.txt or
+                             samples.jsonl, else the one .jsonl in it (one sample per line)
       bob.zip                an archive: the submission "bob"; the same layout at its root or
       carol.tar.gz           inside its one top-level folder (.zip, .tar, .tar.gz, .tgz,
                              .tar.bz2, .tar.xz)
-      dave.npz               a bare array file: the submission "dave" (no metadata)
+      dave.npz               a bare array file: the submission "dave" (no metadata); likewise
+      erin.txt               a bare .txt/.jsonl text file
 
 Names starting with ``.`` or ``_`` are not graded and are listed as ignored with that reason, as are
 other files. A top-level entry that is a symbolic link is refused (its files are another
@@ -53,7 +55,7 @@ from pathlib import Path
 from gen_eval.errors import GenEvalError, StorageError
 from gen_eval.grading.archives import Limits, clean_text, unpack_tar, unpack_zip
 from gen_eval.grading.contents import declared_count, refuse_linked_folders, refuse_or_warn, unread_files
-from gen_eval.grading.discovery import ARRAY_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
+from gen_eval.grading.discovery import ARRAY_SUFFIXES, TEXT_SUFFIXES, Entry, discover  # noqa: F401 (discover: re-exported)
 from gen_eval.grading.metadata import METADATA, Metadata, read_metadata
 from gen_eval.kinds import get_kind
 from gen_eval.sources.base import Source
@@ -84,7 +86,7 @@ def _inside(path: Path, root: Path, label: str) -> Path:
 
 def _find_samples(root: Path, label: str) -> Path:
     """The samples of a submission folder (see the module docstring for the order of preference)."""
-    for name in ("samples.npz", "samples.npy"):
+    for name in ("samples.npz", "samples.npy", "samples.txt", "samples.jsonl"):
         if (root / name).is_file():
             return _inside(root / name, root, label)
     from gen_eval.sources.pointcloud import is_cloud_folder
@@ -105,6 +107,9 @@ def _find_samples(root: Path, label: str) -> Path:
         return _inside(arrays[0], root, label)
     folder = root / "samples" if (root / "samples").is_dir() else root
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*")):
+        texts = sorted(p for p in root.rglob("*.jsonl") if p.is_file())  # a .txt may be a README
+        if len(texts) == 1:
+            return _inside(texts[0], root, label)
         pickles = sorted(p for p in root.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
         if pickles:
             raise GenEvalError(
@@ -251,6 +256,7 @@ def open_samples(
     from gen_eval.sources.arrays import ArraySource
     from gen_eval.sources.folder import FolderSource
     from gen_eval.sources.pointcloud import PointCloudSource, is_cloud_array, is_cloud_folder
+    from gen_eval.sources.text import TextFileSource
 
     path, label = prepared.samples, prepared.label
     source: Source
@@ -259,6 +265,12 @@ def open_samples(
         source = PointCloudSource(
             spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes
         )
+    elif path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
+        if path.stat().st_size > limits.max_bytes:
+            raise GenEvalError(
+                f"{label}: {path.stat().st_size:,} bytes, over the limit of {limits.max_bytes:,}; submit fewer samples"
+            )
+        source = TextFileSource(spec=label, path=path, limit=num_samples)
     elif path.is_file():
         key = _npz_key(path, label) if path.suffix.lower() == ".npz" else None
         source = ArraySource(spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes)
