@@ -268,7 +268,7 @@ def test_fingerprint_is_file_sha256_and_hashed_once(extractor, weights_file, mon
     assert calls == []
 
 
-def test_spatial_features_are_adm_mixed_6_conv(weights_file, images, extractor) -> None:
+def test_spatial_features_are_adm_mixed_6_conv(weights_file, images, extractor, one_thread) -> None:
     from gen_eval.bench.parity_inception import peer_features
 
     spatial = InceptionExtractor(weights_path=weights_file, spatial=True)
@@ -286,7 +286,7 @@ def test_spatial_features_are_adm_mixed_6_conv(weights_file, images, extractor) 
     assert "spatial" not in InceptionExtractor(weights_path=weights_file)(images[:1])
 
 
-def test_sfid_equals_an_independent_fd_and_adm_statistics_give_it(weights_file, tmp_path) -> None:
+def test_sfid_equals_an_independent_fd_and_adm_statistics_give_it(weights_file, tmp_path, one_thread) -> None:
     import numpy as np
     from typer.testing import CliRunner
 

@@ -24,6 +24,15 @@ from gen_eval.features.inception_input import RESIZE_MODES
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One thread: on a busy 2-core machine, two threads spin-waiting cost more than they give."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     return make_informative_inception_weights(tmp_path_factory.mktemp("inception") / "informative.pth")
@@ -93,3 +102,33 @@ def test_grey_images_take_the_same_path_in_every_mode(weights):
         torch.testing.assert_close(
             extractor(grey)["features"], extractor(grey.repeat(1, 3, 1, 1))["features"]
         )
+
+
+def test_compare_reextracts_a_clean_mode_reference_and_bootstraps_sfid(weights, tmp_path, monkeypatch):
+    import shutil
+
+    from gen_eval import compare, evaluate
+
+    ref = write_png_folder(varied_images(5, 32, seed=2).numpy(), tmp_path / "ref")
+    options = {
+        "features": "inception",
+        "inception_weights": weights,
+        "metrics": ["sfid"],
+        "resize_mode": "clean",
+        "num_resamples": 0,
+        "collapse": False,
+        "cache_dir": tmp_path / "cache",
+    }
+    for name, seed in (("a", 1), ("b", 3)):
+        gen = write_png_folder(varied_images(4, 32, seed=seed).numpy(), tmp_path / f"gen_{name}")
+        evaluate(gen, ref, out=tmp_path / name, **options)
+    monkeypatch.setenv("GEN_EVAL_INCEPTION_WEIGHTS", str(weights))  # how compare finds them again
+    shutil.rmtree(
+        tmp_path / "cache"
+    )  # the reference must be re-extracted in the run's mode, spatial included
+    result = compare(
+        [tmp_path / "a", tmp_path / "b"], num_resamples=5, device="cpu", cache_dir=tmp_path / "cache"
+    )
+    (row,) = result.to_dict()["rows"]
+    assert row["metric"] == "sfid" and row["method"] == "bootstrap"
+    assert any("re-extracted" in note for note in result.notes)

@@ -127,7 +127,13 @@ def _reextract(run: Run, cache: FeatureCache) -> dict[str, torch.Tensor]:
             value_range=options.get("value_range", "auto"),
         )
         name = extractor_info["name"]
-        extras = {"channels_last": bool(options.get("channels_last"))} if name == "inception" else {}
+        extras = {}
+        if name == "inception":  # every option that changes Inception's features (or adds sFID's)
+            extras = {
+                "channels_last": bool(options.get("channels_last")),
+                "resize_mode": options.get("resize_mode", "legacy-tf"),
+                "spatial": "spatial" in extractor_info.get("feature_names", []),
+            }
         extractor = create_extractor(name, device="cpu", **extras)
         if extractor.describe()["weights_sha256"] != extractor_info.get("weights_sha256"):
             raise GenEvalError(f"the {name} weights here differ from the run's")
@@ -230,7 +236,11 @@ def run_replicates(
     groups: dict[str, list[str]] = {}
     for name in run.metrics:
         metric = producer(name)
-        if name in wanted and metric is not None and metric_requirement(metric) in ("features", "logits"):
+        if (
+            name in wanted
+            and metric is not None
+            and metric_requirement(metric) in ("features", "logits", "spatial")
+        ):
             groups.setdefault(metric, []).append(name)
     if not groups:
         return points, found_replicates, failed
