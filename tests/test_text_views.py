@@ -105,3 +105,37 @@ def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):
     assert rows["alice"].num_samples == 100 and "ngram_jsd_2" in rows["bob"].metrics
     assert rows["carol"].status == "error"
     assert rows["carol"].error == "carol.txt: line 2 is not valid UTF-8; save the file as UTF-8"
+
+
+def _levenshtein(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def test_report_shows_text_samples_with_marks_nearest_strings_and_histograms(runs):
+    from gen_eval.report.run_report import write_report
+    from gen_eval.report.text_run import load_text_view
+    from gen_eval.runs.run import load_run
+
+    view = load_text_view(load_run(runs["copier"]))
+    assert view.train_spec == "hmm_language:train"
+    assert view.marks()["train copy"] == 1000  # every string of the copier is a training string
+    assert all(r["mark"] == "train copy" and r["edits"] == 0 for r in view.rows(20))
+    held_out = load_text_view(load_run(runs["held_out"]))
+    rows = held_out.rows(100)
+    assert {r["mark"] for r in rows} >= {"new", "train copy"}
+    train = sorted(held_out.train)
+    for r in [r for r in rows if r["mark"] == "new"][:2]:  # brute force over the whole training set
+        assert r["edits"] == min(_levenshtein(r["sample"], t) for t in train) > 0
+    html = write_report(runs["held_out"]).read_text(encoding="utf-8")
+    for expected in (
+        "nearest training string",
+        "Character 2-grams",
+        "Length in characters",
+        rows[0]["sample"],
+    ):
+        assert expected in html

@@ -279,6 +279,18 @@ def _samples_section(page: Page, run: Run) -> None:
     page.add(f"<figure>{image_tag(path.read_bytes(), 'generated samples')}<figcaption>{escape(caption)}")
     page.add("</figcaption></figure>")
     _cloud_views(page, run)
+    _text_views(page, run)
+
+
+def _text_views(page: Page, run: Run) -> None:
+    """A text run's samples as a table with novelty marks, and its n-gram and length histograms."""
+    from gen_eval.report.text_run import figures, load_text_view, text_section_html
+
+    view = load_text_view(run)
+    if view is not None:
+        page.add(text_section_html(view))
+        for figure in figures(view):
+            page.figure(figure)
 
 
 def _cloud_views(page: Page, run: Run) -> None:
