@@ -79,6 +79,12 @@ def test_compare_bootstraps_text_metrics_and_finds_a_planted_collapse(runs):
     # significant difference on the 1-gram JSD.
     assert rows[("copier", "ngram_jsd_1")].verdict == "no significant difference"
     assert not [w for w in result.warnings if "not recomputed" in w]
+    from gen_eval.comparison.html import comparison_html
+
+    html = comparison_html(result)
+    assert (
+        "Strings" in html and html.count("<th class='l'>nearest training string</th>") == 3
+    )  # a table per run
 
 
 def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):

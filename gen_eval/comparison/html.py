@@ -116,6 +116,7 @@ def comparison_html(comparison: Comparison) -> str:
         + "</div>"
     )
     _cloud_views(page, comparison)
+    _text_views(page, comparison)
     page.heading("Mode-collapse verdicts")
     rows = [
         [escape(run.label), escape(run.generated), _collapse_cell(run.collapse_verdict, run.collapse_status)]
@@ -357,6 +358,21 @@ def _cloud_views(page: Page, comparison: Comparison) -> None:
     if rows:
         page.heading("Point clouds in 3-D")
         page.figure(cloud_figure(rows, title="First generated clouds of each run (drag to turn)"))
+
+
+def _text_views(page: Page, comparison: Comparison) -> None:
+    """Text runs: each run's first strings with novelty marks and nearest training strings."""
+    from gen_eval.report.text_run import load_text_view, text_section_html
+    from gen_eval.runs.run import load_run
+
+    parts = []
+    for run in comparison.runs:
+        view = load_text_view(load_run(run.path))
+        if view is not None:
+            parts.append(f"<div><h3>{escape(run.label)}</h3>{text_section_html(view, shown=20)}</div>")
+    if parts:
+        page.heading("Strings")
+        page.add("<div class='row'>" + "".join(parts) + "</div>")
 
 
 def _samples(label: str, run_path: Path) -> str:
