@@ -20,6 +20,13 @@ LEADERBOARD_METRICS = {
     "density": "density",
     "coverage": "coverage",
     "bits_per_dim": "bits/dim",
+    # Text runs (issue 22); columns no run has are dropped.
+    "bits_per_char": "bits/char",
+    "ngram_jsd_2": "2-gram JSD",
+    "ngram_jsd_4": "4-gram JSD",
+    "length_distance": "length W1",
+    "train_copies": "train copies",
+    "mass_coverage": "mass coverage",
 }
 
 HUMAN = "human"  # the leaderboard column of human judgement error rates (gen_eval.human)

@@ -145,3 +145,39 @@ def test_report_shows_text_samples_with_marks_nearest_strings_and_histograms(run
         rows[0]["sample"],
     ):
         assert expected in html
+
+
+def _page(name, runs, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    import dashboards
+    from dashboards import RUNS_ENV
+
+    monkeypatch.setenv(RUNS_ENV, str(Path(runs["held_out"]).parent))
+    monkeypatch.setattr(sys, "argv", ["app"])
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # as tests/test_dashboard.py
+    page = Path(dashboards.__file__).parent / "pages" / f"{name}.py"
+    app = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_dashboard_shows_text_runs(runs, monkeypatch):
+    board = _page("leaderboard", runs, monkeypatch).dataframe[0].value
+    assert sorted(board["run"]) == ["collapsed", "copier", "held_out"]
+    assert {"2-gram JSD", "train copies", "mass coverage"} <= set(board.columns)
+    assert board.set_index("run").loc["copier", "train copies"] == 1.0
+    app = _page("run", runs, monkeypatch)
+    app.selectbox[0].set_value("copier").run()
+    table = next(d.value for d in app.dataframe if "mark" in d.value.columns)
+    assert set(table["mark"]) == {"train copy"} and set(table["edits"]) == {0}
+    titles = " ".join(str(chart.proto.spec) for chart in app.get("plotly_chart"))
+    assert "Character 2-grams" in titles and "Length in characters" in titles
+    compare = _page("compare", runs, monkeypatch)
+    compare.multiselect[0].set_value(["held_out", "collapsed"]).run()
+    assert not compare.exception
+    tables = [d.value for d in compare.dataframe if "mark" in d.value.columns]
+    assert len(tables) == 2

@@ -109,3 +109,13 @@ clouds = {s.label: c["generated"] for s in comparison.runs if "generated" in (c 
 if clouds:  # runs of point clouds: their first generated clouds, one row per run
     st.subheader("Point clouds in 3-D")
     st.plotly_chart(cloud_figure(clouds, title="drag to turn"), width="stretch", key="compare-clouds")
+
+texts = [s for s in comparison.runs if (Path(s.path) / "text" / "generated.json").is_file()]
+if texts:  # text runs: each run's first strings with their marks and nearest training strings
+    from dashboards.text_views import show_text_run
+
+    st.subheader("Strings")
+    for column, summary in zip(st.columns(len(texts)), texts, strict=True):
+        with column:
+            st.markdown(f"**{summary.label}**")
+            show_text_run(Path(summary.path), f"compare-{summary.label}", shown=20, charts=False)

@@ -58,6 +58,12 @@ with numbers:
     for note in interval_notes(info.metrics):  # what each interval covers (FID's: at this N)
         st.caption(note)
 
+if (info.path / "text" / "generated.json").is_file():  # text runs keep their strings
+    from dashboards.text_views import show_text_run
+
+    st.subheader("Strings")
+    show_text_run(info.path, "run")
+
 clouds = read_run_clouds(info.path)  # runs of point clouds keep their first clouds
 if clouds:
     st.subheader("Point clouds in 3-D")
