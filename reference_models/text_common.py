@@ -56,6 +56,8 @@ class TextModel(nn.Module):
         codes = torch.tensor([ord(c) for c in alphabet], dtype=torch.int32)
         self.register_buffer("alphabet_codes", codes)
         self.register_buffer("log_label_prior", torch.full((num_labels,), -math.log(num_labels)))
+        # The alphabet is fixed at construction (build() passes the saved one), so the lookups are too.
+        self._chars = alphabet
         self._index = {c: i + 1 for i, c in enumerate(alphabet)}
 
     @property
@@ -77,8 +79,7 @@ class TextModel(nn.Module):
         return None if -1 in out or len(out) > LONGEST else out
 
     def text(self, tokens: Sequence[int]) -> str:
-        alphabet = self.alphabet
-        return "".join(alphabet[t - 1] for t in tokens)
+        return "".join(self._chars[t - 1] for t in tokens)
 
     def set_label_prior(self, labels: torch.Tensor) -> None:
         """The label prior: the training labels' frequencies (add-one smoothed)."""
