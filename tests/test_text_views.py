@@ -100,7 +100,9 @@ def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):
     (cohort / "alice" / "samples.txt").write_text("\n".join(train[:100]) + "\n", encoding="utf-8")
     (cohort / "alice" / "README.txt").write_text("not samples\n", encoding="utf-8")
     _write(cohort / "bob.jsonl", train[100:200])
-    (cohort / "carol.txt").write_bytes(b"ab\nc\xff\xfed\n")  # invalid UTF-8 on line 2
+    (cohort / "carol").mkdir()
+    (cohort / "carol" / "samples.txt").write_bytes(b"ab\nc\xff\xfed\n")  # invalid UTF-8 on line 2
+    (cohort / "notes.txt").write_text("a note beside the submissions, not one\n")
     with zipfile.ZipFile(cohort / "dave.zip", "w") as archive:
         archive.writestr(
             "dave/samples.jsonl", "".join(json.dumps({"text": s}) + "\n" for s in train[200:300])
@@ -110,7 +112,8 @@ def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):
     assert {rows[n].status for n in ("alice", "bob", "dave")} == {"scored"}
     assert rows["alice"].num_samples == 100 and "ngram_jsd_2" in rows["bob"].metrics
     assert rows["carol"].status == "error"
-    assert rows["carol"].error == "carol.txt: line 2 is not valid UTF-8; save the file as UTF-8"
+    assert rows["carol"].error == "carol/samples.txt: line 2 is not valid UTF-8; save the file as UTF-8"
+    assert "notes" not in rows and any(i.startswith("notes.txt") for i in result.ignored)
 
 
 def _levenshtein(a: str, b: str) -> int:
@@ -181,3 +184,20 @@ def test_dashboard_shows_text_runs(runs, monkeypatch):
     assert not compare.exception
     tables = [d.value for d in compare.dataframe if "mark" in d.value.columns]
     assert len(tables) == 2
+
+
+def test_demo_text_section_scores_the_ladder_and_flags_the_faulty_models(tmp_path):
+    from gen_eval.demo.text import score_text_models, split_names, text_rows
+
+    others, text = split_names(["trigram_names", "copier_names", "dcgan"])
+    assert others == ["dcgan"] and text == ["trigram_names", "copier_names"]
+    scores = score_text_models(text, out_dir=tmp_path, num_samples=300, num_resamples=0, show_progress=False)
+    by_name = {s.name: s for s in scores}
+    assert list(by_name) == ["validation split", "trigram_names", "copier_names"]
+    assert (
+        by_name["copier_names"].value("train_copies") > 0.9 > by_name["trigram_names"].value("train_copies")
+    )
+    assert by_name["trigram_names"].value("bits_per_char") > 0
+    columns, rows = text_rows(scores)
+    assert columns[:3] == ["model", "family", "bits/char"] and rows[0][2] == "-"  # data has no bits/char
+    assert (tmp_path / "trigram_names" / "text" / "generated.json").is_file()

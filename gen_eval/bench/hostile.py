@@ -238,6 +238,9 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     expected["zoë and ñ — 名前"] = None
     (root / "notes.txt").write_text("not a submission")
     expected |= _issue18_cases(root)
+    from gen_eval.bench.hostile_text import text_cases
+
+    expected |= text_cases(root)  # bad text files (issue 22)
     return expected
 
 

@@ -133,6 +133,8 @@ def demo(
 
     The point-cloud models (shapes3d) follow in a section of their own: FPD, precision/recall,
     the PointFlow metrics and the classes their samples cover, against shapes3d:test.
+    The text models (census_names: naive Bayes up to a tiny transformer, and two faulty ones)
+    follow too: bits per character, n-gram JSDs, training copies and the true mass covered.
 
     Models with a latent space (VAEs, GANs, the flow) also get the latent analyses in their runs.
     Running it again replaces its own runs; files added to them since make it stop (see --overwrite).
@@ -142,10 +144,13 @@ def demo(
         from gen_eval.demo.leaderboard import print_leaderboard, score_models, write_leaderboard
         from gen_eval.demo.pointclouds import NUM_SAMPLES, print_pointcloud_table, score_pointcloud_models
         from gen_eval.demo.pointclouds import split_names as split_pointcloud_models
+        from gen_eval.demo.text import print_text_table, score_text_models
+        from gen_eval.demo.text import split_names as split_text_models
 
         names = None if model_names is None else [n.strip() for n in model_names.split(",") if n.strip()]
         _check_names(names)
         names, cloud_names = split_pointcloud_models(names)
+        names, text_names = split_text_models(names)
         scores = []
         if names != []:  # [] when only point-cloud models were asked for
             scores = score_models(
@@ -175,9 +180,21 @@ def demo(
             latent=True,
             overwrite=overwrite,
         )
+        # The text ladder (census_names): bits/char, n-gram JSDs, copies and the true mass covered.
+        text_scores = score_text_models(
+            text_names,
+            out_dir=out,
+            num_samples=num_samples,
+            num_resamples=num_resamples,
+            seed=seed,
+            show_progress=not quiet,
+            overwrite=overwrite,
+        )
         print_leaderboard(scores)
         print_pointcloud_table(cloud_scores)
-        typer.echo(f"runs and leaderboard written to {write_leaderboard(scores + cloud_scores, out).parent}")
+        print_text_table(text_scores)
+        everything = scores + cloud_scores + text_scores
+        typer.echo(f"runs and leaderboard written to {write_leaderboard(everything, out).parent}")
 
     _guard(body)
 

@@ -21,6 +21,8 @@ from gen_eval.grading.archives import SKIPPED_NAMES, TAR_SUFFIXES, clean_text
 
 ARRAY_SUFFIXES = (".npz", ".npy")
 TEXT_SUFFIXES = (".txt", ".jsonl")  # text samples: one per line (gen_eval/sources/text.py)
+# A bare top-level text entry must be .jsonl: a .txt beside the submissions is usually a note.
+BARE_TEXT_SUFFIXES = (".jsonl",)
 
 
 @dataclass
@@ -44,7 +46,7 @@ def _kind(path: Path) -> tuple[str, str] | None:
     for suffixes, kind in (
         ((".zip",), "zip"),
         (TAR_SUFFIXES, "tar"),
-        (ARRAY_SUFFIXES + TEXT_SUFFIXES, "array"),
+        (ARRAY_SUFFIXES + BARE_TEXT_SUFFIXES, "array"),
     ):
         for suffix in sorted(suffixes, key=len, reverse=True):
             if lower.endswith(suffix) and len(lower) > len(suffix):
@@ -106,7 +108,7 @@ def discover(root: Path, exclude: tuple[Path, ...] = ()) -> tuple[list[Entry], l
         found = _kind(path) or (("link", path.name) if path.is_symlink() else None)
         if found is None:
             ignored.append(
-                f"{clean_text(path.name)} (not a folder, archive, .npz/.npy array or .txt/.jsonl text file)"
+                f"{clean_text(path.name)} (not a folder, archive, .npz/.npy array or .jsonl text file)"
             )
             continue
         kind, stem = found

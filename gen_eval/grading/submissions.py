@@ -15,7 +15,7 @@ Layout of SUBMISSIONS_DIR (entries are taken in sorted name order)::
       carol.tar.gz           inside its one top-level folder (.zip, .tar, .tar.gz, .tgz,
                              .tar.bz2, .tar.xz)
       dave.npz               a bare array file: the submission "dave" (no metadata); likewise
-      erin.txt               a bare .txt/.jsonl text file
+      erin.jsonl             a bare .jsonl text file (a bare .txt is taken for a note)
 
 Names starting with ``.`` or ``_`` are not graded and are listed as ignored with that reason, as are
 other files. A top-level entry that is a symbolic link is refused (its files are another
