@@ -132,7 +132,7 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
     assert document["ignored"] == [
         "..dotdot (hidden: the name starts with '.'; rename it to grade it)",
         "_private (the name starts with '_', which marks entries to skip; rename it to grade it)",
-        "notes.txt (not a folder, archive or .npz/.npy file)",
+        "notes.txt (not a folder, archive, .npz/.npy array or .jsonl text file)",
     ]
     for row in result.rows:
         assert (out / row.report).is_file()
