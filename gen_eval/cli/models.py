@@ -190,7 +190,8 @@ def demo(
             show_progress=not quiet,
             overwrite=overwrite,
         )
-        print_leaderboard(scores)
+        if scores:
+            print_leaderboard(scores)
         print_pointcloud_table(cloud_scores)
         print_text_table(text_scores)
         everything = scores + cloud_scores + text_scores
