@@ -191,7 +191,7 @@ def print_text_table(scores: list[ModelScore]) -> None:
     from gen_eval.tables import console_for, unclipped
 
     columns, rows = text_rows(scores)
-    table = Table(title=f"{DATASET}: text models vs {REFERENCE} (char-ngrams features)", box=box.SIMPLE_HEAD)
+    table = Table(title=f"{DATASET}: text models vs {REFERENCE} (char-names features)", box=box.SIMPLE_HEAD)
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "family") else "right")
     unclipped(table, whole=("model",))
