@@ -121,13 +121,14 @@ def latent(
 
             extractor = features or default_features(str(getattr(loaded, "dataset", "")))
             available = {"features", "images"} | set(extractor_class(extractor).feature_names)
+            kind = _model_data_kind(loaded)
             evaluate(
                 spec,
                 real,
                 features=extractor,
                 # No bits/dim, and at most 2,000 reference samples: on 64x64 shapes (4096-d raw
                 # features) the full evaluation takes many minutes; gen-eval evaluate does it all.
-                metrics=default_metrics(available),
+                metrics=default_metrics(available, kind),
                 num_reference=2000,
                 out=out,
                 trust_code=trust_code,
@@ -163,3 +164,11 @@ def _print(analysis) -> None:  # analysis: LatentAnalysis
     console.print(table)
     for note in analysis.notes + analysis.summary.get("ppl", {}).get("notes", []):
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def _model_data_kind(model: object) -> str | None:
+    """The data kind of the embedded dataset a model was trained on (None: unknown, every kind)."""
+    from gen_eval.datasets import dataset_names, get_dataset
+
+    name = str(getattr(model, "dataset", ""))
+    return get_dataset(name).data_kind if name in dataset_names() else None
