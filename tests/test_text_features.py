@@ -88,6 +88,8 @@ def test_mauve_is_mauve_texts_near_1_for_held_out_names_and_low_for_a_collapse(e
     library = compute_mauve(
         p_features=reference["features"].double().numpy(),
         q_features=held_out["features"].double().numpy(),
+        kmeans_num_redo=1,  # gen-eval's defaults (mauve's speed advice)
+        kmeans_max_iter=100,
         seed=0,
     )
     assert real.value == pytest.approx(library.mauve, abs=1e-12)
