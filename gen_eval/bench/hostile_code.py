@@ -238,7 +238,7 @@ def returns_none():
 
 class Shape(Good):
     def sample(self, n, generator=None):
-        return torch.rand(n, 7, 3)
+        return torch.rand(n, 7, 5)  # (n, 7, 3) would be 7-point clouds, a kind of its own
 
 
 returns_shape = Shape
