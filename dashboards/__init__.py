@@ -4,7 +4,7 @@ It lives beside ``gen_eval/`` (a top-level ``dashboards/`` folder, as the design
 installed with gen-eval as the ``dashboards`` package, so the command works after a plain
 ``pip install``; from a checkout, ``streamlit run dashboards/app.py -- RUNS_DIR`` works too.
 
-``app.py`` is the Streamlit entry point (navigation); ``pages/`` holds one script per page
+``app.py`` is the Streamlit entry point (navigation); ``views/`` holds one script per page (not ``pages/``: beside ``app.py`` that name makes Streamlit build its old automatic menu on a cold start)
 (leaderboard, run, compare, mode collapse, latent explorer, human judgement); ``data.py`` finds
 and loads runs and tolerates broken ones; ``widgets.py`` has the page building blocks. Pages only
 read what the commands wrote, except what the latent explorer computes on request, which it saves

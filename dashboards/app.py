@@ -17,7 +17,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402  (after the path fix, like every import the pages make)
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"  # not pages/: Streamlit would switch to its old automatic menu
 
 st.set_page_config(page_title="gen-eval dashboard", layout="wide")
 navigation = st.navigation(

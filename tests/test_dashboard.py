@@ -17,7 +17,7 @@ import gen_eval
 from dashboards import RUNS_ENV
 from dashboards.data import find_runs, leaderboard_frame, root_problem
 
-PAGES = Path(dashboards.__file__).parent / "pages"
+PAGES = Path(dashboards.__file__).parent / "views"
 GOOD_RUNS = 3
 
 

@@ -19,7 +19,7 @@ import dashboards
 import gen_eval
 from dashboards import RUNS_ENV
 
-PAGES = Path(dashboards.__file__).parent / "pages"
+PAGES = Path(dashboards.__file__).parent / "views"
 SHOWN = "human_shown"  # the page's session key: (study, participant, trial) and when it was drawn
 
 

@@ -309,7 +309,7 @@ def test_dashboard_run_page_shows_realism_grids_or_indices(tmp_path, monkeypatch
     monkeypatch.setenv(RUNS_ENV, str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["app"])
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
-    page = str(next(iter(dashboards.__path__)) + "/pages/run.py")
+    page = str(next(iter(dashboards.__path__)) + "/views/run.py")
     for run, images, tables in (("a_digits", 3, 1), ("b_ring8", 1, 3)):
         app = AppTest.from_file(page, default_timeout=120).run()
         app.selectbox[0].set_value(run).run()

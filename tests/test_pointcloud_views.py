@@ -53,7 +53,7 @@ def _page(name: str, runs: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sys, "argv", ["app"])
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     app = AppTest.from_file(
-        str(Path(dashboards.__file__).parent / "pages" / f"{name}.py"), default_timeout=120
+        str(Path(dashboards.__file__).parent / "views" / f"{name}.py"), default_timeout=120
     )
     app = app.run()
     assert not app.exception, [e.message for e in app.exception]

@@ -370,7 +370,7 @@ def test_the_report_and_the_dashboard_say_the_reference_was_statistics(sets, tmp
     monkeypatch.setenv(RUNS_ENV, str(runs))
     monkeypatch.setattr(sys, "argv", ["app"])
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # as tests/test_dashboard.py
-    page = os.path.join(os.path.dirname(dashboards.__file__), "pages", "run.py")
+    page = os.path.join(os.path.dirname(dashboards.__file__), "views", "run.py")
     app = AppTest.from_file(page, default_timeout=120).run()
     app.selectbox[0].set_value("stats").run()
     assert not app.exception, [e.message for e in app.exception]

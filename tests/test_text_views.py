@@ -162,7 +162,7 @@ def _page(name, runs, monkeypatch):
     monkeypatch.setenv(RUNS_ENV, str(Path(runs["held_out"]).parent))
     monkeypatch.setattr(sys, "argv", ["app"])
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])  # as tests/test_dashboard.py
-    page = Path(dashboards.__file__).parent / "pages" / f"{name}.py"
+    page = Path(dashboards.__file__).parent / "views" / f"{name}.py"
     app = AppTest.from_file(str(page), default_timeout=120).run()
     assert not app.exception, [e.message for e in app.exception]
     return app
