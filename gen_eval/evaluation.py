@@ -13,10 +13,9 @@ from gen_eval.collapse.check import CollapseReport
 from gen_eval.errors import GenEvalError
 from gen_eval.evaluation_setup import (
     COLLAPSE_METRICS,
-    available_inputs,
-    batch_size_for,
     default_run_dir,
     is_code,
+    plan_features_and_metrics,
     resolve_device,
 )
 from gen_eval.features import choose_extractor as choose_features
@@ -188,26 +187,19 @@ def evaluate(
     -------
     Evaluation
     """
-    from gen_eval.features import create_extractor
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
-    from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE, check_resize_mode
+    from gen_eval.features.inception_input import check_resize_mode
     from gen_eval.features.statistics import statistics_features
     from gen_eval.metrics import (
-        METRICS,
-        applicable,
-        choose_metrics,
         get_metric,
         metric_requirement,
         resolve_metric_name,
-        split_for_statistics,
     )
-    from gen_eval.options import check_applicable, coerce_options
+    from gen_eval.options import coerce_options
     from gen_eval.sources.resize import check_method, resize_warning, target_size
     from gen_eval.sources.statistics_source import (
-        check_extractor,
         is_statistics_reference,
-        reference_extractor,
     )
 
     # "collapse": only what the collapse verdict reads (coverage; MS-SSIM for images).
@@ -245,54 +237,32 @@ def evaluate(
             "compare like with like"
         )
 
-    name = features
-    if features == "auto":  # statistics name their extractor (or the user states it)
-        name = (
-            str(reference_extractor(ref, reference_features)[0])
-            if from_statistics
-            else choose_features(gen, ref)
-        )
-    if channels_last is None:
-        channels_last = device == "cpu"
-    if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
-        raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
-    # Inception's spatial features cost a hook and 2023 floats a sample: taken only when a metric asks.
-    spatial = any(METRICS.get(m).requires == "spatial" for m in requested or ())
-    options = (
-        {
-            "weights_path": inception_weights,
-            "channels_last": channels_last,
-            "resize_mode": resize_mode,
-            "spatial": spatial,
-        }
-        if name == "inception"
-        else {}
+    plan = plan_features_and_metrics(
+        gen,
+        ref,
+        features=features,
+        from_statistics=from_statistics,
+        reference_features=reference_features,
+        device=device,
+        channels_last=channels_last,
+        resize_mode=resize_mode,
+        requested=requested,
+        collapse_only=metrics == "collapse",
+        inception_weights=inception_weights,
+        weights=weights,
+        batch_size=batch_size,
+        metric_options=metric_options,
+        train=train,
+        collapse=collapse,
     )
-    if weights is not None and name != "inception":
-        options["weights_path"] = weights
-    extractor = create_extractor(name, device=device, **options)
-    provenance = check_extractor(ref, reference_features, extractor.describe()) if from_statistics else None
-    size = batch_size_for(name, device, batch_size)
-    if size < 1:
-        raise GenEvalError(f"--batch-size must be at least 1, got {size}")
-    # An extractor's own needs too: fd_dinov2 runs on dinov2-vit-l14 features only.
-    available = available_inputs(gen, extractor.feature_names, metric_options) | set(extractor.provides)
-    # AuthPct and C_T read the model's training set (--train, or the reference dataset's train split).
-    train_spec = train
-    if isinstance(train, str) and train == "auto":
-        from gen_eval.collapse.from_sources import default_train_spec
-
-        train_spec = None if from_statistics else default_train_spec(ref)
-    if train_spec is not None:
-        available.add("train")
-    chosen = choose_metrics(requested, available, gen.data_kind)
-    if metrics == "collapse":
-        chosen = applicable(COLLAPSE_METRICS, available, gen.data_kind)
-    if from_statistics:
-        chosen, left_out = split_for_statistics(chosen, requested)
-        run_warnings += left_out + (["collapse check: not run: it compares samples"] if collapse else [])
-        collapse = False
-    check_applicable(metric_options, chosen, collapse, "collapse" if metrics == "collapse" else "list")
+    name, extractor, provenance, size = plan.name, plan.extractor, plan.provenance, plan.batch_size
+    channels_last, train_spec, chosen, collapse = (
+        plan.channels_last,
+        plan.train_spec,
+        plan.chosen,
+        plan.collapse,
+    )
+    run_warnings += plan.warnings
     cache_root = default_cache_dir() if cache_dir is True else (cache_dir or None)
     cache = FeatureCache(cache_root)
 
@@ -427,43 +397,11 @@ def evaluate(
         take = (lambda index: kept[index].numpy()) if kept is not None else (lambda i: gen.take(i, size))
         extra.update(realism_files(results["realism"], take, get_kind(gen.data_kind).provides))
     if out is not None and distributed.is_main():  # under torchrun, rank 0 alone writes the run
+        from gen_eval.runs.write import write_evaluation
+
         with progress_stage("writing the run", show_progress):
-            evaluation.run_dir = _write(Path(out), evaluation, gen, ref, gen_features, overwrite, extra)
+            collapse_dict = evaluation.collapse.to_dict() if evaluation.collapse is not None else None
+            evaluation.run_dir = write_evaluation(
+                Path(out), manifest, results, collapse_dict, gen, ref, gen_features, overwrite, extra
+            )
     return evaluation
-
-
-def _write(
-    out: Path,
-    evaluation: Evaluation,
-    gen: Source,
-    ref: Source,
-    gen_features: Any,
-    overwrite: bool,
-    extra_files: dict[str, bytes],
-) -> Path:
-    from gen_eval.runs.run import write_run
-
-    kind = get_kind(gen.data_kind)
-    shown = (
-        None if not kind.picture_reference or ref.kind == "statistics" else ref.samples(kind.picture_count)
-    )
-    shown = shown.data.numpy() if shown is not None else None
-    names = (f"generated: {gen.spec}", f"reference: {ref.spec}")
-    drawn = gen.samples(kind.picture_count).data.numpy()
-    picture = kind.draw(drawn, shown, names)
-    if kind.run_files is not None:  # samples the kind keeps for the reports (point clouds' 3-D views)
-        kept = shown
-        if kept is None and ref.kind != "statistics":
-            kept = ref.samples(kind.picture_count).data.numpy()
-        extra_files = {**extra_files, **kind.run_files(drawn, kept)}
-    if "strings" in kind.provides:  # every string: compare resamples them, the reports show them
-        from gen_eval.runs.text_files import text_run_files
-
-        extra_files = {**extra_files, **text_run_files(gen, ref, gen_features.samples)}
-    stored = dict(gen_features.tensors)
-    if gen_features.labels is not None:
-        stored["labels"] = gen_features.labels
-    collapse = evaluation.collapse.to_dict() if evaluation.collapse is not None else None
-    return write_run(
-        out, evaluation.manifest, evaluation.metrics, stored, picture, overwrite, collapse, extra_files
-    )

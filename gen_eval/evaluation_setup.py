@@ -7,6 +7,7 @@ and ``gen-eval compare`` make the same choices through these functions.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,114 @@ def available_inputs(
         if can_use_ais(model):
             available.add("log_prob")
     return available
+
+
+@dataclass
+class FeaturePlan:
+    """What ``evaluate`` settles once both sources are open: the extractor and the metrics to run.
+
+    ``warnings`` holds what a statistics reference left out; ``collapse`` is False when the
+    reference is statistics (the check compares samples).
+    """
+
+    name: str
+    extractor: Any
+    provenance: dict[str, Any] | None
+    batch_size: int
+    channels_last: bool
+    train_spec: Any
+    chosen: list[str]
+    collapse: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_features_and_metrics(
+    gen: Source,
+    ref: Source,
+    *,
+    features: str,
+    from_statistics: bool,
+    reference_features: str | None,
+    device: str,
+    channels_last: bool | None,
+    resize_mode: str,
+    requested: list[str] | None,
+    collapse_only: bool,
+    inception_weights: Any,
+    weights: Any,
+    batch_size: int | None,
+    metric_options: dict[str, Any] | None,
+    train: Any,
+    collapse: bool,
+) -> FeaturePlan:
+    """The extractor (built), its batch size, and the metrics that apply, as ``evaluate`` uses them.
+
+    Parameters are ``evaluate``'s (``collapse_only``: ``metrics="collapse"``); see its docstring.
+    """
+    from gen_eval.features import choose_extractor as choose_features
+    from gen_eval.features import create_extractor
+    from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE
+    from gen_eval.metrics import METRICS, applicable, choose_metrics, split_for_statistics
+    from gen_eval.options import check_applicable
+    from gen_eval.sources.statistics_source import check_extractor, reference_extractor
+
+    run_warnings: list[str] = []
+    name = features
+    if features == "auto":  # statistics name their extractor (or the user states it)
+        name = (
+            str(reference_extractor(ref, reference_features)[0])
+            if from_statistics
+            else choose_features(gen, ref)
+        )
+    if channels_last is None:
+        channels_last = device == "cpu"
+    if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
+        raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
+    # Inception's spatial features cost a hook and 2023 floats a sample: taken only when a metric asks.
+    spatial = any(METRICS.get(m).requires == "spatial" for m in requested or ())
+    options = (
+        {
+            "weights_path": inception_weights,
+            "channels_last": channels_last,
+            "resize_mode": resize_mode,
+            "spatial": spatial,
+        }
+        if name == "inception"
+        else {}
+    )
+    if weights is not None and name != "inception":
+        options["weights_path"] = weights
+    extractor = create_extractor(name, device=device, **options)
+    provenance = check_extractor(ref, reference_features, extractor.describe()) if from_statistics else None
+    size = batch_size_for(name, device, batch_size)
+    if size < 1:
+        raise GenEvalError(f"--batch-size must be at least 1, got {size}")
+    # An extractor's own needs too: fd_dinov2 runs on dinov2-vit-l14 features only.
+    available = available_inputs(gen, extractor.feature_names, metric_options) | set(extractor.provides)
+    # AuthPct and C_T read the model's training set (--train, or the reference dataset's train split).
+    train_spec = train
+    if isinstance(train, str) and train == "auto":
+        from gen_eval.sources.dataset import default_train_spec
+
+        train_spec = None if from_statistics else default_train_spec(ref)
+    if train_spec is not None:
+        available.add("train")
+    chosen = choose_metrics(requested, available, gen.data_kind)
+    if collapse_only:
+        chosen = applicable(COLLAPSE_METRICS, available, gen.data_kind)
+    if from_statistics:
+        chosen, left_out = split_for_statistics(chosen, requested)
+        run_warnings += left_out + (["collapse check: not run: it compares samples"] if collapse else [])
+        collapse = False
+    check_applicable(metric_options, chosen, collapse, "collapse" if collapse_only else "list")
+    return FeaturePlan(
+        name,
+        extractor,
+        provenance,
+        size,
+        bool(channels_last),
+        train_spec,
+        chosen,
+        collapse,
+        run_warnings,
+    )
