@@ -237,15 +237,6 @@ _BUILTIN: dict[str, MetricEntry] = {
         _FD_INF_OPTIONS,
         from_statistics=True,
     ),
-    "kid": MetricEntry(
-        "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel", _KID_OPTIONS
-    ),
-    "is": MetricEntry(
-        "gen_eval.metrics.inception_score:inception_score",
-        "logits",
-        True,
-        "Inception Score",
-        {
     "fd_dinov2": MetricEntry(
         "gen_eval.metrics.fd_dinov2:fd_dinov2",
         "dinov2-vit-l14",
@@ -255,6 +246,15 @@ _BUILTIN: dict[str, MetricEntry] = {
         ("image",),
         from_statistics=True,
     ),
+    "kid": MetricEntry(
+        "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel", _KID_OPTIONS
+    ),
+    "is": MetricEntry(
+        "gen_eval.metrics.inception_score:inception_score",
+        "logits",
+        True,
+        "Inception Score",
+        {
             "is_splits": Option(int, 10, "splits of the generated set"),
             "is_shuffle": Option(bool, True, "shuffle the logits before splitting (torch-fidelity)"),
         },
@@ -358,7 +358,6 @@ _BUILTIN: dict[str, MetricEntry] = {
         },
         ("image",),  # text has its own likelihood metrics (text_bpc, text_kl)
     ),
-    **_POINTCLOUD_METRICS,
     # Text (requires the strings themselves; gen_eval/metrics/text.py says what each measures).
     "text_ngrams": MetricEntry(
         "gen_eval.metrics.text:text_ngrams",
@@ -489,6 +488,7 @@ def applicable(names: list[str], available: set[str], kind: str) -> list[str]:
 # What each need means when it is missing (``--metrics X`` that cannot run).
 NEEDS = {
     "logits": "class logits: use --features inception or digits",
+    "dinov2-vit-l14": "DINOv2 ViT-L/14 features (EDM2's FD_DINOv2): use --features dinov2-vit-l14",
     "images": "images, but the samples are {plural}",
     "train": "the model's training set: give --train SPEC (default: the reference dataset's train split)",
     "spatial": "Inception's spatial features: use --features inception",
@@ -498,7 +498,6 @@ NEEDS = {
 
 def choose_metrics(requested: list[str] | None, available: set[str], kind: str) -> list[str]:
     """The metrics to compute: the requested ones (checked) or the defaults whose needs are met.
-    "dinov2-vit-l14": "DINOv2 ViT-L/14 features (EDM2's FD_DINOv2): use --features dinov2-vit-l14",
 
     Parameters
     ----------
