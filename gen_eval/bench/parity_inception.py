@@ -146,10 +146,10 @@ def resize_mode_rows(weights: Path, generated: torch.Tensor, reference: torch.Te
     """One FID row per resize mode and peer, and one sFID row: gen-eval's FID vs the peer's features'.
 
     Both FIDs are computed from each side's own features with the rank-limited eigenvalue formula
-    (:func:`gen_eval.bench.parity.fid_eigvals_rank_limited`), so a row differs only if the features do;
+    (:func:`gen_eval.bench.fid_reference.fid_eigvals_rank_limited`), so a row differs only if the features do;
     ``feature_difference`` is the largest absolute feature difference over the largest feature.
     """
-    from gen_eval.bench.parity import fid_eigvals_rank_limited
+    from gen_eval.bench.fid_reference import fid_eigvals_rank_limited
     from gen_eval.metrics.fid import fid
 
     rows = []

@@ -87,7 +87,9 @@ def evaluate(
     inception_weights: Annotated[Path | None, typer.Option(help="Local Inception-v3 weights (.pth).")] = None,
     weights: Annotated[
         Path | None,
-        typer.Option(help="Weights file of a dinov2-* or clip-* extractor (else its env var or the torch hub cache)."),
+        typer.Option(
+            help="Weights file of a dinov2-* or clip-* extractor (else its env var or the torch hub cache)."
+        ),
     ] = None,
     channels_last: Annotated[
         bool | None,

@@ -199,7 +199,9 @@ _TEXT_FEATURE_METRICS = {
             "mauve_buckets": Option(int, None, "k-means clusters (default: mauve's auto, smaller set / 10)"),
             "mauve_scaling": Option(float, 5.0, "scaling constant c of the divergence frontier"),
             "mauve_kmeans_restarts": Option(int, 1, "k-means restarts (mauve's own default: 5)"),
-            "mauve_kmeans_iterations": Option(int, 100, "k-means iterations per restart (mauve's own default: 500)"),
+            "mauve_kmeans_iterations": Option(
+                int, 100, "k-means iterations per restart (mauve's own default: 500)"
+            ),
         },
     ),
     "conditional_accuracy": MetricEntry(
