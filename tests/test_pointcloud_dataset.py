@@ -7,6 +7,7 @@ where the distance to the centre circle equals the tube radius.
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -130,6 +131,12 @@ def test_the_kind_and_the_dataset_specs():
         kind.from_code(np.full((2, 5, 3), np.nan), "m")
     png = kind.draw(source.head(5).data.numpy(), None, ("g", "r"))
     assert png.startswith(b"\x89PNG")
+    from PIL import Image
+
+    picture = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert (picture[:34] < 128).any() and picture.shape[
+        0
+    ] == 34 + 2 * 160 + 3 * 2  # a title over 2 rows of views
 
 
 def test_datasets_command_lists_shapes3d():

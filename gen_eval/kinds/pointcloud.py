@@ -108,7 +108,18 @@ def cloud_grid_png(clouds: np.ndarray, columns: int = 4, cell: int = 160, paddin
 
 
 def _draw(generated: np.ndarray, reference: np.ndarray | None, names: tuple[str, str]) -> bytes:
-    return cloud_grid_png(generated)
+    """The run's picture: the grid of views under a title naming the set (it is opened on its own)."""
+    from PIL import Image, ImageDraw
+
+    from gen_eval.figure_style import INK, font
+
+    grid = Image.open(io.BytesIO(cloud_grid_png(generated))).convert("RGB")
+    titled = Image.new("RGB", (max(grid.width, 420), grid.height + 34), "white")
+    titled.paste(grid, (0, 34))
+    ImageDraw.Draw(titled).text((8, 8), f"Samples of {names[0]}", font=font(15, bold=True), fill=INK)
+    buffer = io.BytesIO()
+    titled.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 RUN_FILE = "clouds.npz"  # the clouds a run keeps for the interactive 3-D views of reports and dashboards
