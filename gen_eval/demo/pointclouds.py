@@ -17,6 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gen_eval.demo.sections import (
+    metric_rows,
+    model_score,
+    print_section_table,
+    registered_metrics,
+    split_by_dataset,
+)
 from gen_eval.errors import GenEvalError
 from gen_eval.progress import progress_group, progress_stage, sampling_progress
 
@@ -35,25 +42,13 @@ NUM_SAMPLES = 100
 
 
 def split_names(names: list[str] | None) -> tuple[list[str] | None, list[str]]:
-    """``(other models, point-cloud models)`` of a ``--models`` list.
-
-    None (every model) gives None for the others (the digits demo's default) and every shipped
-    ``shapes3d`` model; an explicit list is split by each model's dataset.
-    """
-    from reference_models import MODELS
-
-    if names is None:
-        return None, [n for n, e in MODELS.items() if e.dataset == DATASET and e.checkpoint.is_file()]
-    return [n for n in names if MODELS[n].dataset != DATASET], [
-        n for n in names if MODELS[n].dataset == DATASET
-    ]
+    """``(other models, point-cloud models)`` of a ``--models`` list (see ``split_by_dataset``)."""
+    return split_by_dataset(names, DATASET)
 
 
 def pointcloud_metrics() -> list[str]:
     """The section's metrics that are registered here."""
-    from gen_eval.metrics import METRICS
-
-    return [name for name in WANTED_METRICS if METRICS.find(name) is not None]
+    return registered_metrics(WANTED_METRICS)
 
 
 def score_pointcloud_models(
@@ -200,7 +195,6 @@ def _add_latent(name: str, run_dir: Path, out_dir: str | Path | None, seed: int,
 
 def _score(name: str, family: str, faulty: str | None, evaluation: Evaluation) -> ModelScore:
     from gen_eval.datasets.shapes3d import CLASSES
-    from gen_eval.demo.leaderboard import ModelScore
 
     report = evaluation.collapse
     coverage: dict[str, Any] = {}
@@ -214,16 +208,7 @@ def _score(name: str, family: str, faulty: str | None, evaluation: Evaluation) -
             "histogram": classes.generated_counts,
             "kl_to_reference": classes.kl_to_reference,
         }
-    return ModelScore(
-        name=name,
-        family=family,
-        dataset=DATASET,
-        faulty=faulty,
-        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
-        run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-        coverage=coverage,
-        collapse={"status": report.status, "verdict": report.verdict} if report else {},
-    )
+    return model_score(name, family, faulty, evaluation, DATASET, coverage)
 
 
 def pointcloud_rows(scores: list[ModelScore]) -> tuple[list[str], list[list[str]]]:
@@ -237,38 +222,17 @@ def pointcloud_rows(scores: list[ModelScore]) -> tuple[list[str], list[list[str]
         ("1-NNA-CD", "1nna_cd", ".0%"),
         ("JSD", "jsd", ".3f"),
     ]
-    present = [k for k in keys if any(s.value(k[1]) is not None for s in scores)]
-    columns = ["model", "family", *[label for label, _, _ in present], "classes", "missing", "collapse"]
-    rows = []
-    for score in scores:
-        cells = [score.name + (" (faulty)" if score.faulty else ""), score.family]
-        for _, key, spec in present:
-            value = score.value(key)
-            cells.append("-" if value is None else format(value, spec))
+    columns, rows = metric_rows(scores, keys)
+    for score, cells in zip(scores, rows, strict=True):
         cov = score.coverage
         cells.append(f"{cov['covered']}/{cov['total']}" if cov else "-")
         cells.append(", ".join(cov.get("missing", [])) or "-")
         cells.append(score.collapse.get("status", "-"))
-        rows.append(cells)
-    return columns, rows
+    return [*columns, "classes", "missing", "collapse"], rows
 
 
 def print_pointcloud_table(scores: list[ModelScore]) -> None:
     """The section's table on the terminal (nothing when no point-cloud model was scored)."""
-    if not scores:
-        return
-    from rich import box
-    from rich.table import Table
-
-    from gen_eval.tables import console_for, unclipped
-
-    columns, rows = pointcloud_rows(scores)
-    table = Table(
-        title=f"{DATASET}: point-cloud models vs {REFERENCE} ({FEATURES} features)", box=box.SIMPLE_HEAD
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "family", "missing") else "right")
-    unclipped(table, whole=("model",))
-    for cells in rows:
-        table.add_row(*cells)
-    console_for(table).print(table)
+    if scores:
+        title = f"{DATASET}: point-cloud models vs {REFERENCE} ({FEATURES} features)"
+        print_section_table(title, *pointcloud_rows(scores), left=("model", "family", "missing"))

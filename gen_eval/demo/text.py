@@ -14,6 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gen_eval.demo.sections import (
+    metric_rows,
+    model_score,
+    print_section_table,
+    registered_metrics,
+    split_by_dataset,
+)
 from gen_eval.errors import GenEvalError
 from gen_eval.progress import progress_group, progress_stage, sampling_progress
 
@@ -30,21 +37,13 @@ WANTED_METRICS = ("text_bpc", "text_ngrams", "text_novelty", "text_truth")
 
 
 def split_names(names: list[str] | None) -> tuple[list[str] | None, list[str]]:
-    """``(other models, text models)`` of a ``--models`` list (None: every shipped text model)."""
-    from reference_models import MODELS
-
-    if names is None:
-        return None, [n for n, e in MODELS.items() if e.dataset == DATASET and e.checkpoint.is_file()]
-    return [n for n in names if MODELS[n].dataset != DATASET], [
-        n for n in names if MODELS[n].dataset == DATASET
-    ]
+    """``(other models, text models)`` of a ``--models`` list (see ``split_by_dataset``)."""
+    return split_by_dataset(names, DATASET)
 
 
 def text_metrics() -> list[str]:
     """The section's metrics that are registered here."""
-    from gen_eval.metrics import METRICS
-
-    return [name for name in WANTED_METRICS if METRICS.find(name) is not None]
+    return registered_metrics(WANTED_METRICS)
 
 
 def score_text_models(
@@ -143,18 +142,7 @@ def _evaluate(
 
 
 def _score(name: str, family: str, faulty: str | None, evaluation: Evaluation) -> ModelScore:
-    from gen_eval.demo.leaderboard import ModelScore
-
-    report = evaluation.collapse
-    return ModelScore(
-        name=name,
-        family=family,
-        dataset=DATASET,
-        faulty=faulty,
-        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
-        run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-        collapse={"status": report.status, "verdict": report.verdict} if report else {},
-    )
+    return model_score(name, family, faulty, evaluation, DATASET)
 
 
 def text_rows(scores: list[ModelScore]) -> tuple[list[str], list[list[str]]]:
@@ -168,33 +156,14 @@ def text_rows(scores: list[ModelScore]) -> tuple[list[str], list[list[str]]]:
         ("mass cov.", "mass_coverage", ".0%"),
         ("TV truth", "tv_to_truth", ".3f"),
     ]
-    present = [k for k in keys if any(s.value(k[1]) is not None for s in scores)]
-    columns = ["model", "family", *[label for label, _, _ in present], "collapse"]
-    rows = []
-    for score in scores:
-        cells = [score.name + (" (faulty)" if score.faulty else ""), score.family]
-        for _, key, spec in present:
-            value = score.value(key)
-            cells.append("-" if value is None else format(value, spec))
+    columns, rows = metric_rows(scores, keys)
+    for score, cells in zip(scores, rows, strict=True):
         cells.append(score.collapse.get("status", "-"))
-        rows.append(cells)
-    return columns, rows
+    return [*columns, "collapse"], rows
 
 
 def print_text_table(scores: list[ModelScore]) -> None:
     """The section's table on the terminal (nothing when no text model was scored)."""
-    if not scores:
-        return
-    from rich import box
-    from rich.table import Table
-
-    from gen_eval.tables import console_for, unclipped
-
-    columns, rows = text_rows(scores)
-    table = Table(title=f"{DATASET}: text models vs {REFERENCE} (char-names features)", box=box.SIMPLE_HEAD)
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "family") else "right")
-    unclipped(table, whole=("model",))
-    for cells in rows:
-        table.add_row(*cells)
-    console_for(table).print(table)
+    if scores:
+        title = f"{DATASET}: text models vs {REFERENCE} (char-names features)"
+        print_section_table(title, *text_rows(scores), left=("model", "family"))
