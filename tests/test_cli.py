@@ -93,7 +93,10 @@ def test_datasets_and_features_listings(tmp_path):
         "shapes3d",
         "census_names",
         "hmm_language",
+        "mnist",
     }
+    mnist = next(row for row in datasets if row["name"] == "mnist")
+    assert mnist["splits"] == {"all": 5000, "train": 4000, "test": 1000}
     digits = next(row for row in datasets if row["name"] == "digits")
     assert digits["splits"] == {"all": 1797, "train": 1437, "test": 360}
     env = {"GEN_EVAL_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)}

