@@ -30,6 +30,12 @@ from gen_eval.sources import Source, open_source, shortfall
 __all__ = ["Evaluation", "choose_features", "default_run_dir", "evaluate", "resolve_device"]
 
 
+def _labels(features: Any) -> Any:
+    """The features' labels as int64 numpy (one per row), or None."""
+    labels = getattr(features, "labels", None)
+    return None if labels is None else labels.cpu().numpy().astype("int64", copy=False)
+
+
 @dataclass
 class Evaluation:
     """What an evaluation produced: the metrics, the manifest, and where the run was written."""
@@ -310,6 +316,8 @@ def evaluate(
         reference_key=ref_features.cache_key,
         extractor=name,
         train_features=None if train_features is None else train_features.tensors,
+        generated_labels=_labels(gen_features),
+        reference_labels=_labels(ref_features),
     )
     results: dict[str, Result] = {}
     with progress_task("metrics", len(chosen), show_progress) as bar:

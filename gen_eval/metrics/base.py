@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from gen_eval.features.cache import FeatureCache
@@ -41,6 +42,10 @@ class MetricContext:
     train_features : dict, optional
         The training set's feature dict, for metrics that declare the need ``"train"`` (AuthPct,
         C_T); ``evaluate`` extracts it only when such a metric runs.
+    generated_labels, reference_labels : numpy int64 array, optional
+        One label per row of the features when the source gives labels: for a conditional
+        generator the class each sample was requested for, for a dataset the true class
+        (conditional metrics, issue 23).
     """
 
     device: str = "cpu"
@@ -54,6 +59,8 @@ class MetricContext:
     reference_key: str | None = None
     extractor: str | None = None
     train_features: dict[str, torch.Tensor] | None = None
+    generated_labels: np.ndarray | None = None
+    reference_labels: np.ndarray | None = None
 
     def cached_reference_tensor(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``compute()`` once per reference: stored beside the reference's cached features."""
