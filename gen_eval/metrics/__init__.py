@@ -10,10 +10,9 @@ option read in the code is declared here).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gen_eval.errors import GenEvalError
 from gen_eval.kinds import Registry
@@ -38,18 +37,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class MetricEntry:
-    """A metric: where its function lives, what it needs, and which data kinds it applies to."""
-
-    target: str | Callable[..., Any]  # "module:function", or the function itself
-    requires: str  # "features", "logits", "images" or "log_prob" (or a need a new kind provides)
-    default: bool  # part of the default set when its requirement is met
-    summary: str
-    options: Mapping[str, Option] = field(default_factory=dict)  # what ``context.option`` reads
-    kinds: tuple[str, ...] | None = None  # the data kinds it applies to; None: every kind
-    # Whether a reference's mean and covariance suffice (a statistics file as the reference).
-    from_statistics: bool = False
+from gen_eval.metrics.entries_pointclouds import POINTCLOUD_METRICS
+from gen_eval.metrics.entries_text import TEXT_FEATURE_METRICS
+from gen_eval.metrics.entry import MetricEntry
 
 
 def _knn_options(prefix: str, k: int) -> dict[str, Option]:
@@ -110,108 +100,6 @@ _MS_SSIM_OPTIONS = {
     "ms_ssim_class_pairs": Option(int, 100, "pairs per class with ms_ssim_per_class"),
 }
 
-_PC_NORMALISE = Option(
-    str,
-    "none",
-    "per-cloud normalisation before point-cloud distances (none: as given, PointFlow's evaluation)",
-    "gen_eval.metrics.pointclouds_distances:NORMALISATIONS",
-)
-# Point clouds (issue 24): read from the sources; the kind provides "pointclouds".
-_POINTCLOUD_METRICS = {
-    "pointflow_cd": MetricEntry(
-        "gen_eval.metrics.pointclouds:pointflow_cd",
-        "pointclouds",
-        True,
-        "PointFlow protocol with Chamfer distance: MMD-CD, COV-CD, 1-NNA-CD",
-        {"pc_normalise": _PC_NORMALISE},
-        ("pointcloud",),
-    ),
-    "pointflow_emd": MetricEntry(
-        "gen_eval.metrics.pointclouds:pointflow_emd",
-        "pointclouds",
-        False,
-        "PointFlow protocol with exact EMD on farthest-point reductions: MMD-EMD, COV-EMD, 1-NNA-EMD (slow)",
-        {
-            "pc_normalise": _PC_NORMALISE,
-            "pc_emd_points": Option(
-                int, 256, "points per cloud for EMD (larger clouds: farthest-point reduction)"
-            ),
-        },
-        ("pointcloud",),
-    ),
-    "voxel_jsd": MetricEntry(
-        "gen_eval.metrics.pointclouds_jsd:voxel_jsd",
-        "pointclouds",
-        True,
-        "JSD of voxel occupancy over each set (28^3 grid, latent_3d_points)",
-        {
-            "pc_normalise": _PC_NORMALISE,
-            "jsd_resolution": Option(int, 28, "grid cells per side"),
-            "jsd_radius": Option(
-                float,
-                None,
-                "radius mapped onto the grid's ball (default: the reference's largest point norm)",
-            ),
-        },
-        ("pointcloud",),
-    ),
-    "cd_memorisation": MetricEntry(
-        "gen_eval.metrics.pointclouds_memorisation:cd_memorisation",
-        "pointclouds",
-        False,
-        "share of generated clouds nearer (CD) to a training cloud than the held-out floor",
-        {
-            "pc_normalise": _PC_NORMALISE,
-            "pc_train": Option(str, None, "training set spec (default: the reference dataset's train split)"),
-            "pc_memorisation_points": Option(int, 256, "points per cloud (a seeded random subset)"),
-            "pc_memorisation_quantile": Option(
-                float, 0.05, "quantile of the held-out distances used as the floor"
-            ),
-        },
-        ("pointcloud",),
-    ),
-}
-
-# Text diversity, MAUVE and conditional accuracy (issue 22): metrics/text_diversity.py,
-# text_mauve.py and text_conditional.py say what each measures and what its interval covers.
-_TEXT_FEATURE_METRICS = {
-    "distinct_n": MetricEntry(
-        "gen_eval.metrics.text_diversity:distinct_n",
-        "strings",
-        True,
-        "distinct-n (n=1..4): distinct character n-grams over all of them (scikit-learn's counts)",
-        kinds=("text",),
-    ),
-    "self_bleu": MetricEntry(
-        "gen_eval.metrics.text_diversity:self_bleu",
-        "strings",
-        True,
-        "self-BLEU (sacrebleu, character tokens): each string of a seeded subset against the rest",
-        {"self_bleu_samples": Option(int, 200, "strings in the seeded subset (quadratic cost)")},
-        kinds=("text",),
-    ),
-    "mauve": MetricEntry(
-        "gen_eval.metrics.text_mauve:mauve_score",
-        "features",
-        False,
-        "MAUVE (mauve-text, GPL-3.0, optional) on the run's features: k-means histograms' frontier area",
-        {
-            "mauve_buckets": Option(int, None, "k-means clusters (default: mauve's auto, smaller set / 10)"),
-            "mauve_scaling": Option(float, 5.0, "scaling constant c of the divergence frontier"),
-            "mauve_kmeans_restarts": Option(int, 1, "k-means restarts (mauve's own default: 5)"),
-            "mauve_kmeans_iterations": Option(
-                int, 100, "k-means iterations per restart (mauve's own default: 500)"
-            ),
-        },
-    ),
-    "conditional_accuracy": MetricEntry(
-        "gen_eval.metrics.text_conditional:conditional_accuracy",
-        "logits",
-        True,
-        "share of labelled generated strings the classifier reads as their requested label",
-        kinds=("text",),
-    ),
-}
 
 _BUILTIN: dict[str, MetricEntry] = {
     "fid": MetricEntry(
@@ -401,8 +289,8 @@ _BUILTIN: dict[str, MetricEntry] = {
         "exact KL(truth || model) and cross-entropy, summed over a known true distribution's strings",
         kinds=("text",),
     ),
-    **_TEXT_FEATURE_METRICS,
-    **_POINTCLOUD_METRICS,
+    **TEXT_FEATURE_METRICS,
+    **POINTCLOUD_METRICS,
 }
 # The one metric registry (``register_metric`` adds to it; ``METRICS.registered`` in tests).
 METRICS: Registry[MetricEntry] = Registry("metric")
