@@ -82,6 +82,7 @@ def test_batch_scores_good_submissions_and_refuses_hostile_ones(
         "bob.zip/bob/samples",
         "carol.tar.gz/samples.npy",
         "corrupt",  # found while decoding, inside evaluate
+        "pc_against_images.npy",  # well-formed clouds: refused when evaluate compares kinds
         "zoë and ñ — 名前",
     ]
     # The five good ones are ranked by FID, the failures follow without a rank.

@@ -241,6 +241,9 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     from gen_eval.bench.hostile_text import text_cases
 
     expected |= text_cases(root)  # bad text files (issue 22)
+    from gen_eval.bench.hostile_pointclouds import pointcloud_cases
+
+    expected |= pointcloud_cases(root)  # bad point clouds (issue 24)
     return expected
 
 
