@@ -105,7 +105,7 @@ def default_run_dir(generated: str, root: Path = Path("runs")) -> Path:
 def available_inputs(
     gen: Source, feature_names: tuple[str, ...], metric_options: dict[str, Any] | None = None
 ) -> set[str]:
-    """What metrics may need that this evaluation offers: features, what the kind provides, logits, log_prob.
+    """What metrics may need that this evaluation offers: features, what the kind provides, logits, labels, log_prob.
 
     A model without ``log_prob`` offers a likelihood only when AIS is asked for (``bpd_method=ais``):
     it takes minutes, so it never runs unasked.
@@ -129,6 +129,8 @@ def available_inputs(
         available.add("logits")
     if "spatial" in feature_names:  # Inception asked for its spatial features (sFID)
         available.add("spatial")
+    if getattr(gen, "num_classes", None):  # labelled submissions and conditional generators
+        available.add("labels")
     model = getattr(gen, "model", None)
     if callable(getattr(model, "log_prob", None)):
         available.add("log_prob")
@@ -169,7 +171,7 @@ def plan_features_and_metrics(
     reference_features: str | None,
     device: str,
     channels_last: bool | None,
-    resize_mode: str,
+    resize_mode: str | None,
     requested: list[str] | None,
     collapse_only: bool,
     inception_weights: Any,
@@ -184,12 +186,13 @@ def plan_features_and_metrics(
     Parameters are ``evaluate``'s (``collapse_only``: ``metrics="collapse"``); see its docstring.
     """
     from gen_eval.features import choose_extractor as choose_features
-    from gen_eval.features import create_extractor
-    from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE
+    from gen_eval.features import create_extractor, resize_mode_options
     from gen_eval.metrics import METRICS, applicable, choose_metrics, split_for_statistics
     from gen_eval.options import check_applicable
+    from gen_eval.sources.labels import check_class_range
     from gen_eval.sources.statistics_source import check_extractor, reference_extractor
 
+    check_class_range(gen, ref)  # labels the reference has no class for: refused before any work
     run_warnings: list[str] = []
     name = features
     if features == "auto":  # statistics name their extractor (or the user states it)
@@ -200,20 +203,11 @@ def plan_features_and_metrics(
         )
     if channels_last is None:
         channels_last = device == "cpu"
-    if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
-        raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
     # Inception's spatial features cost a hook and 2023 floats a sample: taken only when a metric asks.
     spatial = any(METRICS.get(m).requires == "spatial" for m in requested or ())
-    options = (
-        {
-            "weights_path": inception_weights,
-            "channels_last": channels_last,
-            "resize_mode": resize_mode,
-            "spatial": spatial,
-        }
-        if name == "inception"
-        else {}
-    )
+    options = resize_mode_options(name, resize_mode)
+    if name == "inception":
+        options |= {"weights_path": inception_weights, "channels_last": channels_last, "spatial": spatial}
     if weights is not None and name != "inception":
         options["weights_path"] = weights
     extractor = create_extractor(name, device=device, **options)

@@ -46,6 +46,11 @@ class Source(ABC):
         boundary, vectors float32 (N, D); a kind's ``validate`` says what its batches are.
     sample_shape : tuple of int
         (C, H, W) for images, (D,) for vectors.
+    num_classes : int or None
+        Set by labelled submissions (an ``.npz`` with ``labels``, class folders ``0/ 1/ ...``, a
+        conditional generator): their labels are the classes the samples were asked to be, and
+        the metrics that need ``"labels"`` run. None for unlabelled sets and for datasets, whose
+        labels are facts about real samples, not requests.
     notes : list of str
         Every conversion the source applied (recorded in the manifest).
     """
@@ -54,6 +59,7 @@ class Source(ABC):
     spec: str
     data_kind: str = field(default="image", init=False)
     sample_shape: tuple[int, ...] = field(default=(), init=False)
+    num_classes: int | None = field(default=None, init=False)
     notes: list[str] = field(default_factory=list, init=False)
     _count: int = field(default=0, init=False, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
@@ -80,6 +86,7 @@ class Source(ABC):
             "data_kind": self.data_kind,
             "count": len(self),
             "sample_shape": list(self.sample_shape),
+            "num_classes": self.num_classes,
             "fingerprint": self.fingerprint,
             "conversions": list(self.notes),
         }

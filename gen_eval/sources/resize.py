@@ -238,6 +238,7 @@ class ResizedSource(Source):
         self.kind = self.inner.kind  # type: ignore[misc]
         self.data_kind = self.inner.data_kind
         self.sample_shape = (self.inner.sample_shape[0], *self.plan.size)
+        self.num_classes = self.inner.num_classes  # a field here, so __getattr__ would not forward it
         self._count = len(self.inner)
         self.notes = [*self.inner.notes, self.plan.warning()]
         inner = self.inner.fingerprint
