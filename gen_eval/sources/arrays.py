@@ -6,6 +6,9 @@ uint8. ``key`` picks another array. Arrays are read straight from the file (for
 x 3 file never sits in memory whole. A first pass hashes the bytes, checks for NaN/inf
 and measures the value range; the second pass converts.
 
+An ``.npz`` may hold a ``labels`` array beside the samples (one non-negative integer class per
+sample): the set is then labelled (``num_classes``; see :mod:`gen_eval.sources.labels`).
+
 The header's declared shape is checked against the bytes the file (or zip member) holds
 before anything is read, so a forged header cannot make a read ask for terabytes, and
 ``max_bytes`` lets a caller (``gen-eval score``) refuse arrays larger than it will read.
@@ -38,6 +41,7 @@ from gen_eval.sources.convert import (
 )
 
 _SCAN_CHUNK_BYTES = 64 << 20
+LABELS = "labels"  # the .npz member that labels the samples beside it
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,12 @@ class ArraySource(Source):
         self.sample_shape = self._layout.sample_shape
         self._count = header.shape[0] if self.limit is None else min(self.limit, header.shape[0])
         self._rule: ValueRule | None = None
+        self._labels = self._read_labels()
         self._scan()
+        if self._labels is not None:  # labels are part of what the set is: cached features carry them
+            digest = hashlib.sha256(f"{self._fingerprint}:labels".encode())
+            digest.update(self._labels.tobytes())
+            self._fingerprint = digest.hexdigest()
         if self._layout.note:
             self.notes.insert(0, self._layout.note)
 
@@ -181,8 +190,9 @@ class ArraySource(Source):
             return self.key
         if "arr_0" in names:
             return "arr_0"
-        if len(names) == 1:
-            return names[0]
+        samples = [name for name in names if name != LABELS]  # labels lie beside the samples
+        if len(samples) == 1:
+            return samples[0]
         raise GenEvalError(f"{self.path}: holds arrays {', '.join(names)}; pick one with --key")
 
     @contextmanager
@@ -238,6 +248,38 @@ class ArraySource(Source):
         row_bytes = int(np.prod(self._header.shape[1:])) * self._header.dtype.itemsize
         return max(1, target_bytes // max(row_bytes, 1))
 
+    def _read_labels(self) -> np.ndarray | None:
+        """The ``labels`` member beside the samples (first ``_count`` of them), checked; None if absent."""
+        from gen_eval.sources.labels import check_labels
+
+        if self.key is None or self.key == LABELS:
+            return None
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                if f"{LABELS}.npy" not in archive.namelist():
+                    return None
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise GenEvalError(f"{self.path}: cannot open ({exc})") from exc
+        name = f"{self.path}[{LABELS}]"
+        total = self._header.shape[0]
+        shape = declared_shape(self.path, LABELS, str(self.path))
+        if len(shape) != 1 or shape[0] != total:  # checked before reading: the header may be forged
+            found = f"{shape[0]:,} labels" if len(shape) == 1 else f"labels of shape {shape}"
+            raise GenEvalError(
+                f"{name}: {found} for {total:,} samples; save one integer class per sample, in order"
+            )
+        try:
+            with np.load(self.path, allow_pickle=False) as archive:
+                labels = archive[LABELS]
+        except (*_HEADER_ERRORS, ValueError) as exc:
+            raise GenEvalError(
+                f"{name}: cannot read the labels ({exc}); re-save them with numpy.savez"
+            ) from exc
+        labels = check_labels(labels, total, name)
+        self.num_classes = int(labels.max()) + 1
+        self.notes.append(f"labelled by its {LABELS!r} array: {self.num_classes} classes (largest label + 1)")
+        return labels[: self._count]
+
     # -- first pass: hash, finiteness, value range ----------------------------------------
     def _scan(self) -> None:
         digest = hashlib.sha256()
@@ -262,5 +304,6 @@ class ArraySource(Source):
     def batches(self, batch_size: int) -> Iterator[Batch]:
         import torch
 
-        for _, chunk in self._chunks(batch_size):
-            yield Batch(torch.from_numpy(to_canonical(chunk, self._layout, self._rule)))
+        for start, chunk in self._chunks(batch_size):
+            labels = None if self._labels is None else self._labels[start : start + len(chunk)]
+            yield Batch(torch.from_numpy(to_canonical(chunk, self._layout, self._rule)), labels)
