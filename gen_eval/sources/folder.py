@@ -5,6 +5,14 @@ header for size and colour mode, refuses files that are not images, image bombs 
 links leaving the folder, and decides one conversion for the whole set (grey images
 stay one channel only when every image is grey). The second pass decodes in a small
 thread pool, batch by batch, so memory holds one batch at a time.
+
+Class folders (dgm-eval's layout, issue 23): when the folder holds two or more subfolders named by
+plain numbers, ``DIR/0/*.png``, ``DIR/1/*.png``, ..., each image is labelled with its folder's
+number (``num_classes``: the largest + 1), searched recursively below it. Beside class folders,
+an image or a subfolder of another name is an error (it has no class); ``007/`` or EDM's seed
+shards ``000000/`` are not numbers in this sense, so such folders stay unlabelled, as does a
+folder with a single numbered subfolder. Files are read in sorted path order (``0/``, ``1/``,
+``10/``, ``2/``...), so ``--num-samples N`` keeps the first N in that order, class by class.
 """
 
 from __future__ import annotations
@@ -81,10 +89,14 @@ class FolderSource(Source):
                 )
         self.root = Path(self.root)
         self.files = self._list_files()
+        self._labels = self._class_labels()
         if self.limit is not None:
             self.files = self.files[: self.limit]
+            self._labels = None if self._labels is None else self._labels[: self.limit]
         self._count = len(self.files)
         self._scan()
+        if self._labels is not None:  # cached features of the unlabelled reading lack labels: new key
+            self._fingerprint = hashlib.sha256(f"{self._fingerprint}:classes".encode()).hexdigest()
 
     def _list_files(self) -> list[Path]:
         if not self.root.is_dir():
@@ -103,6 +115,36 @@ class FolderSource(Source):
                 "point at the folder that holds the samples"
             )
         return files
+
+    def _class_labels(self) -> np.ndarray | None:
+        """One class per file when the images lie in class folders ``0/ 1/ ...``; None otherwise."""
+        from gen_eval.sources.labels import class_of
+
+        parts = [path.relative_to(self.root).parts for path in self.files]
+        folders = sorted({p[0] for p in parts if len(p) > 1})
+        numbered = [name for name in folders if class_of(name) is not None]
+        if len(numbered) < 2:
+            return None
+        shown = ", ".join(f"{name}/" for name in sorted(numbered, key=int)[:3])
+        shown += ", ..." if len(numbered) > 3 else ""
+        for name in folders:
+            if class_of(name) is None:
+                raise GenEvalError(
+                    f"{self.root / name}: a folder beside the class folders {shown} of {self.root}; "
+                    "its images have no class: move them into a class folder or out of it"
+                )
+        loose = [path for path, p in zip(self.files, parts, strict=True) if len(p) == 1]
+        if loose:
+            raise GenEvalError(
+                f"{loose[0]}: an image beside the class folders {shown} of {self.root}; "
+                "move it into its class folder or out of the folder"
+            )
+        labels = np.array([class_of(p[0]) for p in parts], dtype=np.int64)
+        self.num_classes = int(labels.max()) + 1
+        self.notes.append(
+            f"labelled by class folders: {len(numbered)} folders, {self.num_classes} classes (largest + 1)"
+        )
+        return labels
 
     def _scan(self) -> None:
         # The method enters the key only when it is not the historical bicubic, so existing
@@ -176,7 +218,8 @@ class FolderSource(Source):
         with ThreadPoolExecutor(max_workers=4) as pool:
             for start in range(0, len(self.files), batch_size):
                 arrays = list(pool.map(self._decode, self.files[start : start + batch_size]))
-                yield Batch(torch.from_numpy(np.stack(arrays)))
+                labels = None if self._labels is None else self._labels[start : start + len(arrays)]
+                yield Batch(torch.from_numpy(np.stack(arrays)), labels)
 
 
 def _how(mode: str) -> str:
