@@ -2,13 +2,18 @@
 
 ``factory()`` returns an object with ``sample(n, generator=None)`` that gives a tensor
 (or array) of n samples: NCHW images as floats in [0, 1] or uint8, or (n, D) float
-vectors (or any kind :func:`gen_eval.kinds.infer_kind` recognises). Loading the file runs its code, so it is allowed only with ``trust_code=True``
+vectors (or any kind :func:`gen_eval.kinds.infer_kind` recognises). A class-conditional model
+sets an int attribute ``num_classes`` and takes ``sample(n, generator=None, labels=None)``, where
+``labels`` is an int64 tensor (n,) of the requested classes: sample ``i`` (counted over the whole
+set, so batching never changes it) is asked for class ``i % num_classes`` and labelled with it
+(:mod:`gen_eval.sources.labels`). Loading the file runs its code, so it is allowed only with ``trust_code=True``
 (the CLI's ``--trust-code``). A sampler's output is not known in advance, so its
 features are never cached; a seeded ``torch.Generator`` makes reruns agree.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,7 @@ import numpy as np
 from gen_eval.errors import GenEvalError
 from gen_eval.sources.base import Batch, Source
 from gen_eval.sources.factory import load_factory
+from gen_eval.sources.labels import declared_classes, requested_labels
 
 
 def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, str, str | None]:
@@ -57,7 +63,11 @@ def canonical_samples(raw: Any, name: str, requested: int) -> tuple[np.ndarray, 
 
 @dataclass
 class GeneratorSource(Source):
-    """``count`` samples drawn from a model implementing ``sample(n, generator)``."""
+    """``count`` samples drawn from a model implementing ``sample(n, generator)``.
+
+    A model with ``num_classes`` is asked for balanced classes (sample ``i``: ``i % num_classes``)
+    and each batch carries the classes asked for as its labels.
+    """
 
     kind = "python"
     model: Any = None
@@ -72,8 +82,20 @@ class GeneratorSource(Source):
             raise GenEvalError(
                 f"{self.spec}: asked for {self.count} samples; pass --num-samples N with N >= 1"
             )
+        self.num_classes = declared_classes(self.model, self.spec)
+        if self.num_classes is not None:
+            classes = self.num_classes
+            if self._fingerprint is not None:  # asked for classes: other samples than unconditional ones
+                key = f"{self._fingerprint}:labels=i%{classes}"
+                self._fingerprint = hashlib.sha256(key.encode()).hexdigest()
+            least, most = self.count // classes, -(-self.count // classes)
+            per_class = f"{least:,}" if least == most else f"{least:,}-{most:,}"
+            self.notes.append(
+                f"class-conditional ({classes} classes): sample i asked for class i % {classes}, "
+                f"{per_class} per class"
+            )
         # Draw one small batch now: a shape or range problem should fail before any work.
-        raw = self._draw(1, self._generator())
+        raw = self._draw(0, 1, self._generator())
         probe, self.data_kind, note = canonical_samples(raw, self.spec, 1)
         self.sample_shape = tuple(probe.shape[1:])
         if note is not None:
@@ -84,9 +106,17 @@ class GeneratorSource(Source):
 
         return torch.Generator().manual_seed(self.seed)
 
-    def _draw(self, n: int, generator: Any) -> Any:
+    def _labels(self, start: int, n: int) -> np.ndarray | None:
+        return None if self.num_classes is None else requested_labels(start, n, self.num_classes)
+
+    def _draw(self, start: int, n: int, generator: Any) -> Any:
+        import torch
+
+        labels = self._labels(start, n)
         try:
-            return self.model.sample(n, generator=generator)
+            if labels is None:
+                return self.model.sample(n, generator=generator)
+            return self.model.sample(n, generator=generator, labels=torch.from_numpy(labels))
         except GenEvalError:
             raise
         except Exception as exc:
@@ -98,13 +128,13 @@ class GeneratorSource(Source):
         generator = self._generator()
         for start in range(0, self.count, batch_size):
             n = min(batch_size, self.count - start)
-            samples, kind, _ = canonical_samples(self._draw(n, generator), self.spec, n)
+            samples, kind, _ = canonical_samples(self._draw(start, n, generator), self.spec, n)
             if kind != self.data_kind or tuple(samples.shape[1:]) != self.sample_shape:
                 raise GenEvalError(
                     f"{self.spec}: batch at sample {start} has shape {samples.shape[1:]}, "
                     f"earlier batches {self.sample_shape}; every batch must have one shape"
                 )
-            yield Batch(torch.from_numpy(samples))
+            yield Batch(torch.from_numpy(samples), self._labels(start, n))
 
 
 def open_python_source(

@@ -5,7 +5,9 @@ The grader's process never imports submitted code. A worker process
 (:mod:`gen_eval.sources.confinement`: Landlock and seccomp), imports the file and serves
 ``sample(n, generator)`` calls over pipes:
 
-- the parent sends n and its ``torch.Generator`` state; the worker samples with a generator in
+- the parent sends n, the requested classes of a class-conditional model (an int64 ``.npy``
+  array, checked by the worker against the ``num_classes`` it declared) and its
+  ``torch.Generator`` state; the worker samples with a generator in
   that state and returns the samples as an ``.npy`` payload (read with ``allow_pickle=False``) and
   the generator's new state, which the parent adopts, so samples are bit-identical to calling the
   model in-process with the same seed;
@@ -115,7 +117,7 @@ class SandboxedModel:
             raise GenEvalError(
                 f"{self.spec}: the generator process sent a malformed greeting; stopped"
             ) from None
-        for name in ("family", "dataset", "likelihood", "levels"):
+        for name in ("family", "dataset", "likelihood", "levels", "num_classes"):
             if isinstance(described.get(name), (str, int, float)):
                 setattr(self, name, described[name])
         if described.get("log_prob") is True:
@@ -186,9 +188,11 @@ class SandboxedModel:
             except BrokenPipeError:
                 raise self._ended(doing) from None
 
-    def sample(self, n: int, generator: Any = None) -> np.ndarray:
+    def sample(self, n: int, generator: Any = None, labels: Any = None) -> np.ndarray:
         bound = n * self._item_bytes + _SLACK
-        out = self._call(b"S", struct.pack(">Q", n), np.zeros(0, np.uint8), generator, f"sample({n})", bound)
+        # The requested classes travel as data (int64), never as pickled objects; none: an empty array.
+        sent = np.zeros(0, np.uint8) if labels is None else np.asarray(labels, dtype=np.int64)
+        out = self._call(b"S", struct.pack(">Q", n), sent, generator, f"sample({n})", bound)
         if out.ndim >= 1 and len(out) == n and n > 0:  # later replies: at most n of these samples
             self._item_bytes = min(self._item_bytes, max(1, int(np.prod(out.shape[1:]))) * 8)
         return out

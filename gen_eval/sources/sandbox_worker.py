@@ -8,7 +8,9 @@ threads that already exist). ``MODE`` is ``kernel`` or ``unconfined`` (``--unsaf
 limits and the audit hook only); either may end in ``-no-hook`` (no audit hook: tests use it to
 show that the kernel alone holds).
 
-Protocol (both directions): a header ``>cQ`` (kind, payload length) and the payload. The
+Protocol (both directions): a header ``>cQ`` (kind, payload length) and the payload. A sample
+request carries n, an ``.npy`` array (the requested classes, int64 (n,), for a model declaring
+``num_classes``; empty otherwise) and the generator state. The
 protocol uses its own file descriptors; fd 0 reads ``/dev/null`` and fd 1 goes to stderr, so a
 chatty model (``print`` or C code writing to stdout) cannot corrupt it by accident.
 """
@@ -170,6 +172,24 @@ def as_array(out: Any, call: str) -> Any:
     return out
 
 
+def requested_classes(received: Any, n: int, num_classes: int | None, path: Path) -> Any:
+    """The classes a sample request asks for, as an int64 tensor (None: unconditional), checked."""
+    import numpy as np
+    import torch
+
+    if num_classes is None:
+        if received.size:
+            raise ValueError(f"{path}: sent classes for a model without num_classes")
+        return None
+    valid = received.dtype == np.int64 and received.shape == (n,)
+    if not valid or (n and (received.min() < 0 or received.max() >= num_classes)):
+        raise ValueError(
+            f"{path}: sample({n}) was sent classes of shape {received.shape} ({received.dtype}); "
+            f"expected {n} int64 classes in [0, {num_classes})"
+        )
+    return torch.from_numpy(received.copy())
+
+
 def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[Path] | None) -> None:
     import inspect
     import io
@@ -179,12 +199,14 @@ def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[
     import torch
 
     from gen_eval.sources.factory import load_factory
+    from gen_eval.sources.labels import declared_classes
 
     sys.path.insert(0, str(path.parent))  # the submission's own modules (-I left its folder out)
     if roots is not None:
         audit_hook(roots)
     try:
         model = load_factory(path, factory)
+        num_classes = declared_classes(model, str(path))  # checks sample() takes labels
     except BaseException as exc:  # the submission's code may raise anything, SystemExit included
         message = (
             str(exc)
@@ -195,6 +217,7 @@ def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[
         return
     has_log_prob = callable(getattr(model, "log_prob", None))
     described = {name: getattr(model, name, None) for name in ("family", "dataset", "likelihood", "levels")}
+    described["num_classes"] = num_classes
     described = {k: v for k, v in described.items() if isinstance(v, (str, int, float))}
     send(proto_out, b"R", json.dumps({**described, "log_prob": has_log_prob}).encode()[:MAX_MESSAGE])
     while True:
@@ -211,12 +234,20 @@ def _serve(path: Path, factory: str, proto_in: int, proto_out: int, roots: list[
         generator.set_state(torch.frombuffer(bytearray(payload[head + 8 + length :]), dtype=torch.uint8))
         call = f"sample({n})" if kind == b"S" else "log_prob"
         try:
+            labels = requested_classes(received, n, num_classes, path) if kind == b"S" else None
+        except ValueError as exc:  # the grader sent what the protocol forbids: stop
+            send(proto_out, b"E", one_line(str(exc)).encode())
+            return
+        try:
             if kind == b"L" and has_log_prob:
                 x = torch.from_numpy(received)
                 takes = "generator" in inspect.signature(model.log_prob).parameters
                 out = model.log_prob(x, generator=generator) if takes else model.log_prob(x)
             else:
-                out = model.sample(n, generator=generator)
+                if labels is None:
+                    out = model.sample(n, generator=generator)
+                else:
+                    out = model.sample(n, generator=generator, labels=labels)
             array = as_array(out, call)
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
