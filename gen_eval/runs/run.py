@@ -9,6 +9,8 @@ Layout::
                            every detector's numbers (see gen_eval.collapse)}
       features.safetensors generated-set features (+ labels), checksummed
       samples.png          a grid of generated samples (or a scatter for 2-D data)
+      classes.png          labelled generated images only: a row of samples per class, beside the
+                           reference's samples of that class (gen_eval.runs.classes)
       collapse/            the collapse verdict's figures (plotly JSON) and evidence images (PNG)
 
 The whole directory is assembled under a temporary sibling name and renamed into place

@@ -1,4 +1,7 @@
-"""Writing one evaluation's run directory: the sample picture, the kind's own files, the features."""
+"""Writing one evaluation's run directory: the sample picture, the kind's own files, the features.
+
+A labelled generated image set also gets ``classes.png`` (:mod:`gen_eval.runs.classes`).
+"""
 
 from __future__ import annotations
 
@@ -45,7 +48,21 @@ def write_evaluation(
         from gen_eval.runs.text_files import text_run_files
 
         extra_files = {**extra_files, **text_run_files(gen, ref, gen_features.samples)}
+    extra_files = {**extra_files, **_class_grid(gen, ref, gen_features, manifest)}
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels
     return write_run(out, manifest, metrics, stored, picture, overwrite, collapse, extra_files)
+
+
+def _class_grid(gen: Source, ref: Source, gen_features: Any, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """``classes.png`` (:mod:`gen_eval.runs.classes`) when the generated set is labelled; else nothing."""
+    from gen_eval.runs.classes import class_grid_files
+
+    labels = gen_features.labels
+    if gen.num_classes is None or labels is None:
+        return {}
+    kept = gen_features.samples  # a generator's samples kept with its features: no second draw
+    batch_size = manifest["options"]["batch_size"]  # a seeded generator redraws the same samples at it
+    take = (lambda index: kept[index].numpy()) if kept is not None else (lambda i: gen.take(i, batch_size))
+    return class_grid_files(gen, ref, labels.cpu().numpy(), take)
