@@ -154,6 +154,20 @@ def test_npz_labels_reach_the_metrics_through_evaluate(tmp_path, probe):
     assert np.array_equal(SEEN["generated"], labels[order][:25]) and "label_probe" in kept.metrics
 
 
+def test_a_sample_limit_that_drops_whole_classes_is_noted(tmp_path):
+    images, labels = _digits()
+    order = np.argsort(labels, kind="stable")  # class-sorted, as a class-folder listing is
+    np.savez(tmp_path / "sorted.npz", samples=images[order], labels=labels[order])
+    kept = open_source(tmp_path / "sorted.npz", num_samples=30)
+    assert any("hold no sample of" in note for note in kept.notes)
+    assert not any("hold no sample of" in note for note in open_source(tmp_path / "sorted.npz").notes)
+    folders = _class_folders(tmp_path / "folders", images, labels)
+    missing = 10 - len(np.unique(np.sort(labels)[:25]))  # folders 0/ ... 9/ are read in class order
+    assert any(
+        f"hold no sample of {missing} classes" in note for note in open_source(folders, num_samples=25).notes
+    )
+
+
 def test_labels_are_a_need_only_labelled_sets_meet(tmp_path):
     images, labels = _digits(40)
     np.savez(tmp_path / "plain.npz", images)

@@ -250,7 +250,7 @@ class ArraySource(Source):
 
     def _read_labels(self) -> np.ndarray | None:
         """The ``labels`` member beside the samples (first ``_count`` of them), checked; None if absent."""
-        from gen_eval.sources.labels import check_labels
+        from gen_eval.sources.labels import check_labels, dropped_classes_note
 
         if self.key is None or self.key == LABELS:
             return None
@@ -278,6 +278,8 @@ class ArraySource(Source):
         labels = check_labels(labels, total, name)
         self.num_classes = int(labels.max()) + 1
         self.notes.append(f"labelled by its {LABELS!r} array: {self.num_classes} classes (largest label + 1)")
+        note = dropped_classes_note(labels, self._count)
+        self.notes += [note] if note else []
         return labels[: self._count]
 
     # -- first pass: hash, finiteness, value range ----------------------------------------

@@ -92,7 +92,12 @@ class FolderSource(Source):
         self._labels = self._class_labels()
         if self.limit is not None:
             self.files = self.files[: self.limit]
-            self._labels = None if self._labels is None else self._labels[: self.limit]
+            if self._labels is not None:
+                from gen_eval.sources.labels import dropped_classes_note
+
+                note = dropped_classes_note(self._labels, self.limit)
+                self.notes += [note] if note else []
+                self._labels = self._labels[: self.limit]
         self._count = len(self.files)
         self._scan()
         if self._labels is not None:  # cached features of the unlabelled reading lack labels: new key

@@ -73,6 +73,20 @@ def check_labels(labels: np.ndarray, count: int, name: str) -> np.ndarray:
     return labels.astype(np.int64, copy=False)
 
 
+def dropped_classes_note(labels: np.ndarray, kept: int) -> str | None:
+    """A note when keeping the first ``kept`` samples (``--num-samples``) leaves whole classes out."""
+    if kept >= len(labels):
+        return None
+    missing = np.setdiff1d(np.unique(labels), np.unique(labels[:kept]))
+    if not len(missing):
+        return None
+    shown = ", ".join(str(int(c)) for c in missing[:10]) + (", ..." if len(missing) > 10 else "")
+    return (
+        f"the first {kept:,} samples (--num-samples) hold no sample of {len(missing)} classes ({shown}): "
+        "samples are kept in file order; interleave the classes to keep them all"
+    )
+
+
 def class_of(folder_name: str) -> int | None:
     """The class a folder's name gives (``"7"`` -> 7), or None for any other name.
 
