@@ -168,6 +168,18 @@ def test_a_sample_limit_that_drops_whole_classes_is_noted(tmp_path):
     )
 
 
+def test_a_graded_submission_may_label_its_samples(tmp_path):
+    from gen_eval.grading.submissions import _npz_key
+
+    images, labels = _digits(20)
+    np.savez(tmp_path / "named.npz", digits=images, labels=labels)
+    np.savez(tmp_path / "two.npz", digits=images, more=images, labels=labels)
+    assert _npz_key(tmp_path / "named.npz", "named.npz") is None  # ArraySource picks the one sample array
+    assert open_source(tmp_path / "named.npz").key == "digits"
+    with pytest.raises(GenEvalError, match="holds arrays digits, more; save the samples as arr_0"):
+        _npz_key(tmp_path / "two.npz", "two.npz")
+
+
 def test_labels_are_a_need_only_labelled_sets_meet(tmp_path):
     images, labels = _digits(40)
     np.savez(tmp_path / "plain.npz", images)

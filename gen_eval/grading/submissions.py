@@ -209,6 +209,7 @@ def _npz_key(path: Path, label: str) -> str | None:
         raise GenEvalError(
             f"{label}: not a readable .npz archive ({exc}); re-save it with numpy.savez"
         ) from exc
+    names = [name for name in names if name != "labels"]  # classes beside the samples (issue 23)
     if "arr_0" in names or len(names) <= 1:
         return None  # ArraySource's own choice (and its error for an empty file)
     if "samples" in names:
