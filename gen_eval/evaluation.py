@@ -95,7 +95,7 @@ def evaluate(
     channels_last: bool | None = None,
     resize: int | None = None,
     resize_method: str = "bicubic",
-    resize_mode: str = "legacy-tf",
+    resize_mode: str | None = None,
     key: str | None = None,
     value_range: str = "auto",
     resample_points: int | None = None,
@@ -173,10 +173,13 @@ def evaluate(
         reference's size) are resized, or ``"refuse"`` to make that an error; also the method of
         ``resize``. Every resize is stated in ``warnings`` and in the manifest (``resized``).
         See :mod:`gen_eval.sources.resize`.
-    resize_mode : {"legacy-tf", "clean", "legacy-pytorch"}
-        How Inception's input reaches 299x299: torch-fidelity's default, clean-fid's ``clean`` mode
-        or pytorch-fid's (:mod:`gen_eval.features.inception_input`); recorded in the extractor's
-        preprocessing (manifest and feature cache key).
+    resize_mode : str, optional
+        How images reach the extractor's input size (None: its default). Inception:
+        ``legacy-tf`` (torch-fidelity's), ``clean`` (clean-fid's) or ``legacy-pytorch``
+        (pytorch-fid's), :mod:`gen_eval.features.inception_input`; the DINOv2/CLIP encoders:
+        ``bicubic`` (EDM2's) or ``legacy-tf`` (torch-fidelity's), :mod:`gen_eval.features.encoders`.
+        Recorded in the extractor's preprocessing (manifest and feature cache key); another
+        extractor refuses it.
     collapse : bool
         Run the mode-collapse detectors (:mod:`gen_eval.collapse`) and give a verdict; their
         options go in ``metric_options`` (``ndb_bins``, ``birthday_batch_sizes``...).
@@ -193,9 +196,9 @@ def evaluate(
     -------
     Evaluation
     """
+    from gen_eval.features import check_resize_mode_name
     from gen_eval.features.cache import FeatureCache, default_cache_dir
     from gen_eval.features.extract import extract_features
-    from gen_eval.features.inception_input import check_resize_mode
     from gen_eval.features.statistics import statistics_features
     from gen_eval.metrics import (
         get_metric,
@@ -217,7 +220,7 @@ def evaluate(
         raise GenEvalError(f"--num-resamples must be >= 0, got {num_resamples}")
     device = resolve_device(device)
     check_method(resize_method)
-    check_resize_mode(resize_mode)
+    check_resize_mode_name(resize_mode)
     source_options: dict[str, Any] = {
         "trust_code": trust_code,
         "sandbox": sandbox,
@@ -262,6 +265,7 @@ def evaluate(
         collapse=collapse,
     )
     name, extractor, provenance, size = plan.name, plan.extractor, plan.provenance, plan.batch_size
+    resize_mode = getattr(extractor, "resize_mode", None)  # the convention used, recorded in the manifest
     channels_last, train_spec, chosen, collapse = (
         plan.channels_last,
         plan.train_spec,

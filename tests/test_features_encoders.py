@@ -363,6 +363,38 @@ def test_evaluate_runs_the_feature_metrics_and_cache_on_dinov2(dino_weights, ima
             weights=dino_weights,
             metrics=["fd_dinov2"],
         )
+    # --resize-mode reaches the encoders: torch-fidelity's convention is recorded, cached apart,
+    # changes the features, and the reproduce command states it; Inception's modes are refused.
+    legacy = evaluate(
+        tmp_path / "gen.npz",
+        tmp_path / "ref.npz",
+        features="dinov2-vit-s14",
+        weights=dino_weights,
+        metrics=["fid"],
+        num_resamples=0,
+        collapse=False,
+        cache_dir=tmp_path / "cache",
+        resize_mode="legacy-tf",
+    )
+    assert legacy.manifest["options"]["resize_mode"] == "legacy-tf"
+    assert runs[0].manifest["options"]["resize_mode"] == "bicubic"
+    assert "legacy-tf" in legacy.manifest["extractor"]["preprocessing"]
+    assert legacy.metrics["fid"].value != runs[0].metrics["fid"].value
+    from gen_eval.report.manifest import reproduce_command
+
+    assert "--resize-mode legacy-tf" in reproduce_command(legacy.manifest)
+    assert "--resize-mode" not in reproduce_command(runs[0].manifest)
+    with pytest.raises(
+        GenEvalError,
+        match="--resize-mode clean is not one of --features dinov2-vit-s14's: bicubic, legacy-tf",
+    ):
+        evaluate(
+            tmp_path / "gen.npz",
+            tmp_path / "ref.npz",
+            features="dinov2-vit-s14",
+            weights=dino_weights,
+            resize_mode="clean",
+        )
 
 
 @pytest.mark.parametrize("family", ["dinov2", "clip"])

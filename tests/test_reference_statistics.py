@@ -285,10 +285,13 @@ def test_stats_command_refuses_before_reading_and_leaves_nothing(sets, tmp_path)
     for args, message in [
         (["--format", "adm", "--out", str(tmp_path / "a.npz")], "--format adm holds Inception's statistics"),
         (["--adm-images", "--out", str(tmp_path / "a.npz")], "only --format adm stores images"),
-        (["--resize-mode", "clean", "--out", str(tmp_path / "a.npz")], "--resize-mode clean is Inception's"),
+        (
+            ["--resize-mode", "clean", "--out", str(tmp_path / "a.npz")],
+            "--resize-mode clean: --features identity has no resize conventions",
+        ),
         (
             ["--resize-mode", "tf", "--out", str(tmp_path / "a.npz")],
-            "choose from legacy-tf, clean, legacy-pytorch",
+            "choose from legacy-tf, clean, legacy-pytorch, bicubic",
         ),
         (["--format", "edm2", "--out", str(tmp_path / "a.npz")], "writes a .pkl file"),
         (

@@ -8,6 +8,7 @@ a network loaded from the same random-but-informative weights file; nothing is d
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -86,13 +87,26 @@ def test_the_mode_is_recorded_and_bad_modes_are_one_line_errors(weights, tmp_pat
     for extra, message in [
         (
             [*inception, "--resize-mode", "tf"],
-            "--resize-mode 'tf': choose from legacy-tf, clean, legacy-pytorch",
+            "--resize-mode 'tf': choose from legacy-tf, clean, legacy-pytorch, bicubic",
         ),
-        (["--features", "identity", "--resize-mode", "clean"], "--resize-mode clean is Inception's"),
+        (
+            ["--features", "identity", "--resize-mode", "clean"],
+            "--resize-mode clean: --features identity has no resize conventions",
+        ),
     ]:
         done = runner.invoke(app, ["evaluate", *common, *extra, "--no-save"])
         assert done.exit_code != 0 and message in done.output and "Traceback" not in done.output
         assert len(done.output.strip().splitlines()) == 1
+    # `score` takes the same option and refuses a wrong one once, before any submission is read.
+    shutil.copytree(gen, tmp_path / "subs" / "alice")
+    done = runner.invoke(
+        app,
+        ["score", str(tmp_path / "subs"), "-r", str(ref), "--features", "identity", "--resize-mode", "clean"],
+    )
+    assert done.exit_code != 0 and "--features identity has no resize conventions" in done.output
+    assert not (tmp_path / "score-subs").exists() and sorted(
+        p.name for p in (tmp_path / "subs").iterdir()
+    ) == ["alice"]
 
 
 def test_grey_images_take_the_same_path_in_every_mode(weights):

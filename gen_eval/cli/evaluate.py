@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from gen_eval.cli.common import UnsafeNoIsolation, _guard, app
-from gen_eval.features.inception_input import RESIZE_MODE_HELP
+from gen_eval.features import RESIZE_MODE_HELP
 from gen_eval.options import parse_option_pairs
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
@@ -103,7 +103,7 @@ def evaluate(
         int | None, typer.Option(help="Resize folder images to SIZE x SIZE (with --resize-method).")
     ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
-    resize_mode: Annotated[str, typer.Option(help=RESIZE_MODE_HELP)] = "legacy-tf",
+    resize_mode: Annotated[str | None, typer.Option(help=RESIZE_MODE_HELP)] = None,
     key: Annotated[str | None, typer.Option(help="Array name inside an .npz (default arr_0).")] = None,
     value_range: Annotated[str, typer.Option(help="Float arrays: auto, 0,1, -1,1 or 0,255.")] = "auto",
     resample_points: Annotated[

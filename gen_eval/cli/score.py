@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gen_eval.cli.common import _guard, app
+from gen_eval.features import RESIZE_MODE_HELP
 from gen_eval.grading.archives import Limits
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
@@ -66,6 +67,7 @@ def score(
         int | None, typer.Option(help="Resize folder images to SIZE x SIZE (with --resize-method).")
     ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
+    resize_mode: Annotated[str | None, typer.Option(help=RESIZE_MODE_HELP)] = None,
     rank_by: Annotated[str, typer.Option(help="Metric the rank follows (in its own direction).")] = "fid",
     max_samples: Annotated[
         int,
@@ -97,6 +99,7 @@ def score(
             cache_dir=cache_dir,
             resize=resize,
             resize_method=resize_method,
+            resize_mode=resize_mode,
             rank_by=rank_by,
             limits=Limits(max_samples=max_samples, time_limit=time_limit),
             show_progress=not quiet,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gen_eval.cli.common import _guard, app
-from gen_eval.features.inception_input import RESIZE_MODE_HELP
+from gen_eval.features import RESIZE_MODE_HELP
 from gen_eval.schemas import to_json
 from gen_eval.sources.resize import RESIZE_METHOD_HELP
 
@@ -67,7 +67,7 @@ def stats(
         Path | None, typer.Option(help="Weights file of a dinov2-* or clip-* extractor (else its env var).")
     ] = None,
     resize_method: Annotated[str, typer.Option(help=RESIZE_METHOD_HELP)] = "bicubic",
-    resize_mode: Annotated[str, typer.Option(help=RESIZE_MODE_HELP)] = "legacy-tf",
+    resize_mode: Annotated[str | None, typer.Option(help=RESIZE_MODE_HELP)] = None,
     adm_images: Annotated[
         bool,
         typer.Option(
@@ -86,9 +86,13 @@ def stats(
     def body() -> None:
         from gen_eval.errors import GenEvalError
         from gen_eval.evaluation_setup import batch_size_for, resolve_device
-        from gen_eval.features import choose_extractor, create_extractor
+        from gen_eval.features import (
+            check_resize_mode_name,
+            choose_extractor,
+            create_extractor,
+            resize_mode_options,
+        )
         from gen_eval.features.cache import FeatureCache, default_cache_dir
-        from gen_eval.features.inception_input import DEFAULT_RESIZE_MODE, check_resize_mode
         from gen_eval.features.statistics import compute_statistics
         from gen_eval.sources import open_source
         from gen_eval.sources.resize import check_method
@@ -99,7 +103,7 @@ def stats(
         if out.exists() and not overwrite:
             raise GenEvalError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
         check_method(resize_method)
-        check_resize_mode(resize_mode)
+        check_resize_mode_name(resize_mode)
         if adm_images and format != "adm":
             raise GenEvalError(
                 f"--adm-images: only --format adm stores images; drop it for --format {format}"
@@ -119,15 +123,9 @@ def stats(
                 f"--format adm holds Inception's statistics (and its spatial ones for sFID); use --features "
                 f"inception, or --format gen-eval for {name} features"
             )
-        if resize_mode != DEFAULT_RESIZE_MODE and name != "inception":
-            raise GenEvalError(f"--resize-mode {resize_mode} is Inception's; drop it with --features {name}")
-        options: dict[str, object] = {}
+        options: dict[str, object] = resize_mode_options(name, resize_mode)
         if name == "inception":  # ADM's files hold the spatial statistics sFID reads
-            options = {
-                "weights_path": inception_weights,
-                "resize_mode": resize_mode,
-                "spatial": format == "adm",
-            }
+            options |= {"weights_path": inception_weights, "spatial": format == "adm"}
         if weights is not None and name != "inception":
             options["weights_path"] = weights
         extractor = create_extractor(name, device=chosen_device, **options)

@@ -85,6 +85,61 @@ def extractor_class(name: str) -> type[FeatureExtractor]:
     return getattr(import_module(module_name), class_name)
 
 
+RESIZE_MODE_HELP = (
+    "How images reach the network's input size (default: the extractor's own). Inception: legacy-tf "
+    "(its default: torch-fidelity's TF 1.x bilinear), clean (clean-fid: PIL bicubic in float) or "
+    "legacy-pytorch (pytorch-fid: bilinear, 2x-1 scaling); DINOv2/CLIP encoders: bicubic (their "
+    "default: antialiased torch bicubic, EDM2's FD_DINOv2) or legacy-tf (torch-fidelity's extractors)."
+)
+
+
+def known_resize_modes() -> tuple[str, ...]:
+    """Every ``--resize-mode`` some extractor offers (checked before any source is opened)."""
+    from gen_eval.features.encoders import RESIZE_MODES as ENCODER_MODES
+    from gen_eval.features.inception_input import RESIZE_MODES as INCEPTION_MODES
+
+    return tuple(dict.fromkeys(INCEPTION_MODES + ENCODER_MODES))
+
+
+def check_resize_mode_name(mode: str | None) -> None:
+    """A one-line error unless ``mode`` is None or a resize convention some extractor offers."""
+    if mode is not None and mode not in known_resize_modes():
+        raise GenEvalError(f"--resize-mode {mode!r}: choose from {', '.join(known_resize_modes())}")
+
+
+def resize_mode_options(name: str, mode: str | None) -> dict[str, Any]:
+    """The constructor option that sets extractor ``name``'s resize convention to ``mode``.
+
+    Parameters
+    ----------
+    name : str
+        The extractor.
+    mode : str or None
+        What ``--resize-mode`` asked for; None keeps the extractor's default.
+
+    Returns
+    -------
+    dict
+        ``{}`` or ``{"resize_mode": mode}``.
+
+    Raises
+    ------
+    GenEvalError
+        When the extractor has no resize conventions, or not this one.
+    """
+    if mode is None:
+        return {}
+    offered = getattr(extractor_class(name), "resize_modes", ())
+    if not offered:
+        raise GenEvalError(
+            f"--resize-mode {mode}: --features {name} has no resize conventions (Inception and the "
+            "DINOv2/CLIP encoders have); drop it"
+        )
+    if mode not in offered:
+        raise GenEvalError(f"--resize-mode {mode} is not one of --features {name}'s: {', '.join(offered)}")
+    return {"resize_mode": mode}
+
+
 def create_extractor(name: str, device: Any = "cpu", **options: Any) -> FeatureExtractor:
     """Instantiate extractor ``name`` on ``device``; ``options`` go to its constructor."""
     return extractor_class(name)(device=device, **options)

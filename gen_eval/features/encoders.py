@@ -241,6 +241,8 @@ class EncoderExtractor(FeatureExtractor):
     mean: ClassVar[tuple[float, float, float]] = (0.485, 0.456, 0.406)
     std: ClassVar[tuple[float, float, float]] = (0.229, 0.224, 0.225)
     what: ClassVar[str] = ""
+    # The --resize-mode conventions this extractor offers (the first is its default).
+    resize_modes: ClassVar[tuple[str, ...]] = RESIZE_MODES
 
     def __init__(
         self,

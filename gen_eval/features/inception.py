@@ -20,6 +20,7 @@ from gen_eval.features.base import FeatureExtractor, file_sha256
 from gen_eval.features.inception_input import (
     DEFAULT_RESIZE_MODE,
     PREPROCESSING,
+    RESIZE_MODES,
     SPATIAL_NOTE,
     check_resize_mode,
     network_input,
@@ -212,6 +213,8 @@ class InceptionExtractor(FeatureExtractor):
         "uint8 NCHW; 1-channel images repeated to 3 channels (as PIL grey->RGB), 3-channel used as is; "
     )
     preprocessing = _CHANNELS + PREPROCESSING[DEFAULT_RESIZE_MODE]
+    # The --resize-mode conventions this extractor offers (the first is its default).
+    resize_modes: tuple[str, ...] = RESIZE_MODES
 
     def __init__(
         self,

@@ -56,6 +56,7 @@ def score(
     cache_dir: str | Path | None = None,
     resize: int | None = None,
     resize_method: str = "bicubic",
+    resize_mode: str | None = None,
     rank_by: str = "fid",
     min_samples: int = 10,
     device: str = "auto",
@@ -88,6 +89,9 @@ def score(
         How images of another size than the extractor reads (else than the reference) are
         resized, or ``"refuse"``; as in :func:`gen_eval.evaluation.evaluate`, and stated in each
         row's warnings and run manifest.
+    resize_mode : str, optional
+        The extractor's resize convention (``--resize-mode``; None: its default), as in
+        :func:`gen_eval.evaluation.evaluate`.
     rank_by : str
         Metric the rank follows, in its own direction.
     min_samples : int
@@ -104,11 +108,17 @@ def score(
     -------
     ScoreResult
     """
-    from gen_eval.features import choose_extractor, extractor_class
+    from gen_eval.features import (
+        check_resize_mode_name,
+        choose_extractor,
+        extractor_class,
+        resize_mode_options,
+    )
     from gen_eval.progress import progress_task
     from gen_eval.sources import open_source
 
     started = time.perf_counter()
+    check_resize_mode_name(resize_mode)
     limits = limits or Limits()
     _check_limits(limits, num_samples)
     root = Path(submissions_dir)
@@ -129,12 +139,15 @@ def score(
         ) from exc
     ref = open_source(reference, seed=seed, resize=resize, resize_method=resize_method)  # hashed once
     name = choose_extractor(ref, ref) if features == "auto" else features
+    resize_mode_options(name, resize_mode)  # a wrong --resize-mode fails once, not per submission
     available, detail = extractor_class(name).availability()
     if not available:  # say so once rather than once per submission
         raise GenEvalError(f"--features {name}: {detail}")
     options = {"reference": ref.spec, "reference_fingerprint": ref.fingerprint, "features": name}
     options |= {"num_samples": num_samples, "num_resamples": num_resamples, "seed": seed, "resize": resize}
     options |= {"resize_method": resize_method}
+    if resize_mode is not None:  # only when given, so earlier score folders keep their resume keys
+        options["resize_mode"] = resize_mode
     job = _Job(out_dir, ref, options, min_samples, device, limits, cache_dir or True)
     rows: list[SubmissionRow] = []
     with progress_task(f"scoring {len(entries)} submissions", len(entries), show_progress) as bar:
@@ -250,6 +263,7 @@ def _evaluate(submission: Any, job: _Job, run_dir: Path, state_path: Path, key: 
         seed=job.options["seed"],
         resize=resize,
         resize_method=method,
+        resize_mode=job.options.get("resize_mode"),
         batch_size=sub.batch_size_for(source),
         device=job.device,
         out=run_dir,

@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     pass
 
 
+def _default_resize_mode(name: str) -> str | None:
+    """The resize convention extractor ``name`` uses unless told otherwise (None: it has none)."""
+    from gen_eval.features import extractor_class
+
+    try:
+        return (getattr(extractor_class(name), "resize_modes", ()) or (None,))[0]
+    except Exception:  # an extractor this installation no longer has: state the recorded mode
+        return None
+
+
 def _value_html(value: Any) -> str:
     if value is None:
         return "–"
@@ -94,8 +104,8 @@ def reproduce_command(manifest: dict[str, Any], collapse: bool = True, multiline
         parts.append(["--inception-weights", f"/path/to/inception-{digest}.pth"])
         if options.get("channels_last") is False:
             parts.append(["--no-channels-last"])
-        if options.get("resize_mode") not in (None, "legacy-tf"):
-            parts.append(["--resize-mode", str(options["resize_mode"])])
+    if options.get("resize_mode") not in (None, _default_resize_mode(str(extractor.get("name")))):
+        parts.append(["--resize-mode", str(options["resize_mode"])])
     stated = manifest.get("reference_statistics") or {}
     if stated.get("provenance") == "stated by the user":
         weights = f"@{stated['weights_sha256']}" if stated.get("weights_sha256") else ""
