@@ -6,8 +6,8 @@ vectors (or any kind :func:`gen_eval.kinds.infer_kind` recognises). A class-cond
 sets an int attribute ``num_classes`` and takes ``sample(n, generator=None, labels=None)``, where
 ``labels`` is an int64 tensor (n,) of the requested classes: sample ``i`` (counted over the whole
 set, so batching never changes it) is asked for class ``i % num_classes`` and labelled with it
-(:mod:`gen_eval.sources.labels`). Loading the file runs its code, so it is allowed only with ``trust_code=True``
-(the CLI's ``--trust-code``). A sampler's output is not known in advance, so its
+(:mod:`gen_eval.sources.labels`). Loading the file runs its code, so it is allowed only with
+``trust_code=True`` (the CLI's ``--trust-code``). A sampler's output is not known in advance, so its
 features are never cached; a seeded ``torch.Generator`` makes reruns agree.
 """
 
