@@ -137,7 +137,8 @@ def reference_classes(ref: Source) -> int | None:
     if ref.num_classes is not None:
         return ref.num_classes
     dataset = getattr(ref, "dataset", None)
-    if ref.kind != "dataset" or dataset is None or dataset.label_name == "none":
+    # "factors" (shapes): several numbers per sample, no class; reading them would take seconds.
+    if ref.kind != "dataset" or dataset is None or dataset.label_name in ("none", "factors"):
         return None
     _, labels = dataset.read(ref.split, 0, len(ref))  # embedded splits are small (mnist: 5,000)
     labels = np.asarray(labels)
