@@ -73,6 +73,13 @@ class TextModel(nn.Module):
     def num_labels(self) -> int:
         return len(self.log_label_prior)
 
+    @property
+    def num_classes(self) -> int | None:
+        """The classes a generator is asked for (issue 23's conditional protocol): a model trained
+        with labels (census_names' sex) is class-conditional, so ``ref:NAME`` asks sample ``i`` for
+        class ``i % num_classes`` and the classifier can check it obeyed; None for one label."""
+        return self.num_labels if self.num_labels > 1 else None
+
     def tokens(self, text: str) -> list[int] | None:
         """Token indices of ``text`` (no end token), or None if it holds a character outside the vocabulary."""
         out = [self._index.get(c, -1) for c in text]

@@ -143,6 +143,18 @@ def test_conditional_sampling_reads_the_label():
         assert sum(set(s) <= {letter} for s in drawn) / 500 > 0.99
     with pytest.raises(ValueError, match="class indices"):
         model.sample(2, generator, labels=[0, 2])
+    # The generator protocol's conditional side (issue 23): ref: sources ask for balanced classes,
+    # and the strings of a source asked for "b" are b-strings (the labels reach the model).
+    from gen_eval.kinds.text import decode_rows
+    from gen_eval.sources.python import GeneratorSource
+
+    assert (
+        model.num_classes == 2 and ngram.count(strings, labels * 0, ALPHABET, 1, 2, 1e-4).num_classes is None
+    )
+    batch = next(GeneratorSource(spec="toy", model=model, count=6, seed=0).batches(6))
+    assert batch.labels.tolist() == [0, 1, 0, 1, 0, 1]
+    drawn = decode_rows(batch.data.numpy())
+    assert all(set(text) <= {"ab"[int(y)]} for text, y in zip(drawn, batch.labels, strict=True))
 
 
 def test_exact_kl_is_zero_for_the_truth_and_scipy_s_for_a_planted_model():
