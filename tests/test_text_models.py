@@ -281,3 +281,24 @@ def test_training_runs_end_to_end_with_tiny_settings(tmp_path):
         strings = ["abc", "d", "aaaa"]
         assert torch.allclose(model.log_prob(strings), again.log_prob(strings))
         assert math.isfinite(config["summary"]["val_bits_per_char_given_label"])
+
+
+def test_the_text_models_report_reading_follows_the_rows():
+    from gen_eval.bench.text_models import _reading
+
+    def row(name, family, bpc, faulty=None):
+        return {"name": name, "family": family, "bits_per_char": bpc, "faulty": faulty}
+
+    rows = [
+        row("truth", "the true distribution", 1.0),
+        row("char_rnn_names", "autoregressive", 1.5),
+        row("copier_names", "memoriser", 1.7, "copies"),
+        row("hmm_names", "classic", 2.0),
+    ]
+    text = _reading({"census_names": rows})[0]
+    assert "best model is char_rnn_names at 1.500 bits/char, 0.500 above the truth" in text
+    assert "hmm_names (12 states, 15 EM iterations" in text and "ranks 2 of 2 honest models" in text
+    assert "copier_names beats 1 honest model(s) on likelihood (hmm_names)" in text
+    # A memoriser that beats nobody gets no such sentence.
+    rows[2]["bits_per_char"] = 2.5
+    assert "beats" not in _reading({"census_names": rows})[0]
