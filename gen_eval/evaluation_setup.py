@@ -131,7 +131,15 @@ def available_inputs(
         available.add("spatial")
     if getattr(gen, "num_classes", None):  # labelled submissions and conditional generators
         available.add("labels")
+        if "logits" in feature_names:  # a classifier to read the requested classes with
+            available.add("labelled logits")
+    if getattr(gen, "paired", False):  # outputs with targets (issue 23): the paired metrics
+        available.add("pairs")
+        available |= {"pairs_task"} if getattr(gen, "task_name", None) else set()
+        available |= {"pairs_multi"} if getattr(gen, "outputs_per_input", 1) > 1 else set()
     model = getattr(gen, "model", None)
+    if callable(getattr(model, "translate_back", None)):  # unpaired translators (issue 23)
+        available.add("translation")
     if callable(getattr(model, "log_prob", None)):
         available.add("log_prob")
     elif (metric_options or {}).get("bpd_method") == "ais":

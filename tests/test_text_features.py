@@ -100,7 +100,7 @@ def test_mauve_is_mauve_texts_near_1_for_held_out_names_and_low_for_a_collapse(e
 
 
 def test_conditional_accuracy_reads_the_requested_label(tmp_path, extractor):
-    from gen_eval.metrics.text_conditional import conditional_accuracy
+    from gen_eval.metrics.conditional_accuracy import conditional_accuracy
 
     names, labels = census_names.load_names("validation")
     features = _features(extractor, names)

@@ -11,6 +11,8 @@ NDB                always (k-means bins of the reference features)
 birthday           always (closest pairs in batches of generated features)
 Vendi              features with 8 or more dimensions (generated and reference side by side)
 memorisation       when training-set features are given (``train``)
+per class          labelled sets (``class_labels``): Vendi per class, and findings from the
+                   conditional metrics (``collapse/per_class.py``)
 coverage, MS-SSIM  read from the metrics when they were computed
 =================  ======================================================================
 
@@ -116,6 +118,7 @@ def check_collapse(
     random_state: int = 0,
     cached_reference: Callable[[str, Callable[[], torch.Tensor]], torch.Tensor] | None = None,
     strings: tuple[list[str], list[str], list[str] | None] | None = None,
+    class_labels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CollapseReport:
     """Run the applicable detectors on generated vs reference features and summarise them.
 
@@ -143,6 +146,9 @@ def check_collapse(
     strings : (generated, reference, train or None), optional
         The samples as strings (text): the birthday test and the memorisation check then count
         identical strings (:mod:`gen_eval.collapse.strings`) instead of thresholding features.
+    class_labels : (generated labels, reference labels), optional
+        One class per row of each set (a conditional model's requested classes, the reference's
+        true ones): adds the per-class detector and findings (:mod:`gen_eval.collapse.per_class`).
 
     Returns
     -------
@@ -253,7 +259,17 @@ def check_collapse(
     else:
         skipped["memorisation"] = "no training set given (--train)"
 
+    if class_labels is not None:
+        from gen_eval.collapse.per_class import per_class_vendi
+
+        detectors["per_class"] = per_class_vendi(
+            gen, ref, *class_labels, int(options.get("vendi_samples", 2000)), random_state
+        )
     findings = summarise(detectors, metrics or {})
+    if class_labels is not None:
+        from gen_eval.collapse.per_class import per_class_findings
+
+        findings += per_class_findings(detectors["per_class"], metrics or {})
     worst = max((f.severity for f in findings), key=SEVERITY_ORDER.index, default="ok")
     return CollapseReport(_headline(findings, worst), worst, findings, detectors, skipped)
 

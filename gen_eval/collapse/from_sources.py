@@ -94,6 +94,11 @@ def check_sources(
         random_state=context.random_state,
         cached_reference=context.cached_reference_tensor,
         strings=strings,
+        # Per-class findings for a labelled submission or a conditional model (its labels are
+        # requests; a dataset's are facts) against a labelled reference.
+        class_labels=None
+        if not gen.num_classes or context.generated_labels is None or context.reference_labels is None
+        else (context.generated_labels, context.reference_labels),
     )
     if strings is not None:
         from gen_eval.collapse.strings import attach_examples

@@ -37,8 +37,11 @@ __all__ = [
 ]
 
 
+from gen_eval.metrics.entries_conditional import CONDITIONAL_METRICS
+from gen_eval.metrics.entries_paired import PAIRED_METRICS
 from gen_eval.metrics.entries_pointclouds import POINTCLOUD_METRICS
 from gen_eval.metrics.entries_text import TEXT_FEATURE_METRICS
+from gen_eval.metrics.entries_translation import TRANSLATION_METRICS
 from gen_eval.metrics.entry import MetricEntry
 
 
@@ -290,7 +293,10 @@ _BUILTIN: dict[str, MetricEntry] = {
         kinds=("text",),
     ),
     **TEXT_FEATURE_METRICS,
+    **CONDITIONAL_METRICS,
     **POINTCLOUD_METRICS,
+    **TRANSLATION_METRICS,
+    **PAIRED_METRICS,
 }
 # The one metric registry (``register_metric`` adds to it; ``METRICS.registered`` in tests).
 METRICS: Registry[MetricEntry] = Registry("metric")
@@ -378,6 +384,13 @@ def applicable(names: list[str], available: set[str], kind: str) -> list[str]:
 # What each need means when it is missing (``--metrics X`` that cannot run).
 NEEDS = {
     "logits": "class logits: use --features inception or digits",
+    "labelled logits": "labelled samples (an .npz with labels, class folders, a .jsonl with labels or a "
+    "class-conditional generator) and a classifier's logits (--features digits, mnist or inception)",
+    "labels": "labelled samples: an .npz with a labels array, class folders 0/ 1/ ..., or a class-conditional generator",
+    "translation": "an unpaired translation model (translate and translate_back): ref:cyclegan_digits2mnist",
+    "pairs": "outputs with their targets: task:NAME, ref:NAME of a paired model, an .npz with outputs and targets (or a task), or outputs/ + targets/ folders",
+    "pairs_task": "paired outputs whose task is known (task='sr4' in the .npz, or inputs that are a task's degradation of the targets)",
+    "pairs_multi": "several outputs per input: save outputs as (N, K, C, H, W) with K > 1",
     "dinov2-vit-l14": "DINOv2 ViT-L/14 features (EDM2's FD_DINOv2): use --features dinov2-vit-l14",
     "images": "images, but the samples are {plural}",
     "train": "the model's training set: give --train SPEC (default: the reference dataset's train split)",

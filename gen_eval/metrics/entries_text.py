@@ -5,8 +5,8 @@ from __future__ import annotations
 from gen_eval.metrics.entry import MetricEntry
 from gen_eval.option_types import Option
 
-# Text diversity, MAUVE and conditional accuracy (issue 22): metrics/text_diversity.py,
-# text_mauve.py and text_conditional.py say what each measures and what its interval covers.
+# Text diversity and MAUVE (issue 22): metrics/text_diversity.py and text_mauve.py say what each
+# measures and what its interval covers. Conditional accuracy serves images too: entries_conditional.py.
 TEXT_FEATURE_METRICS: dict[str, MetricEntry] = {
     "distinct_n": MetricEntry(
         "gen_eval.metrics.text_diversity:distinct_n",
@@ -36,12 +36,5 @@ TEXT_FEATURE_METRICS: dict[str, MetricEntry] = {
                 int, 100, "k-means iterations per restart (mauve's own default: 500)"
             ),
         },
-    ),
-    "conditional_accuracy": MetricEntry(
-        "gen_eval.metrics.text_conditional:conditional_accuracy",
-        "logits",
-        True,
-        "share of labelled generated strings the classifier reads as their requested label",
-        kinds=("text",),
     ),
 }

@@ -94,6 +94,8 @@ class TextFileSource(Source):
         strings, labels = read_text_file(self.path)
         count = len(strings) if self.limit is None else min(self.limit, len(strings))
         self._strings, self._labels = strings[:count], None if labels is None else labels[:count]
+        if self._labels is not None and len(self._labels):  # labelled: conditional metrics apply
+            self.num_classes = int(self._labels.max()) + 1
         self._count = count
         self.data_kind = "text"
         self.sample_shape = (max(len(s) for s in self._strings) if self._strings else 1,)
