@@ -85,6 +85,26 @@ def test_compare_bootstraps_text_metrics_and_finds_a_planted_collapse(runs):
     assert (
         "Strings" in html and html.count("<th class='l'>nearest training string</th>") == 3
     )  # a table per run
+    assert "String length per run" in html and "Characters per run" in html
+    # The compare charts put every run on the reference's axes: shares counted independently here.
+    from collections import Counter
+
+    from gen_eval.report.text_compare import text_comparison_figures
+    from gen_eval.report.text_run import load_text_view
+    from gen_eval.runs.run import load_run
+
+    views = {name: load_text_view(load_run(runs[name])) for name in ("held_out", "collapsed")}
+    lengths, characters = text_comparison_figures(views)
+    traces = {trace.name: trace for trace in lengths.data}
+    assert set(traces) == {"reference", "held_out", "collapsed"}
+    strings = views["collapsed"].generated
+    counted = Counter(len(s) for s in strings)
+    for x, y in zip(traces["collapsed"].x, traces["collapsed"].y, strict=True):
+        assert y == pytest.approx(counted[x] / len(strings))
+    assert sum(traces["reference"].y) == pytest.approx(1.0)
+    bars = {trace.name: trace for trace in characters.data}
+    letters = Counter("".join(views["held_out"].reference))
+    assert bars["reference"].x[0] == letters.most_common(1)[0][0]
 
 
 def test_score_grades_text_submissions_and_one_broken_file_is_one_row(tmp_path):
@@ -184,6 +204,8 @@ def test_dashboard_shows_text_runs(runs, monkeypatch):
     assert not compare.exception
     tables = [d.value for d in compare.dataframe if "mark" in d.value.columns]
     assert len(tables) == 2
+    titles = " ".join(str(chart.proto.spec) for chart in compare.get("plotly_chart"))
+    assert "String length per run" in titles and "Characters per run" in titles
 
 
 def test_demo_text_section_scores_the_ladder_and_flags_the_faulty_models(tmp_path):

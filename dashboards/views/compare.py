@@ -113,8 +113,16 @@ if clouds:  # runs of point clouds: their first generated clouds, one row per ru
 texts = [s for s in comparison.runs if (Path(s.path) / "text" / "generated.json").is_file()]
 if texts:  # text runs: each run's first strings with their marks and nearest training strings
     from dashboards.text_views import show_text_run
+    from gen_eval.report.text_compare import text_comparison_figures
+    from gen_eval.report.text_run import load_text_view
+    from gen_eval.runs.run import load_run
 
     st.subheader("Strings")
+    views = {s.label: load_text_view(load_run(Path(s.path))) for s in texts}
+    for index, figure in enumerate(
+        text_comparison_figures({k: v for k, v in views.items() if v is not None})
+    ):
+        st.plotly_chart(figure, width="stretch", key=f"compare-text-{index}")
     for column, summary in zip(st.columns(len(texts)), texts, strict=True):
         with column:
             st.markdown(f"**{summary.label}**")

@@ -362,16 +362,23 @@ def _cloud_views(page: Page, comparison: Comparison) -> None:
 
 def _text_views(page: Page, comparison: Comparison) -> None:
     """Text runs: each run's first strings with novelty marks and nearest training strings."""
+    from gen_eval.report.text_compare import text_comparison_figures
     from gen_eval.report.text_run import load_text_view, text_section_html
     from gen_eval.runs.run import load_run
 
-    parts = []
+    views = {}
     for run in comparison.runs:
         view = load_text_view(load_run(run.path))
         if view is not None:
-            parts.append(f"<div><h3>{escape(run.label)}</h3>{text_section_html(view, shown=20)}</div>")
-    if parts:
+            views[run.label] = view
+    if views:
         page.heading("Strings")
+        for figure in text_comparison_figures(views):
+            page.figure(figure)
+        parts = [
+            f"<div><h3>{escape(label)}</h3>{text_section_html(view, shown=20)}</div>"
+            for label, view in views.items()
+        ]
         page.add("<div class='row'>" + "".join(parts) + "</div>")
 
 
