@@ -27,6 +27,7 @@ from gen_eval.metrics import METRICS
 from gen_eval.metrics.entry import MetricEntry
 from gen_eval.metrics.result import Result
 from gen_eval.runs.classes import class_grid_files
+from gen_eval.schemas import validator
 from gen_eval.sources import open_source
 from gen_eval.sources.python import GeneratorSource, open_python_source
 from gen_eval.sources.sandbox_worker import requested_classes
@@ -348,6 +349,7 @@ def test_a_labelled_run_gets_a_per_class_grid_of_the_right_samples(tmp_path, mod
     assert grid.height > 10 * 48  # ten rows of (upscaled) 8x8 samples
     written = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert "classes.png" in written["files"] and result.manifest["generated"]["num_classes"] == 10
+    validator("run-manifest").validate(written)  # num_classes, and a generator's null fingerprint
     # Which samples the grid shows: the first of each class, in class order.
     labels = np.arange(40) % 3
     taken: list[list[int]] = []
