@@ -92,11 +92,12 @@ def features(
 @app.command(
     "train-features",
     epilog="[bold]Examples[/bold]\n\n  gen-eval train-features digits --seed 0\n  gen-eval train-features pointnet-shapes3d"
-    "\n  gen-eval train-features char-names",
+    "\n  gen-eval train-features char-names\n  gen-eval train-features mnist",
 )
 def train_features(
     name: Annotated[
-        str, typer.Argument(help="Which extractor to retrain (digits, pointnet-shapes3d or char-names).")
+        str,
+        typer.Argument(help="Which extractor to retrain (digits, mnist, pointnet-shapes3d or char-names)."),
     ] = "digits",
     epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the shipped recipe).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -105,13 +106,17 @@ def train_features(
     """Retrain a bundled feature network reproducibly and write its safetensors weights."""
 
     def body() -> None:
-        if name not in ("digits", "pointnet-shapes3d", "char-names"):
+        if name not in ("digits", "mnist", "pointnet-shapes3d", "char-names"):
             raise GenEvalError(
-                f"train-features {name!r}: gen-eval trains only the digits, pointnet-shapes3d and char-names networks"
+                f"train-features {name!r}: gen-eval trains only the digits, mnist, pointnet-shapes3d and "
+                "char-names networks"
             )
         if name == "digits":
             from gen_eval.features.digits import DEFAULT_WEIGHTS
             from gen_eval.features.digits import retrain_digits_weights as retrain
+        elif name == "mnist":
+            from gen_eval.features.mnist import DEFAULT_WEIGHTS
+            from gen_eval.features.mnist import retrain_mnist_weights as retrain
         elif name == "char-names":
             from gen_eval.features.char_names import DEFAULT_WEIGHTS
             from gen_eval.features.char_names import retrain_char_names as retrain

@@ -34,6 +34,7 @@ EXTRACTORS: Registry[ExtractorEntry] = Registry("feature extractor")
 for _name, _entry in {
     "inception": ExtractorEntry("gen_eval.features.inception:InceptionExtractor", ("image",)),
     "digits": ExtractorEntry("gen_eval.features.digits:DigitsExtractor", ("image",)),
+    "mnist": ExtractorEntry("gen_eval.features.mnist:MnistExtractor", ("image",)),
     "stacked_digits": ExtractorEntry("gen_eval.features.stacked_digits:StackedDigitsExtractor", ("image",)),
     # The modern encoders (issue 25): weights from --weights, an env var or the torch hub cache.
     "dinov2-vit-s14": ExtractorEntry("gen_eval.features.dinov2:DinoV2Extractor", ("image",)),
@@ -55,6 +56,7 @@ for _name, _entry in {
 # Embedded datasets read best through their own network (``--features auto`` against them).
 DATASET_EXTRACTORS = {"digits": "digits", "stacked_digits": "stacked_digits", "shapes3d": "pointnet-shapes3d"}
 DATASET_EXTRACTORS["census_names"] = "char-names"  # a character CNN trained on its names
+DATASET_EXTRACTORS["mnist"] = "mnist"  # a small CNN trained on its 28x28 train split (issue 23)
 
 
 def extractor_names() -> list[str]:
@@ -153,14 +155,26 @@ def choose_extractor(generated: Source, reference: Source) -> str:
     inception for images). Sets of two kinds get the first extractor that reads both.
     """
     kind = get_kind(generated.data_kind)
+    dataset = _reference_dataset(reference)
     if reference.data_kind != kind.name:
         both = {kind.name, reference.data_kind}
         return next((name for name, e in EXTRACTORS.items() if both <= set(e.kinds)), kind.default_extractor)
-    dataset = reference.spec.split(":")[0] if reference.kind == "dataset" else None
     preferred = DATASET_EXTRACTORS.get(dataset or "")
     if preferred is not None and kind.name in extractor_kinds(preferred):
         return preferred
     return kind.default_extractor
+
+
+def _reference_dataset(reference: Source) -> str | None:
+    """The embedded dataset behind a reference: ``mnist`` for ``mnist:test`` and for ``task:sr4``."""
+    if reference.kind == "dataset":
+        return reference.spec.split(":")[0]
+    task = getattr(reference, "task", None)
+    if reference.kind == "task" and isinstance(task, str):
+        from gen_eval.datasets.tasks import get_task
+
+        return get_task(task).dataset
+    return None
 
 
 def extractor_status(**options: Any) -> list[dict[str, Any]]:
