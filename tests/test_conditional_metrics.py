@@ -233,3 +233,31 @@ def test_one_class_of_copies_is_flagged_as_collapsed_within_its_class(digits):
     )
     assert report.status == "collapse" and "class 3" in report.verdict
     assert "per_class" in report.to_dict()["detectors"]
+
+
+def test_evaluate_scores_a_labelled_npz_and_its_collapse_report_says_labels_ignored(tmp_path):
+    import json
+
+    from gen_eval import evaluate
+    from gen_eval.datasets.digits import load_digits_split
+    from gen_eval.errors import GenEvalError
+
+    images, labels = load_digits_split("test")
+    path = tmp_path / "ignoring.npz"
+    np.savez(path, arr_0=images.transpose(0, 2, 3, 1), labels=np.random.default_rng(0).permutation(labels))
+    out = tmp_path / "run"
+    evaluate(str(path), "digits:train", cache_dir=False, out=out, num_resamples=20, show_progress=False)
+    written = json.loads((out / "metrics.json").read_text())
+    metrics, collapse = written["metrics"], written["collapse"]
+    per_class = metrics["fid_per_class"]["details"]["per_class"]
+    assert sorted(per_class) == [str(c) for c in range(10)] and all(
+        isinstance(v, float) for v in per_class.values()
+    )
+    assert metrics["fid_per_class"]["value"] > 20 * metrics["fid"]["value"]  # 962 vs 6.8: same images
+    assert metrics["conditional_accuracy"]["details"]["labels_ignored"] is True
+    assert collapse["status"] == "collapse" and collapse["verdict"].startswith("labels ignored")
+    assert "per_class" in collapse["detectors"]
+    with pytest.raises(GenEvalError, match="metric fid_per_class needs labelled samples"):
+        evaluate(
+            "digits:test", "digits:train", metrics=["fid_per_class"], cache_dir=False, show_progress=False
+        )
