@@ -4,6 +4,9 @@ Accepted specs, tried in this order:
 
 - ``path/to/file.py:factory`` (or ``file.py``, factory ``make_model``): a generator in Python;
   runs user code, so it needs ``trust_code=True``;
+- paired outputs (:mod:`gen_eval.sources.paired`): an ``.npz`` holding ``outputs`` (plus ``inputs``
+  and ``targets``, or a ``task``), or a folder holding ``outputs/`` and ``targets/``;
+- ``task:NAME[:SPLIT]`` (:mod:`gen_eval.sources.task`): a paired task's targets with their inputs;
 - point clouds (:mod:`gen_eval.sources.pointcloud`): an ``.npz``/``.npy`` holding a float
   (N, P, 3) array, or a folder of ``.ply``/``.xyz``/``.npy`` files, one cloud each;
 - an existing folder: images found recursively;
@@ -241,10 +244,40 @@ def _open_reference(text: str, path: Path, options: OpenOptions) -> Source:
     return open_reference_source(text, options.num_samples or 1000, options.seed)
 
 
+def _is_paired(text: str, path: Path) -> bool:
+    from gen_eval.sources.paired import is_paired_folder, is_paired_npz
+
+    return is_paired_npz(path) or is_paired_folder(path)
+
+
+def _open_paired(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.paired import PairedFileSource
+
+    return PairedFileSource(spec=text, path=path, limit=options.num_samples)
+
+
+def _open_task(text: str, path: Path, options: OpenOptions) -> Source:
+    from gen_eval.sources.task import open_task_source
+
+    return open_task_source(text, options.num_samples)
+
+
 # The built-in readers in the order of the module docstring; an embedded dataset is the fallback.
 _BUILTIN_READERS = (
     Reader(
         _is_code, _open_code, "a generator in Python (file.py:factory)", ("image", "vector", "pointcloud")
+    ),
+    Reader(
+        _is_paired,
+        _open_paired,
+        "paired outputs: an .npz with outputs (+ inputs/targets or a task), or outputs/ + targets/ folders",
+        ("image",),
+    ),
+    Reader(
+        lambda text, path: text.startswith("task:"),
+        _open_task,
+        "a paired task's real pairs (task:sr4)",
+        ("image",),
     ),
     Reader(
         _is_pointclouds,
