@@ -46,6 +46,12 @@ Text models (``reference_models/text_common.py``) return a list of strings from 
 generator=None, labels=None)`` and give ``log_prob(strings, labels=None)`` in nats per string,
 the end-of-string token included (marginal over labels when none are given).
 
+Paired and translation models (issue 23) have no ``sample``: a str ``task`` and
+``translate(inputs, generator=None)`` map uint8 (N, C, h, w) inputs to uint8 (N, C, H, W) outputs
+(``reference_models/unet.py`` for the ``task:sr4``/``inpaint``/``edges`` tasks); an unpaired
+translator (``task = "digits2mnist"``, ``reference_models/cyclegan.py``) also has
+``translate_back(outputs, generator=None)``, the way back, for cycle consistency.
+
 A 15-line example (a per-pixel Bernoulli model) is in the README.
 """
 
@@ -83,5 +89,5 @@ class HasLatent(Protocol):
 
 def capabilities(model: object) -> list[str]:
     """Which optional parts of the protocol ``model`` provides, e.g. ``["log_prob", "decode"]``."""
-    names = ("log_prob", "encode", "decode", "log_likelihood_given_latent")
+    names = ("log_prob", "encode", "decode", "log_likelihood_given_latent", "translate", "translate_back")
     return [name for name in names if callable(getattr(model, name, None))]
