@@ -144,6 +144,7 @@ def demo(
         from gen_eval.demo.leaderboard import print_leaderboard, score_models, write_leaderboard
         from gen_eval.demo.pointclouds import NUM_SAMPLES, print_pointcloud_table, score_pointcloud_models
         from gen_eval.demo.pointclouds import split_names as split_pointcloud_models
+        from gen_eval.demo.sections import print_section, score_section, split_for_section
         from gen_eval.demo.text import print_text_table, score_text_models
         from gen_eval.demo.text import split_names as split_text_models
 
@@ -151,6 +152,10 @@ def demo(
         _check_names(names)
         names, cloud_names = split_pointcloud_models(names)
         names, text_names = split_text_models(names)
+        section_names = []  # issue 23: class-conditional, paired and translation models
+        for section in _model_sections():
+            names, chosen = split_for_section(names, section)
+            section_names.append((section, chosen))
         scores = []
         if names != []:  # [] when only point-cloud models were asked for
             scores = score_models(
@@ -190,11 +195,32 @@ def demo(
             show_progress=not quiet,
             overwrite=overwrite,
         )
+        section_scores = [
+            (
+                section,
+                score_section(
+                    section,
+                    chosen,
+                    out_dir=out,
+                    num_samples=num_samples,
+                    num_resamples=num_resamples,
+                    seed=seed,
+                    show_progress=not quiet,
+                    overwrite=overwrite,
+                ),
+            )
+            for section, chosen in section_names
+        ]
         if scores:
             print_leaderboard(scores)
         print_pointcloud_table(cloud_scores)
         print_text_table(text_scores)
-        everything = scores + cloud_scores + text_scores
+        for section, found in section_scores:
+            print_section(section, found)
+        everything = scores + cloud_scores + text_scores + [s for _, found in section_scores for s in found]
+        plane = _paired_plane([s for _, found in section_scores for s in found], out, overwrite)
+        if plane is not None:
+            typer.echo(f"distortion-realism plane of the paired models: {plane}")
         typer.echo(f"runs and leaderboard written to {write_leaderboard(everything, out).parent}")
 
     _guard(body)
@@ -218,6 +244,29 @@ def scorecard(
         typer.echo(f"scorecard written to {path}")
 
     _guard(body)
+
+
+def _model_sections() -> list:
+    """The demo sections of issue 23, in the order they print: conditional, paired tasks, translation."""
+    from gen_eval.demo import conditional, paired, translation
+
+    return [conditional.SECTION, *paired.SECTIONS.values(), translation.SECTION]
+
+
+def _paired_plane(scores: list, out: Path | None, overwrite: bool) -> Path | None:
+    """PSNR against FID of the paired models scored (``OUT/paired_plane.png``), or None."""
+    from gen_eval.demo.paired import plane_points
+
+    points = plane_points(scores)
+    if not points or out is None:
+        return None
+    from gen_eval.demo.files import check_replaceable, record_files
+    from gen_eval.report.plane import plane_png
+
+    check_replaceable(out, ["paired_plane.png"], overwrite)
+    path = plane_png(points, Path(out) / "paired_plane.png")
+    record_files(out, [path.name])
+    return path
 
 
 def _check_names(names: list[str] | None) -> None:

@@ -133,7 +133,14 @@ def score_models(
     if names is None:  # every shipped model of those datasets
         names = [n for n, e in MODELS.items() if e.dataset in datasets and e.checkpoint.is_file()]
     # shapes models are for the latent-space analysers; image metrics here use 8x8 digits features.
-    names = [name for name in names if MODELS[name].dataset != "shapes"]
+    # Translators and paired-task models (issue 23) have no sample(): their demo sections score them.
+    names = [
+        name
+        for name in names
+        if MODELS[name].dataset != "shapes"
+        and MODELS[name].family not in ("translation", "paired")
+        and "task" not in MODELS[name].config
+    ]
     untrained = [name for name in names if not MODELS[name].checkpoint.is_file()]
     if untrained:
         raise GenEvalError(
