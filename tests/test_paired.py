@@ -92,3 +92,236 @@ def test_consistency_rmse_by_hand():
     assert task.consistency(output, task.degrade(target))[0] == pytest.approx(
         np.sqrt(30**2 / known), rel=1e-12
     )
+
+
+# ---------------------------------------------------------------------------------- sources, metrics
+def _context(source, resamples=50):
+    from gen_eval.metrics.base import MetricContext
+
+    return MetricContext(generated_source=source, num_resamples=resamples, random_state=0)
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _noisy(targets, scale, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.clip(targets.astype(np.int64) + rng.integers(-scale, scale + 1, targets.shape), 0, 255).astype(
+        np.uint8
+    )
+
+
+def test_psnr_and_ssim_equal_scikit_image_and_torchmetrics(tmp_path):
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
+    from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+    from gen_eval.metrics.paired import psnr, ssim
+    from gen_eval.sources import open_source
+
+    inputs, targets, _ = get_task("sr4").read("test", 0, 40)
+    outputs = _noisy(targets, 40)
+    source = open_source(_save(tmp_path / "p.npz", outputs=outputs, inputs=inputs, targets=targets))
+    assert source.task_name == "sr4"  # recognised from inputs == degrade(targets)
+    got_psnr = psnr({}, {}, _context(source))["psnr"]
+    got_ssim = ssim({}, {}, _context(source))["ssim"]
+    want_psnr = np.mean(
+        [peak_signal_noise_ratio(t[0], o[0], data_range=255) for o, t in zip(outputs, targets, strict=True)]
+    )
+    want_ssim = np.mean(
+        [
+            structural_similarity(
+                t[0], o[0], data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+            )
+            for o, t in zip(outputs, targets, strict=True)
+        ]
+    )
+    assert got_psnr.value == pytest.approx(want_psnr, rel=1e-12)
+    assert got_ssim.value == pytest.approx(want_ssim, rel=1e-12)
+    low, high = got_psnr.interval
+    assert low < got_psnr.value < high and got_psnr.interval_covers
+    # A second peer: torchmetrics, per image then averaged (its SSIM pads where scikit-image crops).
+    out_t, tgt_t = torch.from_numpy(outputs).double(), torch.from_numpy(targets).double()
+    peer_psnr = tm_psnr(out_t, tgt_t, data_range=255.0, reduction="none", dim=(1, 2, 3)).mean()
+    assert got_psnr.value == pytest.approx(float(peer_psnr), rel=1e-6)  # torchmetrics works in float32
+    # torchmetrics' SSIM map agrees everywhere scikit-image's does: inside the 5-pixel border its
+    # 11x11 window does not overhang (its scalar also averages the reflect-padded border).
+    _, maps = tm_ssim(out_t, tgt_t, data_range=255.0, gaussian_kernel=True, sigma=1.5, return_full_image=True)
+    peer_ssim = maps[:, :, 5:-5, 5:-5].mean(dim=(1, 2, 3)).mean()
+    assert got_ssim.value == pytest.approx(float(peer_ssim), rel=1e-9)
+
+
+def test_identical_outputs_give_ssim_one_and_marked_psnr(tmp_path):
+    from gen_eval.metrics.paired import PSNR_CAP, psnr, ssim
+    from gen_eval.sources import open_source
+
+    source = open_source("task:inpaint", num_samples=30)  # outputs are the targets themselves
+    result = psnr({}, {}, _context(source))["psnr"]
+    assert result.value == PSNR_CAP and np.isfinite(result.value)
+    assert result.details["capped"] and result.details["identical_pairs"] == 30
+    assert "capped: identical" in result.warnings[0]
+    assert ssim({}, {}, _context(source))["ssim"].value == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["bicubic_sr4", "nearest_sr4", "mean_inpaint"])
+def test_baselines_are_exactly_consistent(name):
+    from gen_eval.metrics.paired import consistency
+    from gen_eval.sources import open_source
+
+    source = open_source(f"ref:{name}", num_samples=100)
+    result = consistency({}, {}, _context(source))["consistency"]
+    assert result.value == 0.0 and result.details["exactly_consistent"] == 100
+    pairs = source.pairs()
+    assert not np.array_equal(pairs.outputs, pairs.targets)  # not trivially the truth
+
+
+def test_bicubic_is_bicubic_before_projection():
+    from PIL import Image
+
+    from reference_models import load_model
+    from reference_models.paired_baselines import _pil_bicubic, back_project_sr4
+
+    inputs, _, _ = get_task("sr4").read("test", 0, 20)
+    plain = _pil_bicubic(torch.from_numpy(inputs), (28, 28))  # PIL's float bicubic
+    first = np.asarray(Image.fromarray(inputs[0, 0]).resize((28, 28), Image.Resampling.BICUBIC))
+    # The same kernel as PIL's uint8 bicubic, which rounds its fixed-point weights (up to a few levels apart).
+    assert np.abs(np.clip(np.rint(plain[0, 0]), 0, 255) - first).mean() < 0.5
+    out = load_model("bicubic_sr4").translate(torch.from_numpy(inputs)).numpy().astype(float)
+    near = load_model("nearest_sr4").translate(torch.from_numpy(inputs)).numpy().astype(float)
+    # Both are exactly consistent; the projected bicubic stays nearer plain bicubic than nearest does
+    # (it shifts each 4x4 block, then clips bicubic's overshoot below 0 and above 255).
+    assert np.abs(out - plain).mean() < 0.8 * np.abs(near - plain).mean()
+    # Exact even where clipping at 0/255 interferes: random up-sampled images, random inputs.
+    rng = np.random.default_rng(1)
+    lows = rng.integers(0, 256, (50, 1, 7, 7)).astype(np.uint8)
+    projected = back_project_sr4(rng.uniform(-80, 335, (50, 1, 28, 28)), lows)
+    assert torch.equal(get_task("sr4").degrade(torch.from_numpy(projected)), torch.from_numpy(lows))
+
+
+def test_several_outputs_per_input_and_diversity(tmp_path):
+    from gen_eval.evaluation_setup import available_inputs
+    from gen_eval.metrics.paired import output_diversity, psnr
+    from gen_eval.sources import open_source
+
+    inputs, targets, _ = get_task("sr4").read("test", 0, 10)
+    outputs = np.stack([_noisy(targets, 30, seed) for seed in range(3)], axis=1)  # (10, 3, 1, 28, 28)
+    source = open_source(_save(tmp_path / "k.npz", outputs=outputs, inputs=inputs, targets=targets))
+    assert len(source) == 30 and source.outputs_per_input == 3
+    assert {"pairs", "pairs_task", "pairs_multi"} <= available_inputs(source, ("features",))
+    batch = next(source.batches(7))
+    # Row i*K + j: output j of input i, beside copies of input i and target i.
+    assert torch.equal(batch.targets[4], torch.from_numpy(targets[1])) and torch.equal(
+        batch.inputs[5], torch.from_numpy(inputs[1])
+    )
+    grouped = outputs.reshape(10, 3, -1).astype(float)
+    want = np.mean(
+        [
+            np.mean([np.sqrt(((g[a] - g[b]) ** 2).mean()) for a, b in ((0, 1), (0, 2), (1, 2))])
+            for g in grouped
+        ]
+    )
+    result = output_diversity({}, {}, _context(source))["output_diversity"]
+    assert result.value == pytest.approx(want, rel=1e-12) and result.value > 5
+    assert result.num_reference == 10  # the interval resamples inputs, not rows
+    same = np.repeat(targets[:, None], 3, axis=1)
+    copies = open_source(_save(tmp_path / "same.npz", outputs=same, inputs=inputs, targets=targets))
+    assert output_diversity({}, {}, _context(copies))["output_diversity"].value == 0.0
+    assert psnr({}, {}, _context(copies))["psnr"].details["identical_pairs"] == 30
+    single = open_source("task:sr4", num_samples=5)
+    assert "pairs_multi" not in available_inputs(single, ("features",))
+
+
+def test_npz_with_a_task_name_answers_the_test_split(tmp_path):
+    from gen_eval.sources import open_source
+
+    inputs, targets, labels = get_task("edges").read("test")
+    source = open_source(_save(tmp_path / "t.npz", outputs=targets, task=np.array("edges")), num_samples=20)
+    pairs = source.pairs()
+    assert len(source) == 20 and source.task_name == "edges"
+    assert np.array_equal(pairs.inputs, inputs[:20]) and np.array_equal(pairs.labels, labels[:20])
+
+
+def _folder(root, part, images, names):
+    from PIL import Image
+
+    (root / part).mkdir(parents=True)
+    for image, name in zip(images, names, strict=True):
+        Image.fromarray(image[0]).save(root / part / f"{name}.png")
+
+
+def test_paired_folder(tmp_path):
+    from gen_eval.sources import open_source
+
+    inputs, targets, _ = get_task("inpaint").read("test", 0, 6)
+    names = [f"{i:03d}" for i in range(6)]
+    _folder(tmp_path / "run", "outputs", targets, names)
+    _folder(tmp_path / "run", "targets", targets, names)
+    _folder(tmp_path / "run", "inputs", inputs, names)
+    source = open_source(str(tmp_path / "run"))
+    assert source.paired and len(source) == 6 and source.task_name == "inpaint"
+    assert np.array_equal(source.pairs().outputs, targets)
+
+
+def test_paired_errors_name_the_file(tmp_path):
+    from gen_eval.errors import GenEvalError
+    from gen_eval.sources import open_source
+
+    inputs, targets, _ = get_task("sr4").read("test", 0, 8)
+    cases = {
+        "count.npz": (dict(outputs=targets[:5], inputs=inputs, targets=targets), "5 outputs"),
+        "inputs.npz": (dict(outputs=targets, inputs=inputs[:6], targets=targets), "6 inputs but 8 targets"),
+        "shape.npz": (dict(outputs=inputs, inputs=inputs, targets=targets), "outputs are 1x7x7"),
+        "half.npz": (dict(outputs=targets, targets=targets), "no inputs"),
+        "bare.npz": (dict(outputs=targets), "without inputs/targets or a task"),
+        "task.npz": (dict(outputs=targets, task=np.array("sr8")), "task is"),
+        "tasklen.npz": (dict(outputs=targets, task=np.array("sr4")), "whose test split has 1,000"),
+        "order.npz": (
+            dict(outputs=targets, inputs=inputs[::-1], targets=targets, task=np.array("sr4")),
+            "misaligned",
+        ),
+        "labels.npz": (
+            dict(outputs=targets, inputs=inputs, targets=targets, labels=np.arange(3)),
+            "3 labels",
+        ),
+    }
+    for name, (arrays, expected) in cases.items():
+        path = _save(tmp_path / name, **arrays)
+        with pytest.raises(GenEvalError) as info:
+            open_source(str(path))
+        message = str(info.value)
+        assert name in message and expected in message and "\n" not in message, message
+    _folder(tmp_path / "f", "outputs", targets, [f"{i}" for i in range(8)])
+    _folder(tmp_path / "f", "targets", targets[:7], [f"{i}" for i in range(7)])
+    with pytest.raises(GenEvalError, match=r"f: outputs/ \(8 files\) and targets/ \(7\).*not in targets/: 7"):
+        open_source(str(tmp_path / "f"))
+    with pytest.raises(GenEvalError, match="task:sr5: no task 'sr5'"):
+        open_source("task:sr5")
+    with pytest.raises(GenEvalError, match="not 'val'"):
+        open_source("task:sr4:val")
+
+
+def test_evaluate_cli_end_to_end(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gen_eval.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        "evaluate ref:bicubic_sr4 --reference task:sr4 --features identity --num-samples 60 "
+        f"--num-resamples 20 --no-collapse --metrics psnr,ssim,consistency,fid --out {out}".split(),
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    by_name = {m["name"]: m for m in (metrics.values() if isinstance(metrics, dict) else metrics)}
+    assert by_name["consistency"]["value"] == 0.0
+    assert 10 < by_name["psnr"]["value"] < 30 and 0 < by_name["ssim"]["value"] < 1
+    assert by_name["fid"]["value"] > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "paired" in json.dumps(manifest)
+    bad = CliRunner().invoke(app, ["evaluate", "task:sr9", "--reference", "task:sr4", "--no-save"])
+    assert bad.exit_code != 0 and "task:sr9: no task" in bad.output and "Traceback" not in bad.output

@@ -110,7 +110,9 @@ class PairedSource(Source):
 
 def repeat_rows(array: np.ndarray | None, k: int) -> np.ndarray | None:
     """Each row ``k`` times in a row (input i beside its outputs i*K ... i*K + K - 1)."""
-    return None if array is None or k == 1 else np.repeat(array, k, axis=0)
+    if array is None or k == 1:
+        return array
+    return np.repeat(array, k, axis=0)
 
 
 def recognise_task(inputs: np.ndarray, targets: np.ndarray) -> str | None:
