@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -321,7 +323,25 @@ def test_evaluate_cli_end_to_end(tmp_path):
     assert by_name["consistency"]["value"] == 0.0
     assert 10 < by_name["psnr"]["value"] < 30 and 0 < by_name["ssim"]["value"] < 1
     assert by_name["fid"]["value"] > 0
+    assert (out / "triplets.png").read_bytes().startswith(b"\x89PNG")
     manifest = json.loads((out / "manifest.json").read_text())
     assert "paired" in json.dumps(manifest)
     bad = CliRunner().invoke(app, ["evaluate", "task:sr9", "--reference", "task:sr4", "--no-save"])
     assert bad.exit_code != 0 and "task:sr9: no task" in bad.output and "Traceback" not in bad.output
+
+
+def test_triplets_picture_of_several_outputs(tmp_path):
+    from PIL import Image
+
+    from gen_eval.runs.triplets import FILE, triplet_files
+    from gen_eval.sources import open_source
+
+    inputs, targets, _ = get_task("sr4").read("test", 0, 3)
+    outputs = np.stack([targets] * 6, axis=1)
+    files = triplet_files(
+        open_source(_save(tmp_path / "six.npz", outputs=outputs, inputs=inputs, targets=targets))
+    )
+    picture = Image.open(io.BytesIO(files[FILE]))
+    # 3 rows of input + 4 of the 6 outputs + target, each at least 48 px: wider than 6 cells.
+    assert picture.width > 6 * 48 and picture.height > 3 * 48
+    assert triplet_files(open_source("mnist:test", num_samples=5)) == {}

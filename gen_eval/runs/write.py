@@ -1,6 +1,7 @@
 """Writing one evaluation's run directory: the sample picture, the kind's own files, the features.
 
-A labelled generated image set also gets ``classes.png`` (:mod:`gen_eval.runs.classes`).
+A labelled generated image set also gets ``classes.png`` (:mod:`gen_eval.runs.classes`), a
+paired one ``triplets.png`` (:mod:`gen_eval.runs.triplets`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def write_evaluation(
 
         extra_files = {**extra_files, **text_run_files(gen, ref, gen_features.samples)}
     extra_files = {**extra_files, **_class_grid(gen, ref, gen_features, manifest)}
+    extra_files = {**extra_files, **_triplets(gen)}
     stored = dict(gen_features.tensors)
     if gen_features.labels is not None:
         stored["labels"] = gen_features.labels
@@ -66,3 +68,10 @@ def _class_grid(gen: Source, ref: Source, gen_features: Any, manifest: dict[str,
     batch_size = manifest["options"]["batch_size"]  # a seeded generator redraws the same samples at it
     take = (lambda index: kept[index].numpy()) if kept is not None else (lambda i: gen.take(i, batch_size))
     return class_grid_files(gen, ref, labels.cpu().numpy(), take)
+
+
+def _triplets(gen: Source) -> dict[str, bytes]:
+    """``triplets.png`` (:mod:`gen_eval.runs.triplets`) when the generated set is paired; else nothing."""
+    from gen_eval.runs.triplets import triplet_files
+
+    return triplet_files(gen)
