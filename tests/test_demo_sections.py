@@ -43,3 +43,73 @@ def test_paired_section_scores_the_baseline_and_the_unet_and_draws_the_plane(tas
     assert {p["name"] for p in points} == set(names) and all(p["task"] == task for p in points)
     picture = plane_png(points, tmp_path / "plane.png")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob(".*partial"))
+
+
+def test_paired_run_report_and_dashboard_show_the_pairs_and_the_plane(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards import RUNS_ENV
+    from gen_eval.report.conditional_paired import plane_points
+    from gen_eval.report.run_report import write_report
+    from gen_eval.runs.run import load_run
+
+    runs = tmp_path / "runs"
+    score_section(
+        paired.SECTIONS["sr4"],
+        ["bicubic_sr4"],
+        out_dir=runs,
+        num_samples=120,
+        num_resamples=0,
+        show_progress=False,
+    )
+    run = load_run(runs / "bicubic_sr4")
+    points = plane_points(run)
+    assert points[-1]["submission"] and points[-1]["task"] == "sr4"
+    assert points[-1]["psnr"] == run.metrics["psnr"].value and points[-1]["fid"] == run.metrics["fid"].value
+    html = write_report(runs / "bicubic_sr4").read_text()
+    assert "id='pairs'" in html and "Distortion vs realism (sr4)" in html
+    monkeypatch.setenv(RUNS_ENV, str(runs))
+    monkeypatch.setattr(sys, "argv", ["app"])
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    from pathlib import Path
+
+    import dashboards
+
+    page = Path(dashboards.__file__).parent / "views" / "run.py"
+    app = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert any("Pairs" in h.value for h in app.subheader)
+    titles = " ".join(json.dumps(str(chart.proto.spec)) for chart in app.get("plotly_chart"))
+    assert "Distortion vs realism" in titles
+
+
+def test_labelled_run_report_shows_classes_with_a_row_per_class(tmp_path):
+    import numpy as np
+
+    from gen_eval.datasets.mnist import load_mnist_split
+    from gen_eval.evaluation import evaluate
+    from gen_eval.report.conditional_paired import per_class_table
+    from gen_eval.report.run_report import write_report
+    from gen_eval.runs.run import load_run
+
+    images, labels = load_mnist_split("test")
+    np.savez(tmp_path / "labelled.npz", arr_0=images[:300], labels=labels[:300])
+    evaluate(
+        tmp_path / "labelled.npz",
+        "mnist:train",
+        metrics=["fid", "conditional_accuracy", "fid_per_class"],
+        num_resamples=0,
+        collapse=False,
+        out=tmp_path / "run",
+        show_progress=False,
+    )
+    run = load_run(tmp_path / "run")
+    columns, rows = per_class_table(run)
+    assert columns == ["class", "class read", "FID"] and [r[0] for r in rows] == [str(c) for c in range(10)]
+    # Real digits with their true labels: the classifier reads nearly every requested class.
+    assert min(float(r[1].rstrip("%")) for r in rows) > 80
+    html = write_report(tmp_path / "run").read_text()
+    assert "id='classes'" in html and (tmp_path / "run" / "classes.png").is_file()

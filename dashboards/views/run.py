@@ -69,6 +69,34 @@ if clouds:
     st.subheader("Point clouds in 3-D")
     st.plotly_chart(cloud_figure(clouds, title="drag to turn, scroll to zoom"), width="stretch", key="clouds")
 
+from gen_eval.report import conditional_paired as cp  # noqa: E402
+
+if (
+    any(k in info.metrics for k, _, _ in cp.PER_CLASS)
+    or (info.path / cp.CLASSES_PICTURE).is_file()
+    or (info.manifest.get("generated", {}).get("paired") or (info.path / cp.TRIPLETS_PICTURE).is_file())
+):  # issue 23: labelled runs show their classes, paired runs their triplets and the plane
+    from gen_eval.report.plane import plane_figure
+    from gen_eval.runs.run import load_run
+
+    loaded = load_run(info.path)
+    if cp.is_paired(loaded):
+        st.subheader("Pairs: inputs, outputs, targets")
+        if (info.path / cp.TRIPLETS_PICTURE).is_file():
+            st.image(str(info.path / cp.TRIPLETS_PICTURE), width="stretch")
+        points = cp.plane_points(loaded)
+        if points is not None:
+            st.plotly_chart(plane_figure(points), width="stretch", key="plane")
+            st.caption("This run (star) beside the bundled models of its task: PSNR up, FID left is better.")
+    if cp.has_classes(loaded):
+        st.subheader("Classes")
+        if (info.path / cp.CLASSES_PICTURE).is_file():
+            st.image(str(info.path / cp.CLASSES_PICTURE), width="stretch")
+        columns, rows = cp.per_class_table(loaded)
+        if rows:
+            st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, width="stretch")
+            st.caption(cp.PER_CLASS_NOTE)
+
 human = load_human().get(info.name)
 if human is not None:
     st.subheader("Human judgement")

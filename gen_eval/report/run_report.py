@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from gen_eval.errors import GenEvalError
 from gen_eval.kinds import KINDS, get_kind
 from gen_eval.metrics.result import better_label
+from gen_eval.report.conditional_paired import classes_section, has_classes, is_paired, pairs_section
 from gen_eval.report.figures import fmt, folder_figures, label, metrics_figure
 from gen_eval.report.html import Page, escape, image_tag, table
 from gen_eval.report.human import human_judgements, human_section
@@ -98,6 +99,10 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
     sections = [("metrics", "Metrics"), ("samples", "Samples"), ("collapse", "Mode collapse")]
     if "realism" in run.metrics:
         sections.insert(2, ("realism", "Realism"))
+    if has_classes(run):
+        sections.insert(2, ("classes", "Classes"))
+    if is_paired(run):
+        sections.insert(2, ("pairs", "Pairs"))
     if (run.path / "latent").is_dir():
         sections.append(("latent", "Latent space"))
     sections.append(("manifest", "Manifest"))
@@ -108,6 +113,10 @@ def run_report_html(run: Run, plotly_src: str | None = None) -> str:
 
     _metrics_section(page, run)
     _samples_section(page, run)
+    if is_paired(run):
+        pairs_section(page, run)
+    if has_classes(run):
+        classes_section(page, run)
     if "realism" in run.metrics:
         _realism_section(page, run)
     _collapse_section(page, run)
