@@ -249,6 +249,23 @@ def bench_text(
     _guard(body)
 
 
+@bench_app.command("paired", epilog="[bold]Example[/bold]\n\n  gen-eval --threads 2 bench paired")
+def bench_paired(
+    out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/paired.md"),
+    num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples per metric.")] = 100,
+) -> None:
+    """Seconds for every paired metric (PSNR, SSIM, LPIPS or feature distance, consistency, diversity) on 10,000 pairs."""
+
+    def body() -> None:
+        from gen_eval.bench.paired import run_paired_benchmark
+
+        summary = run_paired_benchmark(out, num_resamples=num_resamples)
+        typer.echo(f"{summary['pairs']:,} pairs: {summary['metric_seconds']:.1f} s for every paired metric")
+        typer.echo(f"written to {out}")
+
+    _guard(body)
+
+
 @bench_app.command("text-models", epilog="[bold]Example[/bold]\n\n  gen-eval bench text-models")
 def bench_text_models(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/text_models.md"),
