@@ -111,10 +111,6 @@ class PairedBaseline(nn.Module):
         """uint8 (N, C, h, w) inputs of the task -> uint8 (N, C, H, W) outputs (``generator`` unused)."""
         return METHODS[self.method](self, inputs)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Not a generator: a paired baseline only answers inputs."""
-        raise TypeError(f"{self.method} baseline of task {self.task} translates inputs; it does not sample")
-
 
 def _nearest(model: PairedBaseline, inputs: torch.Tensor) -> torch.Tensor:
     return _nearest_up(inputs)
