@@ -56,17 +56,20 @@ def option_rows() -> list[list[str]]:
         ``[["kid_subset_size", "kid", "1000", "samples per subset ..."], ...]``; a default that
         depends on the data is shown as its type (the help says how it is chosen).
     """
-    rows = []
+    rows: dict[str, list[str]] = {}
     for owner, options in declared_options().items():
         for key, option in options.items():
+            if key in rows:  # one option read by several metrics (kid and kid_per_class): one row
+                rows[key][1] += f", {owner}"
+                continue
             default = option.default
             if isinstance(default, tuple):
                 default = ",".join(str(v) for v in default)
             elif isinstance(default, bool):
                 default = str(default).lower()
             shown = f"({option.type.__name__})" if default is None else str(default)
-            rows.append([key, owner, shown, option.help])
-    return rows
+            rows[key] = [key, owner, shown, option.help]
+    return list(rows.values())
 
 
 def _owners_of(key: str, owners: Mapping[str, Mapping[str, Option]]) -> list[str]:

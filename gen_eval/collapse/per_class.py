@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gen_eval.collapse.verdict import VENDI_RATIO, Finding
+from gen_eval.metrics.conditional import SMALL_CLASS_ELEMENTS
 
 if TYPE_CHECKING:
     from gen_eval.metrics.result import Result
@@ -103,12 +105,21 @@ def per_class_vendi(
     classes = sorted(set(gen_labels.tolist()) | set(ref_labels.tolist()))
     scores: dict[str, dict[str, Any]] = {"generated": {}, "reference": {}, "ratio": {}, "num_samples": {}}
     collapsed, skipped = [], []
-    for c in classes:
-        gen_c, ref_c = generated[gen_labels == c], reference[ref_labels == c]
-        if min(len(gen_c), len(ref_c)) < MIN_CLASS_SAMPLES:
-            skipped.append(int(c))
-            continue
-        result = vendi_comparison(gen_c, ref_c, max_samples=max_samples, random_state=random_state + int(c))
+    results = {}
+    largest = max((max((gen_labels == c).sum(), (ref_labels == c).sum()) for c in classes), default=0)
+    # One BLAS thread for small classes, as metrics/conditional.py's per_class (threads cost more
+    # than they save on matrices this size on a busy machine).
+    threads = 1 if min(largest, max_samples) * generated.shape[1] <= SMALL_CLASS_ELEMENTS else None
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for c in classes:
+            gen_c, ref_c = generated[gen_labels == c], reference[ref_labels == c]
+            if min(len(gen_c), len(ref_c)) < MIN_CLASS_SAMPLES:
+                skipped.append(int(c))
+                continue
+            results[c] = vendi_comparison(
+                gen_c, ref_c, max_samples=max_samples, random_state=random_state + int(c)
+            )
+    for c, result in results.items():
         for key, value in (
             ("generated", result.generated),
             ("reference", result.reference),
