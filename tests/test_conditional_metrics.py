@@ -148,7 +148,7 @@ def test_the_mean_interval_matches_the_brute_force_stratified_bootstrap(digits):
 
 
 def test_classes_missing_from_a_set_or_too_small_are_skipped_and_named(digits):
-    from gen_eval.metrics.conditional import fid_per_class, precision_recall_per_class
+    from gen_eval.metrics.conditional import fid_per_class, kid_per_class, precision_recall_per_class
 
     (gen, gen_labels), (ref, ref_labels) = digits
     keep = (gen_labels != 7) & ~((gen_labels == 2) & (np.cumsum(gen_labels == 2) > 3))
@@ -163,6 +163,8 @@ def test_classes_missing_from_a_set_or_too_small_are_skipped_and_named(digits):
     recall = precision_recall_per_class(sub, ref, context)["recall_per_class"]
     assert recall.details["skipped_classes"] == [2]  # k = 3 needs more than 3 samples
     assert any("classes 2 skipped" in w and "pr_k=3" in w for w in recall.warnings)
+    kid = kid_per_class(sub, ref, _context(gen_labels[keep], ref_labels, resamples=5, kid_subsets=5))
+    assert "classes 2 have no interval of their own" in " ".join(kid["kid_per_class"].warnings)  # KID: < 10
     unlabelled = MetricContext(num_resamples=0, reference_labels=ref_labels)
     assert fid_per_class(gen, ref, unlabelled) == {}
 

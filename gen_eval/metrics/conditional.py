@@ -20,7 +20,8 @@ Interval: every class's own bootstrap interval, as the plain metric computes it 
 generated samples resampled, its reference fixed, seed ``random_state + class``), and for the
 mean the classes' errors combined as independent (they are: each class is resampled on its
 own): each side's half-width is the root sum of squares of the classes' half-widths on that
-side, divided by the number of classes (a normal approximation to the stratified bootstrap;
+side, divided by the number of classes; a class without an interval of its own (KID below 10
+samples) adds no spread, and a warning says so (a normal approximation to the stratified bootstrap;
 ``tests/test_conditional_metrics.py`` checks it against the brute-force stratified bootstrap
 of per-class precision).
 """
@@ -198,6 +199,12 @@ def per_class(
             if context.num_resamples > 0
             else None
         )
+        without = [c for c, r in classes.items() if r.interval is None]
+        if interval is not None and without:  # KID: under 10 samples; FID: identical sets
+            warnings.append(
+                f"classes {_listing(without)} have no interval of their own: the mean's interval "
+                "leaves their sampling noise out"
+            )
         out[summary] = Result(
             summary,
             float(np.mean(values)),
