@@ -57,12 +57,13 @@ def test_paired_run_report_and_dashboard_show_the_pairs_and_the_plane(tmp_path, 
     from gen_eval.runs.run import load_run
 
     runs = tmp_path / "runs"
+    names = ["bicubic_sr4", "nearest_sr4"]
     score_section(
         paired.SECTIONS["sr4"],
-        ["bicubic_sr4"],
+        names,
         out_dir=runs,
         num_samples=120,
-        num_resamples=0,
+        num_resamples=20,
         show_progress=False,
     )
     run = load_run(runs / "bicubic_sr4")
@@ -71,6 +72,15 @@ def test_paired_run_report_and_dashboard_show_the_pairs_and_the_plane(tmp_path, 
     assert points[-1]["psnr"] == run.metrics["psnr"].value and points[-1]["fid"] == run.metrics["fid"].value
     html = write_report(runs / "bicubic_sr4").read_text()
     assert "id='pairs'" in html and "Distortion vs realism (sr4)" in html
+    from gen_eval.comparison.compare import compare
+    from gen_eval.comparison.html import comparison_figures
+
+    compared = compare([runs / name for name in names], num_resamples=10)
+    plane = comparison_figures(compared)["plane"]
+    stars = [p for trace in plane.data if "this run" in trace.name for p in trace.text]
+    assert sorted(stars) == sorted(names)
+    rows = {r.metric: r for r in compared.rows}
+    assert rows["psnr"].verdict == "worse"  # nearest loses to bicubic on PSNR, with an interval
     monkeypatch.setenv(RUNS_ENV, str(runs))
     monkeypatch.setattr(sys, "argv", ["app"])
     monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])

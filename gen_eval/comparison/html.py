@@ -52,7 +52,25 @@ def comparison_figures(comparison: Comparison) -> dict[str, go.Figure]:
         figures["precision_recall"] = _precision_recall_figure(comparison)
     if any(run.class_counts for run in comparison.runs):
         figures["classes"] = _classes_figure(comparison)
+    if all({"psnr", "fid"} <= set(run.metrics) for run in comparison.runs):
+        figures["plane"] = _plane_figure(comparison)
     return figures
+
+
+def _plane_figure(comparison: Comparison) -> go.Figure:
+    """Paired runs on the distortion-realism plane, beside the bundled models of their tasks."""
+    from gen_eval.report.plane import plane_figure, stored_points
+    from gen_eval.runs.run import load_run
+
+    points, tasks = [], set()
+    for run in comparison.runs:
+        task = load_run(Path(run.path)).manifest.get("generated", {}).get("task")
+        tasks.add(task)
+        metrics = run.metrics
+        psnr, fid = metrics["psnr"]["value"], metrics["fid"]["value"]
+        points.append({"name": run.label, "task": task, "psnr": psnr, "fid": fid, "submission": True})
+    stored = [p for task in sorted(tasks, key=str) for p in stored_points(task)]
+    return plane_figure([*stored, *points])
 
 
 def comparison_html(comparison: Comparison) -> str:
@@ -103,6 +121,7 @@ def comparison_html(comparison: Comparison) -> str:
         "metrics": "Metrics per run (95% intervals)",
         "precision_recall": "Precision and recall",
         "classes": "Predicted classes",
+        "plane": "Distortion vs realism (the runs as stars, the bundled models of their tasks as dots)",
     }
     for name, figure in comparison_figures(comparison).items():
         page.heading(headings[name])
