@@ -72,10 +72,12 @@ DISPLAY_NAMES = {
     "ms_ssim": "MS-SSIM",
     "ms_ssim_reference": "MS-SSIM (reference)",
     "bits_per_dim": "bits/dim",
+    "cas": "CAS",
+    "cas_real": "CAS (real data)",
 }
 # Results that are a baseline to read another against, not a score: no "better" direction
 # (the reference's own MS-SSIM is what the generated MS-SSIM should come close to).
-BASELINES = frozenset({"ms_ssim_reference"})
+BASELINES = frozenset({"ms_ssim_reference", "cas_real"})
 
 
 def display_name(name: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gen_eval.errors import GenEvalError
+from gen_eval.reproducible import reproducible
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
@@ -278,6 +279,20 @@ def spec_for_size(size: int) -> CNNSpec:
     return DIGITS_SPEC if size <= DIGITS_SPEC.size else MNIST_SPEC
 
 
+# A classifier trained for a fixed, short budget (no epoch chosen on held-out data) learns more per
+# image seen with smaller batches and a higher rate: on 4,000 mnist:train digits and 20,000 images
+# seen this recipe reaches 98.3% on mnist:test, the feature network's own accuracy (measured).
+CLASSIFIER_BATCH_SIZE = 32
+CLASSIFIER_LEARNING_RATE = 3e-3
+
+
+def classifier_spec(size: int) -> CNNSpec:
+    """:func:`spec_for_size`'s architecture with the fixed-budget recipe of :func:`train_classifier`."""
+    return replace(
+        spec_for_size(size), batch_size=CLASSIFIER_BATCH_SIZE, learning_rate=CLASSIFIER_LEARNING_RATE
+    )
+
+
 def train_classifier(
     images: torch.Tensor | np.ndarray,
     labels: torch.Tensor | np.ndarray,
@@ -292,8 +307,9 @@ def train_classifier(
 
     No images are held out and no epoch is chosen: the budget is fixed in advance, so a
     classifier trained on generated images never looks at real ones (the classification
-    accuracy score's rule). Torch's global RNG is restored afterwards. On the CPU with one
-    thread the weights repeat bit for bit; with more threads, or on CUDA, up to float rounding.
+    accuracy score's rule). Torch's global RNG is restored afterwards. On the CPU it trains on one
+    thread with deterministic kernels, so the weights repeat bit for bit on any machine; on CUDA
+    they repeat up to float rounding.
 
     Parameters
     ----------
@@ -308,7 +324,8 @@ def train_classifier(
     num_classes : int, optional
         Output classes (default: ``max(labels) + 1``, at least 2).
     spec : CNNSpec, optional
-        Architecture and recipe (default: :func:`spec_for_size` of the images' height).
+        Architecture and recipe (default: :func:`classifier_spec` of the images' height: batch 32,
+        AdamW at 3e-3 with a cosine schedule, shifts of up to 2 pixels for 28x28).
     device : str or torch.device
         Where to train (CUDA when the evaluation runs there).
 
@@ -324,10 +341,14 @@ def train_classifier(
             f"train_classifier needs N uint8 (N, C, H, W) images and N labels; got {tuple(images.shape)} "
             f"{images.dtype} images and {len(y)} labels"
         )
-    spec = spec or spec_for_size(int(images.shape[-2]))
+    spec = spec or classifier_spec(int(images.shape[-2]))
     x = torch.cat([net_input(chunk, spec.size) for chunk in images.split(4096)])
     classes = num_classes if num_classes is not None else max(2, int(y.max()) + 1)
-    with torch.random.fork_rng(devices=[]):
+    # On the CPU: one thread and deterministic kernels, so the score does not depend on the core
+    # count (and a busy machine's threads do not spin against each other). On CUDA only the seeds:
+    # deterministic cuBLAS needs an environment variable set before CUDA starts.
+    on_cpu = torch.device(device).type == "cpu"
+    with reproducible(random_state) if on_cpu else torch.random.fork_rng(devices=[]):
         torch.manual_seed(random_state)
         # Initialised on the CPU from the seed, then moved: the same start on every device.
         net = SmallCNN(spec, classes).to(device)

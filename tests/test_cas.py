@@ -1,0 +1,105 @@
+"""Classification accuracy score: real data scores like real data, broken labels score chance.
+
+Every classifier here trains on 1,334 images (every third of ``mnist:train``, which is in class
+order) for a budget of 3,000 images seen (``cas_images``), a few CPU seconds each; the budget is the same in the test that must reach high accuracy and in
+those that must not, so the chance-level results are not a budget too small to learn anything.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gen_eval.datasets.mnist import load_mnist_split
+from gen_eval.metrics.base import MetricContext
+from gen_eval.metrics.cas import cas
+from gen_eval.sources import open_source
+
+BUDGET = 3000
+
+
+def _npz(path: Path, images: np.ndarray, labels: np.ndarray | None) -> str:
+    arrays = {"samples": images} if labels is None else {"samples": images, "labels": labels}
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def _run(generated: str, reference: str, resamples: int = 0) -> dict:
+    context = MetricContext(
+        generated_source=open_source(generated),
+        reference_source=open_source(reference),
+        num_resamples=resamples,
+        options={"cas_images": BUDGET},
+    )
+    return cas({}, {}, context)
+
+
+def _wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval from its closed form (Wilson 1927), independent of scipy."""
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+@pytest.fixture(scope="module")
+def train_part() -> tuple[np.ndarray, np.ndarray]:
+    images, labels = load_mnist_split("train")
+    return images[::3], labels[::3]
+
+
+def test_real_training_digits_score_like_the_real_classifier(tmp_path: Path, train_part: tuple) -> None:
+    results = _run(_npz(tmp_path / "real.npz", *train_part), "mnist:test", resamples=200)
+    score, real = results["cas"], results["cas_real"]
+    assert score.details["real_train"] == "mnist:train" and score.num_reference == 1000
+    assert real.value > 0.85 and score.value > 0.85
+    assert abs(score.value - real.value) < 0.05
+    assert score.details["gap"] == pytest.approx(real.value - score.value)
+    low, high = score.details["gap_interval"]
+    assert low <= score.details["gap"] <= high
+    # The interval is Wilson's, over the 1,000 test images.
+    assert score.interval == pytest.approx(_wilson(round(score.value * 1000), 1000), abs=1e-9)
+    assert sum(row["test_images"] for row in score.details["per_class"]) == 1000
+    assert "not training randomness" in score.interval_covers
+
+
+def test_shuffled_labels_give_chance(tmp_path: Path, train_part: tuple) -> None:
+    images, labels = train_part
+    shuffled = np.random.default_rng(0).permutation(labels)
+    test_images, test_labels = load_mnist_split("test")
+    # A reference that is no embedded dataset: no training split, so no cas_real (one classifier).
+    results = _run(
+        _npz(tmp_path / "gen.npz", images, shuffled), _npz(tmp_path / "ref.npz", test_images, test_labels)
+    )
+    assert set(results) == {"cas"} and results["cas"].details["cas_real"] is None
+    assert results["cas"].value < 0.2
+    assert results["cas"].details["chance"] == pytest.approx(0.1)
+
+
+def test_one_class_with_every_label_gives_chance(tmp_path: Path) -> None:
+    images, labels = load_mnist_split("train")
+    sevens = images[labels == 7]
+    one_class = np.concatenate([sevens] * 4)
+    requested = np.arange(len(one_class)) % 10  # what a label-ignoring model is asked for
+    # Through evaluate: the "labels" need, the registry row and its option.
+    from gen_eval.evaluation import evaluate
+
+    run = evaluate(
+        _npz(tmp_path / "sevens.npz", one_class, requested),
+        "mnist:test",
+        metrics=["cas"],
+        metric_options={"cas_images": BUDGET},
+        num_resamples=0,
+        collapse=False,
+        cache_dir=False,
+        device="cpu",
+    )
+    assert run.metrics["cas"].value < 0.2 < run.metrics["cas_real"].value
+    assert run.metrics["cas"].details["budget_images_seen"] == BUDGET
+
+
+def test_no_labels_no_result(tmp_path: Path, train_part: tuple) -> None:
+    assert _run(_npz(tmp_path / "plain.npz", train_part[0], None), "mnist:test") == {}
