@@ -345,3 +345,28 @@ def test_triplets_picture_of_several_outputs(tmp_path):
     # 3 rows of input + 4 of the 6 outputs + target, each at least 48 px: wider than 6 cells.
     assert picture.width > 6 * 48 and picture.height > 3 * 48
     assert triplet_files(open_source("mnist:test", num_samples=5)) == {}
+
+
+def test_lpips_falls_back_to_a_named_feature_distance(tmp_path, monkeypatch):
+    from gen_eval.features import create_extractor
+    from gen_eval.perceptual.pairs import feature_distance, lpips
+    from gen_eval.sources import open_source
+
+    monkeypatch.delenv("GEN_EVAL_VGG16_WEIGHTS", raising=False)
+    monkeypatch.delenv("GEN_EVAL_LPIPS_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))  # no cached VGG weights
+    source = open_source("ref:nearest_sr4", num_samples=40)
+    results = lpips({}, {}, _context(source))
+    assert list(results) == ["feature_distance"]  # never reported under LPIPS's name
+    result = results["feature_distance"]
+    assert "LPIPS not run" in result.warnings[0] and "vgg16-397923af.pth" in result.warnings[0]
+    assert result.details["network"] == "mnist network"
+    pairs = source.pairs()
+    extractor = create_extractor("mnist")
+    with torch.no_grad():
+        out = extractor.extract(torch.from_numpy(pairs.outputs))["features"].double()
+        tgt = extractor.extract(torch.from_numpy(pairs.targets))["features"].double()
+    want = np.linalg.norm((out - tgt).numpy(), axis=1).mean()
+    assert result.value == pytest.approx(want, rel=1e-9)
+    same = feature_distance({}, {}, _context(open_source("task:sr4", num_samples=10)))["feature_distance"]
+    assert same.value == 0.0 and not same.warnings
