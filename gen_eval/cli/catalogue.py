@@ -18,6 +18,7 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
     def body() -> None:
         from gen_eval.datasets import dataset_names, get_dataset
+        from gen_eval.datasets.tasks import task_names
 
         rows = []
         for name in dataset_names():
@@ -49,7 +50,8 @@ def datasets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
                 ]
                 for r in rows
             ],
-            caption="* default split; use NAME:SPLIT, e.g. digits:test",
+            caption="* default split; use NAME:SPLIT, e.g. digits:test. Paired tasks on mnist (targets with "
+            f"their inputs; test split unless named): {', '.join(f'task:{t}' for t in task_names())}",
         )
 
     _guard(body)
