@@ -123,3 +123,31 @@ def test_labelled_run_report_shows_classes_with_a_row_per_class(tmp_path):
     assert min(float(r[1].rstrip("%")) for r in rows) > 80
     html = write_report(tmp_path / "run").read_text()
     assert "id='classes'" in html and (tmp_path / "run" / "classes.png").is_file()
+
+
+def test_score_grades_paired_submissions_and_names_a_short_one(tmp_path):
+    import numpy as np
+    import torch
+
+    from gen_eval.datasets.tasks import get_task
+    from gen_eval.grading.score import score
+
+    inputs, _, _ = get_task("sr4").read("test", 0, 1000)
+    outputs = MODELS_LOADED("bicubic_sr4").translate(torch.as_tensor(inputs)).numpy()
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    np.savez(subs / "alice.npz", outputs=outputs, task=np.array("sr4"))
+    np.savez(subs / "bob.npz", outputs=outputs[:10], task=np.array("sr4"))
+    result = score(subs, "task:sr4", out=tmp_path / "out", num_resamples=0, show_progress=False)
+    rows = {row.name: row for row in result.rows}
+    assert rows["alice"].status == "scored" and rows["alice"].value("consistency") == pytest.approx(
+        0, abs=1e-9
+    )
+    assert rows["alice"].value("psnr") > 10 and "ssim" in result.metric_names
+    assert rows["bob"].status == "error" and "bob.npz: 10 outputs for task sr4" in rows["bob"].error
+
+
+def MODELS_LOADED(name):
+    from reference_models import load_model
+
+    return load_model(name)

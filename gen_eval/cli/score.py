@@ -112,7 +112,25 @@ def score(
 
 
 _STATUS = {"ok": "green", "warning": "yellow", "collapse": "bold red", "memorisation": "bold magenta"}
-_SHOWN = ("kid", "is", "precision", "recall", "density", "coverage")  # beside the ranking metric
+# Beside the ranking metric, the first _MAX_SHOWN of these that the runs have: the headline numbers
+# of paired, conditional and translation submissions (issue 23) before the unconditional ones.
+_SHOWN = (
+    "psnr",
+    "ssim",
+    "lpips",
+    "consistency",
+    "conditional_accuracy",
+    "fid_per_class",
+    "label_preservation",
+    "cycle_consistency",
+    "kid",
+    "is",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+)
+_MAX_SHOWN = 7
 
 
 def print_score(result: ScoreResult) -> None:
@@ -123,7 +141,7 @@ def print_score(result: ScoreResult) -> None:
 
     from gen_eval.tables import console_for, unclipped
 
-    shown = [m for m in _SHOWN if m in result.metric_names and m != result.rank_by]
+    shown = [m for m in _SHOWN if m in result.metric_names and m != result.rank_by][:_MAX_SHOWN]
     table = Table(
         title=f"{escape(Path(result.submissions_dir).name)} vs {escape(result.reference)} ({result.features} features)",
         box=box.SIMPLE_HEAD,

@@ -209,6 +209,8 @@ def _npz_key(path: Path, label: str) -> str | None:
         raise GenEvalError(
             f"{label}: not a readable .npz archive ({exc}); re-save it with numpy.savez"
         ) from exc
+    if "outputs" in names:  # a paired submission (issue 23): outputs beside inputs/targets or a task
+        return "outputs"
     names = [name for name in names if name != "labels"]  # classes beside the samples (issue 23)
     if "arr_0" in names or len(names) <= 1:
         return None  # ArraySource's own choice (and its error for an empty file)
@@ -256,12 +258,19 @@ def open_samples(
     """
     from gen_eval.sources.arrays import ArraySource
     from gen_eval.sources.folder import FolderSource
+    from gen_eval.sources.paired import PairedFileSource, is_paired_folder, is_paired_npz
     from gen_eval.sources.pointcloud import PointCloudSource, is_cloud_array, is_cloud_folder
     from gen_eval.sources.text import TextFileSource
 
     path, label = prepared.samples, prepared.label
     source: Source
-    if is_cloud_array(path) or is_cloud_folder(path):
+    if is_paired_npz(path) or is_paired_folder(path):  # outputs with inputs/targets or a task (issue 23)
+        if path.is_file() and path.stat().st_size > limits.max_bytes:
+            raise GenEvalError(
+                f"{label}: {path.stat().st_size:,} bytes, over the limit of {limits.max_bytes:,}; submit fewer samples"
+            )
+        source = PairedFileSource(spec=label, path=path, limit=num_samples)
+    elif is_cloud_array(path) or is_cloud_folder(path):
         key = _npz_key(path, label) if path.suffix.lower() == ".npz" else None
         source = PointCloudSource(
             spec=label, path=path, key=key, limit=num_samples, max_bytes=limits.max_bytes
