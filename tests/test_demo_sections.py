@@ -151,3 +151,25 @@ def MODELS_LOADED(name):
     from reference_models import load_model
 
     return load_model(name)
+
+
+def test_scorecard_block_is_replaced_in_place_and_the_trade_off_is_read_from_the_rows():
+    from gen_eval.demo.leaderboard import ModelScore
+    from gen_eval.demo.scorecard_sections import END, START, _trade_off, replace_block, sections_of
+
+    text = "# Scorecard\n\nintro\n\n## Samples\n\npictures\n"
+    once = replace_block(text, [START, "first", END])
+    assert once.index("first") < once.index("## Samples") and once.count(START) == 1
+    twice = replace_block(once, [START, "second", END])
+    assert "first" not in twice and "second" in twice and twice.endswith("pictures\n")
+
+    def score(name, psnr, fid):
+        metrics = {"psnr": {"value": psnr}, "fid": {"value": fid}}
+        return ModelScore(name, "paired", "mnist", None, metrics, None)
+
+    rows = [("sr4", score("unet_sr4", 20.0, 8.0)), ("sr4", score("pix2pix_sr4", 19.0, 5.0))]
+    assert "PSNR -1.00 dB and FID -3" in _trade_off(rows)[0] and "trade-off" in _trade_off(rows)[0]
+    rows[1] = ("sr4", score("pix2pix_sr4", 21.0, 5.0))
+    assert "better on both" in _trade_off(rows)[0]
+    with pytest.raises(Exception, match="choose from conditional, paired, translation"):
+        sections_of(("pared",))

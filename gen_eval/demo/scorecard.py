@@ -246,6 +246,15 @@ def write_scorecard(
         )
     lines += likelihood_section()  # ELBO, IWAE-k, AIS at two schedules, BDMC: how the bounds tighten
     lines += disentanglement_section()
+    # Class-conditional, paired and translation models (issue 23): gen_eval/demo/scorecard_sections.py.
+    from gen_eval.demo.scorecard_sections import write_sections
+
+    lines += [
+        "",
+        *write_sections(
+            out, runs_dir, num_samples=num_samples, num_resamples=num_resamples, show_progress=show_progress
+        ),
+    ]
     lines += ["", "## Samples", ""]
     for score in scores:
         slug = _slug(score.name, score.dataset)
