@@ -244,6 +244,9 @@ def build_submissions(root: Path, outside: Path) -> dict[str, str | None]:
     from gen_eval.bench.hostile_pointclouds import pointcloud_cases
 
     expected |= pointcloud_cases(root)  # bad point clouds (issue 24)
+    from gen_eval.bench.hostile_paired import paired_cases
+
+    expected |= paired_cases(root)  # bad paired submissions (issue 23)
     from gen_eval.bench.hostile_labels import label_cases
 
     expected |= label_cases(root)  # badly labelled samples (issue 23)

@@ -174,7 +174,9 @@ def read_paired_npz(path: Path, limit: int | None = None) -> Pairs:
         )
         if task_name not in task_names():
             raise GenEvalError(
-                f"{path}: task is {stored['task']!r}; name one of {', '.join(task_names())} as a string"
+                f"{path}: task is "
+                + (repr(task_name) if task_name is not None else f"an array of {stored['task'].dtype}")
+                + f"; name one of {', '.join(task_names())} as a string (task=np.array('sr4'))"
             )
     labels = None
     if "inputs" in stored or "targets" in stored:
