@@ -254,13 +254,14 @@ def bench_paired(
     out: Annotated[Path, typer.Option(help="Markdown report to write.")] = Path("reports/paired.md"),
     num_resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples per metric.")] = 100,
 ) -> None:
-    """Seconds for every paired metric (PSNR, SSIM, LPIPS or feature distance, consistency, diversity) on 10,000 pairs."""
+    """Seconds for every paired metric (PSNR, SSIM, LPIPS, consistency, diversity) on 10,000 pairs; CAS on 5,000 images."""
 
     def body() -> None:
         from gen_eval.bench.paired import run_paired_benchmark
 
         summary = run_paired_benchmark(out, num_resamples=num_resamples)
         typer.echo(f"{summary['pairs']:,} pairs: {summary['metric_seconds']:.1f} s for every paired metric")
+        typer.echo(f"cas on {summary['cas']['images']:,} labelled images: {summary['cas']['seconds']:.1f} s")
         typer.echo(f"written to {out}")
 
     _guard(body)
