@@ -22,7 +22,7 @@ from gen_eval.features.small_cnn_io import (
     save_net,
     train_feature_net,
 )
-from gen_eval.nets.small_cnn import DIGITS_SPEC, SmallCNN, net_input, preprocessing_text
+from gen_eval.nets.small_cnn import DIGITS_SPEC, SmallCNN, net_input
 
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "digits.safetensors"
 RETRAIN_HINT = retrain_hint(DIGITS_SPEC)
@@ -87,6 +87,4 @@ class DigitsExtractor(SmallCNNExtractor):
     name = "digits"
     spec = DIGITS_SPEC
     default_weights = DEFAULT_WEIGHTS
-    input_size = (8, 8)
     description = "small CNN trained on the bundled 8x8 digits; 64-d penultimate features"
-    preprocessing = preprocessing_text(8)

@@ -22,7 +22,7 @@ import torch
 from gen_eval.errors import GenEvalError
 from gen_eval.features.base import FeatureExtractor
 from gen_eval.features.cache import tensors_checksum
-from gen_eval.nets.small_cnn import CNNSpec, SmallCNN, accuracy, fit, net_input
+from gen_eval.nets.small_cnn import CNNSpec, SmallCNN, accuracy, fit, net_input, preprocessing_text
 from gen_eval.reproducible import reproducible
 
 VAL_SPLIT_SEED = 0  # fixed apart from the training seed, so every run validates on the same images
@@ -184,6 +184,12 @@ class SmallCNNExtractor(FeatureExtractor):
     default_weights: ClassVar[Path]
     input_kind = "image"
     feature_names = ("features", "logits")
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # The input size and the preprocessing text follow from the spec: they cannot disagree.
+        cls.input_size = (cls.spec.size, cls.spec.size)
+        cls.preprocessing = preprocessing_text(cls.spec.size)
 
     @classmethod
     def availability(cls, weights_path: str | Path | None = None, **_: object) -> tuple[bool, str]:
