@@ -103,3 +103,42 @@ def test_one_class_with_every_label_gives_chance(tmp_path: Path) -> None:
 
 def test_no_labels_no_result(tmp_path: Path, train_part: tuple) -> None:
     assert _run(_npz(tmp_path / "plain.npz", train_part[0], None), "mnist:test") == {}
+
+
+class _DigitPicker:
+    """A class-conditional "generator" that returns real training digits of the requested classes.
+
+    With ``ignore_label`` it returns digits of random classes: the faulty model CAS must expose.
+    """
+
+    num_classes = 10
+
+    def __init__(self, ignore_label: bool) -> None:
+        images, labels = load_mnist_split("train")
+        self.images, self.labels, self.ignore_label = images, labels, ignore_label
+
+    def sample(self, n: int, generator=None, labels=None):
+        import torch
+
+        wanted = torch.randint(0, 10, (n,), generator=generator) if self.ignore_label else labels
+        rows = []
+        for label in wanted.tolist():
+            members = np.flatnonzero(self.labels == label)
+            rows.append(members[int(torch.randint(0, len(members), (1,), generator=generator))])
+        return torch.from_numpy(self.images[rows])
+
+
+@pytest.mark.parametrize("ignore_label", [False, True], ids=["obeys", "ignores label"])
+def test_conditional_generator(tmp_path: Path, ignore_label: bool) -> None:
+    from gen_eval.sources.python import GeneratorSource
+
+    generated = GeneratorSource(spec="picker", model=_DigitPicker(ignore_label), count=1334, seed=0)
+    test_images, test_labels = load_mnist_split("test")
+    context = MetricContext(
+        generated_source=generated,
+        reference_source=open_source(_npz(tmp_path / "ref.npz", test_images, test_labels)),
+        num_resamples=0,
+        options={"cas_images": BUDGET},
+    )
+    value = cas({}, {}, context)["cas"].value
+    assert value < 0.2 if ignore_label else value > 0.85
