@@ -27,7 +27,14 @@ seed shows. The gap's interval is the percentile bootstrap over test images of t
 difference of the two classifiers' hits (both are tested on the same images).
 
 The real-data classifier's hits are cached beside the reference's features, so a second run
-against the same reference trains one classifier, not two.
+against the same reference trains one classifier, not two. The images are read from the sources
+(features hold none): a generator is asked again with the run's seed, as MS-SSIM asks it, so its
+images are those it gives for that seed, each with the class it was asked for.
+
+Measured (one CPU thread): trained on ``mnist:train`` the classifier scores 98.3% on
+``mnist:test`` and on ``digits:train`` 99.4% on ``digits:test``, the bundled feature networks'
+own accuracies; 5,000 labelled 28x28 images take about 40 CPU seconds for both classifiers
+(``gen-eval bench paired``).
 """
 
 from __future__ import annotations
