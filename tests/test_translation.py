@@ -115,3 +115,14 @@ def test_cycle_consistency_zero_for_an_invertible_pair_and_exact_for_a_lossy_one
     assert lossy.value == pytest.approx(DIGITS_TEST[0].astype(np.float64).mean())
     assert lossy.interval[0] < lossy.value < lossy.interval[1]
     assert lossy.details["in_digit_levels"] == pytest.approx(lossy.value * 16 / 255)
+
+
+def test_a_failing_way_back_is_one_line_naming_the_source() -> None:
+    from gen_eval.errors import GenEvalError
+
+    class Broken(Planted):
+        def translate_back(self, outputs, generator=None):
+            return outputs  # 28x28 back instead of 8x8
+
+    with pytest.raises(GenEvalError, match="planted: translate_back"):
+        cycle_consistency({}, {}, _context(Broken(), count=10))

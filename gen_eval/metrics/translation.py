@@ -222,11 +222,16 @@ def cycle_consistency(generated: dict, reference: dict, context: MetricContext) 
     model, inputs, outputs, _ = _translation_parts(context)
     _, target_dataset = _datasets(model)
     # translate(x) is the source's own outputs; only the way back is computed here.
-    back = model.translate_back(torch.from_numpy(np.ascontiguousarray(outputs)))
-    if tuple(back.shape) != tuple(inputs.shape):
-        raise GenEvalError(
-            f"translate_back returned shape {tuple(back.shape)} for inputs {tuple(inputs.shape)}"
-        )
+    spec = getattr(context.generated_source, "spec", "the translator")
+    try:
+        back = model.translate_back(torch.from_numpy(np.ascontiguousarray(outputs)))
+    except GenEvalError:
+        raise
+    except Exception as exc:  # a submitted model's own failure: one line naming it
+        raise GenEvalError(f"{spec}: translate_back() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(back, torch.Tensor) or tuple(back.shape) != tuple(inputs.shape):
+        got = tuple(back.shape) if isinstance(back, torch.Tensor) else type(back).__name__
+        raise GenEvalError(f"{spec}: translate_back() returned {got} for inputs {tuple(inputs.shape)}")
     errors = (
         np.abs(back.numpy().astype(np.float64) - inputs.astype(np.float64)).reshape(len(inputs), -1).mean(1)
     )
