@@ -1,8 +1,10 @@
 """Classification accuracy score: real data scores like real data, broken labels score chance.
 
-Every classifier here trains on 1,334 images (every third of ``mnist:train``, which is in class
-order) for a budget of 3,000 images seen (``cas_images``), a few CPU seconds each; the budget is the same in the test that must reach high accuracy and in
-those that must not, so the chance-level results are not a budget too small to learn anything.
+Every classifier here trains on 1,334 images (every third of ``mnist:train``: all ten classes,
+whether the split is in class order or dealt class by class) for a budget of 3,000 images seen
+(``cas_images``), a few CPU seconds each; the budget is the same in the test that must reach high
+accuracy and in those that must not, so the chance-level results are not a budget too small to
+learn anything.
 """
 
 from __future__ import annotations
