@@ -149,6 +149,8 @@ _ENTRIES = [
     # Unpaired translation (issue 23): translate (8x8 -> 28x28) and translate_back, no sample().
     ModelEntry("cyclegan_digits2mnist", "reference_models.cyclegan", "digits", "translation",
                "CycleGAN-style: digits (8x8) <-> mnist (28x28), cycle + least-squares adversarial losses"),
+    ModelEntry("cyclegan_mnist2digits", "reference_models.cyclegan", "digits", "translation",
+               "the same CycleGAN the other way: mnist (28x28) -> digits (8x8)", {"direction": "mnist2digits"}),
 ]  # fmt: skip
 MODELS: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
 

@@ -18,8 +18,9 @@ Discriminators are PatchGANs: on 28x28, a 7x7 grid of verdicts (18x18 windows); 
 grid. Both generators are deterministic. ``translate`` (8x8 -> 28x28, uint8 with 256 levels) and
 ``translate_back`` (28x28 -> 8x8, rounded to the 17 grey levels of the digits data) are the
 unpaired translation protocol of issue 23; the model has ``task = "digits2mnist"`` and no
-``sample``. The last iterate is kept (there is no paired validation loss to choose by); the log
-records both cycle errors on held-out data.
+``sample``. ``cyclegan_mnist2digits`` is the same weights with ``direction = "mnist2digits"``:
+``translate`` is then F and ``translate_back`` G. The last iterate is kept (there is no paired
+validation loss to choose by); the log records both cycle errors on held-out data.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from reference_models.common import (
 )
 
 DIGITS_SIZE, MNIST_SIZE, BOX, DIGITS_LEVELS = 8, 28, 20, 17
+DIRECTIONS = ("digits2mnist", "mnist2digits")
 DEFAULTS = {
+    "direction": "digits2mnist",  # which way translate goes (training is the same either way)
     "channels": 8,  # width at 28x28 (16 at 8x8): 8 k weights per generator
     "disc_channels": 16,
     "cycle_weight": 10.0,  # CycleGAN's lambda
@@ -100,12 +103,17 @@ def discriminator(size: int, channels: int) -> nn.Sequential:
 
 
 class CycleGAN(nn.Module):
-    """Both trained generators with the translation protocol: ``task``, ``translate``, ``translate_back``."""
+    """Both trained generators with the translation protocol: ``task``, ``translate``, ``translate_back``.
 
-    task = "digits2mnist"
+    ``direction`` picks which way ``translate`` goes: ``"digits2mnist"`` (G, the default) or
+    ``"mnist2digits"`` (F); ``translate_back`` is the other generator. The weights are the same.
+    """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, direction: str = "digits2mnist"):
         super().__init__()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {direction!r}; expected one of {DIRECTIONS}")
+        self.task = direction
         self.forward_net = DigitsToMnist(channels)
         self.backward_net = MnistToDigits(channels)
 
@@ -124,31 +132,35 @@ class CycleGAN(nn.Module):
             net.train(was_training)
         return torch.cat(parts) if parts else torch.zeros((0, 1, 1, 1))
 
-    def translate(self, inputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """8x8 digits, uint8 (N, 1, 8, 8) -> 28x28 mnist-style digits, uint8 (N, 1, 28, 28).
-
-        ``generator`` is unused: the model is deterministic.
-        """
-        del generator
-        out = self._run(self.forward_net, inputs, DIGITS_SIZE)
-        if len(inputs) == 0:
+    def to_mnist(self, digits: torch.Tensor) -> torch.Tensor:
+        """G: 8x8 digits, uint8 (N, 1, 8, 8) -> 28x28 mnist-style digits, uint8 (N, 1, 28, 28)."""
+        if len(digits) == 0:
             return torch.zeros((0, 1, MNIST_SIZE, MNIST_SIZE), dtype=torch.uint8)
-        return torch.round(out * 255.0).to(torch.uint8)
+        return torch.round(self._run(self.forward_net, digits, DIGITS_SIZE) * 255.0).to(torch.uint8)
+
+    def to_digits(self, mnist: torch.Tensor) -> torch.Tensor:
+        """F: 28x28 digits, uint8 (N, 1, 28, 28) -> 8x8 digits on the 17 grey levels, uint8 (N, 1, 8, 8)."""
+        if len(mnist) == 0:
+            return torch.zeros((0, 1, DIGITS_SIZE, DIGITS_SIZE), dtype=torch.uint8)
+        out = self._run(self.backward_net, mnist, MNIST_SIZE)
+        return from_level_indices(torch.round(out * (DIGITS_LEVELS - 1)), DIGITS_LEVELS)
+
+    def translate(self, inputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``to_mnist`` (digits2mnist) or ``to_digits`` (mnist2digits); ``generator`` is unused (deterministic)."""
+        del generator
+        return self.to_mnist(inputs) if self.task == "digits2mnist" else self.to_digits(inputs)
 
     def translate_back(self, outputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """28x28 digits, uint8 (N, 1, 28, 28) -> 8x8 digits on the 17 grey levels, uint8 (N, 1, 8, 8)."""
+        """The other generator: the way back, for cycle consistency."""
         del generator
-        out = self._run(self.backward_net, outputs, MNIST_SIZE)
-        if len(outputs) == 0:
-            return torch.zeros((0, 1, DIGITS_SIZE, DIGITS_SIZE), dtype=torch.uint8)
-        return from_level_indices(torch.round(out * (DIGITS_LEVELS - 1)), DIGITS_LEVELS)
+        return self.to_digits(outputs) if self.task == "digits2mnist" else self.to_mnist(outputs)
 
 
 # ------------------------------------------------------------------------------------------- training
 def build(hparams: dict, dataset: str) -> CycleGAN:
     """An untrained model (``dataset`` is the source domain, ``digits``)."""
     del dataset
-    return CycleGAN(int(hparams["channels"]))
+    return CycleGAN(int(hparams["channels"]), str(hparams.get("direction", "digits2mnist")))
 
 
 def fit(
@@ -207,8 +219,8 @@ def fit(
 
 def _held_out_cycle(model: CycleGAN, a_val: torch.Tensor, b_val: torch.Tensor) -> dict[str, float]:
     """Mean |F(G(a)) - a| and |G(F(b)) - b| on held-out uint8 images, in grey levels (0-255)."""
-    aba = model.translate_back(model.translate(a_val)).to(torch.float32)
-    bab = model.translate(model.translate_back(b_val)).to(torch.float32)
+    aba = model.to_digits(model.to_mnist(a_val)).to(torch.float32)
+    bab = model.to_mnist(model.to_digits(b_val)).to(torch.float32)
     return {
         "val_cycle_digits": float((aba - a_val.to(torch.float32)).abs().mean()),
         "val_cycle_mnist": float((bab - b_val.to(torch.float32)).abs().mean()),

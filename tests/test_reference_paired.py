@@ -101,3 +101,16 @@ def test_a_tiny_fit_saves_a_loadable_checkpoint(name: str, overrides: dict, tmp_
         x = torch.from_numpy(get_task(trained.task).read("test", 0, 3)[0])
     assert torch.equal(trained.translate(x), loaded.translate(x))
     assert config["summary"]["steps"] == overrides["steps"]
+
+
+def test_mnist2digits_is_the_same_weights_the_other_way_on_every_class() -> None:
+    from gen_eval.sources.reference import open_reference_source
+
+    forward, backward = load_model("cyclegan_digits2mnist"), load_model("cyclegan_mnist2digits")
+    assert backward.task == "mnist2digits"
+    source = open_reference_source("ref:cyclegan_mnist2digits", 100, 0)
+    batch = next(iter(source.batches(100)))
+    assert tuple(batch.data.shape) == (100, 1, 8, 8) and tuple(batch.inputs.shape) == (100, 1, 28, 28)
+    assert set(batch.labels.tolist()) == set(range(10))  # evenly spaced: mnist's split is class-sorted
+    assert torch.equal(batch.data, forward.translate_back(batch.inputs))
+    assert torch.equal(backward.translate_back(batch.data), forward.translate(batch.data))

@@ -220,7 +220,7 @@ def cycle_consistency(generated: dict, reference: dict, context: MetricContext) 
     """
     del generated, reference
     model, inputs, outputs, _ = _translation_parts(context)
-    _, target_dataset = _datasets(model)
+    source_dataset, target_dataset = _datasets(model)
     # translate(x) is the source's own outputs; only the way back is computed here.
     spec = getattr(context.generated_source, "spec", "the translator")
     try:
@@ -260,10 +260,11 @@ def cycle_consistency(generated: dict, reference: dict, context: MetricContext) 
     targets = info.read(DATASET_SPLIT, 0, size)[0][rows]
     details = {
         "grey_levels": "uint8, 0-255",
-        "in_digit_levels": value / (255.0 / 16.0),
         "other_direction": float(cycle_errors(model, targets, forward_first=False).mean()),
         "other_direction_data": f"{target_dataset}:{DATASET_SPLIT}, {len(rows):,} evenly spaced images",
     }
+    if source_dataset == "digits":  # the digits' 17 levels are 255/16 apart
+        details["in_digit_levels"] = value / (255.0 / 16.0)
     result = Result(
         "cycle_consistency",
         value,

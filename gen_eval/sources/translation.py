@@ -4,8 +4,9 @@ An unpaired translation model (issue 23) has a str attribute ``task`` naming a t
 between two embedded datasets (:data:`TRANSLATIONS`: ``digits2mnist``), ``translate(inputs,
 generator=None)`` (uint8 source-domain images in, uint8 target-domain images out) and
 ``translate_back(outputs, generator=None)`` (the way back, for cycle consistency). ``ref:NAME``
-of such a model answers the first ``count`` images of the source dataset's test split: each row
-is an output (28x28 for ``digits2mnist``) beside its input (8x8) and the input's true class. There
+of such a model answers ``count`` images of the source dataset's test split: each row
+is an output (28x28 for ``digits2mnist``) beside its input (8x8) and the input's true class
+(fewer than the split: evenly spaced images, since a split may be stored class by class). There
 are no targets: nothing says what the translation of a given input should be, which is why the
 translation metrics (:mod:`gen_eval.metrics.translation`) measure label preservation and cycle
 consistency instead, and FID is measured against the target domain's test split.
@@ -26,7 +27,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.sources.paired import PairedSource, Pairs
 
 # task -> (source dataset, target dataset), both embedded.
-TRANSLATIONS = {"digits2mnist": ("digits", "mnist")}
+TRANSLATIONS = {"digits2mnist": ("digits", "mnist"), "mnist2digits": ("mnist", "digits")}
 TRANSLATE_CHUNK = 256
 SPLIT = "test"
 
@@ -61,7 +62,15 @@ class TranslationModelSource(PairedSource):
         source_dataset, target_dataset = TRANSLATIONS[self.task_name]
         info = get_dataset(source_dataset)
         available = info.size(SPLIT)
-        self.inputs, self.labels = info.read(SPLIT, 0, min(self.count, available))
+        images, labels = info.read(SPLIT, 0, available)
+        # Evenly spaced rows when asked for fewer than the split holds: mnist's split is stored
+        # class by class, so its first rows would all be zeros.
+        rows = np.unique(np.linspace(0, available - 1, min(self.count, available)).round().astype(np.int64))
+        self.inputs, self.labels = images[rows], labels[rows]
+        if len(rows) < available:
+            self.notes.append(
+                f"{len(rows):,} evenly spaced images of {source_dataset}:{SPLIT}'s {available:,}"
+            )
         self.target_dataset = target_dataset
         self._count = len(self.inputs)
         self.sample_shape = tuple(get_dataset(target_dataset).read(SPLIT, 0, 1)[0].shape[1:])
