@@ -110,10 +110,11 @@ def _real_hits(
     train_spec = default_train_spec(context.reference_source)
     if train_spec is None:
         return None, None, {}
-    facts: dict = {}
+    train_source = open_source(train_spec, seed=context.random_state)
+    facts: dict = {"real_train_count": len(train_source)}
 
     def compute() -> torch.Tensor:
-        train = labelled_images(open_source(train_spec, seed=context.random_state))
+        train = labelled_images(train_source)
         if train is None:
             return torch.full((len(ref_labels),), -1.0, dtype=torch.float64)
         epochs = epochs_for_budget(len(train[1]), budget)
@@ -127,12 +128,11 @@ def _real_hits(
             spec=_spec(ref_images),
             device=context.device,
         )
-        facts.update(
-            real_train_count=len(train[1]), real_epochs=epochs, real_seconds=time.perf_counter() - started
-        )
+        facts.update(real_epochs=epochs, real_seconds=time.perf_counter() - started)
         return torch.from_numpy(_hits(net, ref_images, ref_labels))
 
-    key = f"cas-real-v1:{train_spec}:{budget}:{num_classes}:{context.random_state}:{torch.device(context.device).type}"
+    # The training set's fingerprint (its dataset version) is part of the key: new data, new classifier.
+    key = f"cas-real-v1:{train_spec}:{train_source.fingerprint}:{budget}:{num_classes}:{context.random_state}:{torch.device(context.device).type}"
     hits = context.cached_reference_tensor(key, compute).cpu().double().numpy()
     if len(hits) != len(ref_labels) or (hits < 0).any():
         return None, train_spec, facts
@@ -260,7 +260,7 @@ def cas(generated: dict, reference: dict, context: MetricContext) -> dict[str, R
             "cas_real",
             float(real_hits.mean()),
             "higher",
-            len(gen_labels),
+            details["real_train_count"],  # the real images this classifier was trained on
             len(ref_labels),
             interval=_wilson(real_hits, context.confidence),
             interval_covers=COVERS,
