@@ -77,9 +77,12 @@ def _check_translator(model):
 
     if model.task in task_names():
         inputs, targets, _ = get_task(model.task).read("test", 0, 4)
-    else:  # unpaired translation: digits (8x8) -> mnist (28x28)
-        inputs, _ = get_dataset("digits").read("test", 0, 4)
-        targets, _ = get_dataset("mnist").read("test", 0, 4)
+    else:  # unpaired translation: digits (8x8) <-> mnist (28x28), either way
+        from gen_eval.sources.translation import TRANSLATIONS
+
+        source, target = TRANSLATIONS[model.task]
+        inputs, _ = get_dataset(source).read("test", 0, 4)
+        targets, _ = get_dataset(target).read("test", 0, 4)
     outputs = model.translate(torch.from_numpy(inputs.copy()), generator=torch.Generator().manual_seed(0))
     assert outputs.dtype == torch.uint8 and tuple(outputs.shape) == targets.shape
 
