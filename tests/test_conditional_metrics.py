@@ -191,6 +191,15 @@ def test_a_label_ignoring_model_is_at_chance_and_flagged(digits):
     found = per_class_findings(None, {"conditional_accuracy": ignoring})
     assert [(f.severity, f.message.split(":")[0]) for f in found] == [("collapse", "labels ignored")]
     assert per_class_findings(None, {"conditional_accuracy": real})[0].severity == "ok"
+    # Without a classifier: every class's precision far below the whole set's says the same.
+    from gen_eval.metrics.conditional import precision_recall_per_class
+    from gen_eval.metrics.precision_recall import precision_recall
+
+    plain = precision_recall(gen, ref, MetricContext(num_resamples=0))
+    for labels, expected in ((shuffled, [("collapse", "labels ignored")]), (gen_labels, [])):
+        within = precision_recall_per_class(gen, ref, _context(labels, ref_labels, resamples=0))
+        found = per_class_findings(None, {**plain, **within})
+        assert [(f.severity, f.message.split(":")[0]) for f in found] == expected
 
 
 def test_one_class_of_copies_is_flagged_as_collapsed_within_its_class(digits):

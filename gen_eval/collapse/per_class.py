@@ -11,7 +11,9 @@ reference's true ones, this module adds:
 * findings from the conditional metrics when they ran (:func:`per_class_findings`):
   ``conditional_accuracy`` near chance ("labels ignored", severity collapse), classes whose
   ``intra_class_diversity`` is below its collapsed ratio (collapse, with the class's recall
-  when ``recall_per_class`` ran), classes with recall below :data:`RECALL_LOW` (warning).
+  when ``recall_per_class`` ran), classes with recall below :data:`RECALL_LOW` (warning), classes
+  with precision below :data:`PRECISION_LOW` (warning; every class, without a classifier: labels
+  ignored).
 
 ``check_collapse(class_labels=...)`` runs the detector and adds the findings; ``evaluate`` passes
 the labels whenever both sets have them (``collapse/from_sources.py``).
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
 
 # A class's recall below this is a warning (held-out digits score about 0.85-0.96 per class at k=3).
 RECALL_LOW = 0.5
+# A class's precision below this is a warning (held-out digits: 0.78-1.0 per class at k=3); below it
+# in every class while the whole set's precision is above it, the samples are real-looking but not
+# of the class asked for: labels ignored, seen without a classifier (digits with shuffled labels:
+# 0.08 per class vs 0.89 overall).
+PRECISION_LOW = 0.5
 # Classes with fewer samples than this in either set are not scored by the Vendi detector: its
 # score is bounded by n, so a handful of samples says little.
 MIN_CLASS_SAMPLES = 10
@@ -150,6 +157,8 @@ def per_class_findings(detector: PerClassVendi | None, metrics: dict[str, Result
             findings.append(Finding("per_class", "collapse", f"labels ignored: {numbers}"))
         else:
             findings.append(Finding("per_class", "ok", f"labels obeyed: {numbers}"))
+    if accuracy is None or not accuracy.details.get("labels_ignored"):  # else said once, above
+        findings += _precision_findings(metrics, accuracy is None)
     recall = metrics.get("recall_per_class")
     recalls = recall.details.get("per_class", {}) if recall is not None else {}
     diversity = metrics.get("intra_class_diversity")
@@ -192,3 +201,32 @@ def per_class_findings(detector: PerClassVendi | None, metrics: dict[str, Result
                 )
             )
     return findings
+
+
+def _precision_findings(metrics: dict[str, Result], without_classifier: bool) -> list[Finding]:
+    """Classes whose samples lie outside the real samples of their class (``precision_per_class``)."""
+    precision = metrics.get("precision_per_class")
+    if precision is None:
+        return []
+    values = {int(c): v for c, v in precision.details.get("per_class", {}).items()}
+    low = [c for c, v in values.items() if v < PRECISION_LOW]
+    overall = metrics.get("precision")
+    if without_classifier and low and len(low) == len(values) and overall and overall.value >= PRECISION_LOW:
+        return [
+            Finding(
+                "per_class",
+                "collapse",
+                f"labels ignored: precision within classes {precision.value:.2f} against {overall.value:.2f} "
+                "for the whole set: the samples look real but not like the class asked for",
+            )
+        ]
+    if not low:
+        return []
+    shown = ", ".join(f"class {c} {values[c]:.2f}" for c in low)
+    return [
+        Finding(
+            "per_class",
+            "warning",
+            f"low precision within classes (below {PRECISION_LOW}): {shown}: samples unlike the class asked for",
+        )
+    ]
