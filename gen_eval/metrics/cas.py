@@ -39,6 +39,7 @@ Measured (one CPU thread, seed 0): trained on ``mnist:train`` the classifier sco
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 from gen_eval.metrics.result import Result
+from gen_eval.progress import progress_task
 
 if TYPE_CHECKING:
     from gen_eval.metrics.base import MetricContext
@@ -119,15 +121,17 @@ def _real_hits(
             return torch.full((len(ref_labels),), -1.0, dtype=torch.float64)
         epochs = epochs_for_budget(len(train[1]), budget)
         started = time.perf_counter()
-        net = train_classifier(
-            train[0],
-            train[1],
-            epochs=epochs,
-            random_state=context.random_state,
-            num_classes=num_classes,
-            spec=_spec(ref_images),
-            device=context.device,
-        )
+        with progress_task(f"cas: classifier on {train_spec}", epochs, sys.stderr.isatty()) as bar:
+            net = train_classifier(
+                train[0],
+                train[1],
+                epochs=epochs,
+                random_state=context.random_state,
+                num_classes=num_classes,
+                spec=_spec(ref_images),
+                device=context.device,
+                progress=lambda *_: bar.advance(1),
+            )
         facts.update(real_epochs=epochs, real_seconds=time.perf_counter() - started)
         return torch.from_numpy(_hits(net, ref_images, ref_labels))
 
@@ -188,15 +192,17 @@ def cas(generated: dict, reference: dict, context: MetricContext) -> dict[str, R
 
     started = time.perf_counter()
     epochs = epochs_for_budget(len(gen_labels), budget)
-    net = train_classifier(
-        gen_images,
-        gen_labels,
-        epochs=epochs,
-        random_state=context.random_state,
-        num_classes=num_classes,
-        spec=spec,
-        device=context.device,
-    )
+    with progress_task("cas: classifier on the generated images", epochs, sys.stderr.isatty()) as bar:
+        net = train_classifier(
+            gen_images,
+            gen_labels,
+            epochs=epochs,
+            random_state=context.random_state,
+            num_classes=num_classes,
+            spec=spec,
+            device=context.device,
+            progress=lambda *_: bar.advance(1),
+        )
     gen_seconds = time.perf_counter() - started
     hits = _hits(net, ref_images, ref_labels)
     real_hits, train_spec, facts = _real_hits(context, ref_images, ref_labels, num_classes, budget)

@@ -303,6 +303,7 @@ def train_classifier(
     num_classes: int | None = None,
     spec: CNNSpec | None = None,
     device: str | torch.device = "cpu",
+    progress: Callable[[int, float], None] | None = None,
 ) -> SmallCNN:
     """Train a fresh :class:`SmallCNN` on labelled uint8 images; seeded, for a fixed budget.
 
@@ -329,6 +330,8 @@ def train_classifier(
         AdamW at 3e-3 with a cosine schedule, shifts of up to 2 pixels for 28x28).
     device : str or torch.device
         Where to train (CUDA when the evaluation runs there).
+    progress : callable, optional
+        Called as ``progress(epoch, mean_training_loss)`` after each epoch.
 
     Returns
     -------
@@ -353,7 +356,9 @@ def train_classifier(
         torch.manual_seed(random_state)
         # Initialised on the CPU from the seed, then moved: the same start on every device.
         net = SmallCNN(spec, classes).to(device)
-        fit(net, x, y, epochs=epochs, generator=torch.Generator().manual_seed(random_state))
+        fit(
+            net, x, y, epochs=epochs, generator=torch.Generator().manual_seed(random_state), progress=progress
+        )
     return net
 
 
