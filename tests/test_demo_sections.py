@@ -16,8 +16,11 @@ def test_sections_claim_their_models_and_the_digits_leaderboard_does_not():
     assert split_for_section(names, paired.SECTIONS["inpaint"])[1] == ["mean_inpaint"]
     assert split_for_section(names, conditional.SECTION)[1] == ["cvae"]
     assert split_for_section(names, translation.SECTION)[1] == ["cyclegan_digits2mnist"]
+    assert split_for_section(["cyclegan_mnist2digits"], translation.SECTIONS["mnist2digits"])[1] == [
+        "cyclegan_mnist2digits"
+    ]
     # Every registered paired or translation model belongs to exactly one section.
-    sections = [conditional.SECTION, *paired.SECTIONS.values(), translation.SECTION]
+    sections = [conditional.SECTION, *paired.SECTIONS.values(), *translation.SECTIONS.values()]
     for name, entry in MODELS.items():
         if "task" in entry.config or entry.family in ("paired", "translation"):
             assert sum(s.belongs(entry) for s in sections) == 1, name

@@ -265,7 +265,7 @@ def _model_sections() -> list:
     """The demo sections of issue 23, in the order they print: conditional, paired tasks, translation."""
     from gen_eval.demo import conditional, paired, translation
 
-    return [conditional.SECTION, *paired.SECTIONS.values(), translation.SECTION]
+    return [conditional.SECTION, *paired.SECTIONS.values(), *translation.SECTIONS.values()]
 
 
 def _paired_plane(scores: list, out: Path | None, overwrite: bool) -> Path | None:

@@ -52,7 +52,13 @@ def model_rows() -> list[dict[str, Any]]:
     rows = []
     for name, entry in MODELS.items():
         shipped = entry.checkpoint.is_file()
-        exposes = ["sample", *capabilities(load_model(name))] if shipped else []
+        model = load_model(name) if shipped else None
+        # Paired models and translators answer inputs (translate) and have no sample().
+        exposes = (
+            [*(["sample"] if callable(getattr(model, "sample", None)) else []), *capabilities(model)]
+            if shipped
+            else []
+        )
         headline = scores.get(name, {})
         bpd = headline.get("bits_per_dim")
         rows.append(

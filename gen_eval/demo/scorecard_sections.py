@@ -39,7 +39,7 @@ def sections_of(groups: tuple[str, ...] = GROUPS) -> list[Section]:
     if "paired" in groups:
         chosen += list(paired.SECTIONS.values())
     if "translation" in groups:
-        chosen.append(translation.SECTION)
+        chosen += list(translation.SECTIONS.values())
     return chosen
 
 

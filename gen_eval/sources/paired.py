@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -329,3 +329,37 @@ class PairedFileSource(PairedSource):
 
     def _load_pairs(self) -> Pairs:  # set in __post_init__
         raise AssertionError("unreachable")
+
+
+TRANSLATE_CHUNK = 256
+
+
+def translate_all(
+    model: Any, inputs: np.ndarray, seed: int, spec: str, sample_shape: tuple[int, ...]
+) -> np.ndarray:
+    """``model.translate`` over ``inputs`` in chunks, seeded, each answer checked (uint8, one per input,
+    of ``sample_shape``); a one-line GenEvalError naming ``spec`` otherwise. Paired-task models and
+    unpaired translators answer through this one loop."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    parts = []
+    for start in range(0, len(inputs), TRANSLATE_CHUNK):
+        chunk = torch.from_numpy(inputs[start : start + TRANSLATE_CHUNK].copy())
+        try:
+            out = model.translate(chunk, generator=generator)
+        except GenEvalError:
+            raise
+        except Exception as exc:
+            raise GenEvalError(f"{spec}: translate() raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.dtype != torch.uint8:
+            raise GenEvalError(
+                f"{spec}: translate() returned {getattr(out, 'dtype', type(out))}; return a uint8 tensor"
+            )
+        if tuple(out.shape) != (len(chunk), *sample_shape):
+            raise GenEvalError(
+                f"{spec}: translate() of {len(chunk)} inputs returned shape {tuple(out.shape)}; "
+                f"expected {(len(chunk), *sample_shape)}"
+            )
+        parts.append(out.detach().cpu().numpy())
+    return np.concatenate(parts)

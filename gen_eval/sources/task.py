@@ -20,9 +20,8 @@ from typing import Any
 import numpy as np
 
 from gen_eval.errors import GenEvalError
-from gen_eval.sources.paired import PairedSource, Pairs
+from gen_eval.sources.paired import PairedSource, Pairs, translate_all
 
-TRANSLATE_CHUNK = 256
 DEFAULT_SPLIT = "test"
 
 
@@ -106,30 +105,9 @@ class PairedModelSource(PairedSource):
             )
 
     def _load_pairs(self) -> Pairs:
-        import torch
-
         assert self.inputs is not None and self.targets is not None
-        generator = torch.Generator().manual_seed(self.seed)
-        parts = []
-        for start in range(0, len(self.inputs), TRANSLATE_CHUNK):
-            chunk = torch.from_numpy(self.inputs[start : start + TRANSLATE_CHUNK].copy())
-            try:
-                out = self.model.translate(chunk, generator=generator)
-            except GenEvalError:
-                raise
-            except Exception as exc:
-                raise GenEvalError(f"{self.spec}: translate() raised {type(exc).__name__}: {exc}") from exc
-            if not isinstance(out, torch.Tensor) or out.dtype != torch.uint8:
-                raise GenEvalError(
-                    f"{self.spec}: translate() returned {getattr(out, 'dtype', type(out))}; return a uint8 tensor"
-                )
-            if tuple(out.shape) != (len(chunk), *self.sample_shape):
-                raise GenEvalError(
-                    f"{self.spec}: translate() of {len(chunk)} inputs returned shape {tuple(out.shape)}; "
-                    f"expected {(len(chunk), *self.sample_shape)}"
-                )
-            parts.append(out.detach().cpu().numpy())
-        return Pairs(np.concatenate(parts), self.inputs, self.targets, self.labels, 1, self.task_name)
+        outputs = translate_all(self.model, self.inputs, self.seed, self.spec, self.sample_shape)
+        return Pairs(outputs, self.inputs, self.targets, self.labels, 1, self.task_name)
 
 
 def open_paired_model(spec: str, model: Any, count: int, seed: int, key: str, name: str) -> PairedModelSource:

@@ -6,7 +6,7 @@ generator=None)`` (uint8 source-domain images in, uint8 target-domain images out
 ``translate_back(outputs, generator=None)`` (the way back, for cycle consistency). ``ref:NAME``
 of such a model answers ``count`` images of the source dataset's test split: each row
 is an output (28x28 for ``digits2mnist``) beside its input (8x8) and the input's true class
-(fewer than the split: evenly spaced images, since a split may be stored class by class). There
+(fewer than the split: its first images, every class among them). There
 are no targets: nothing says what the translation of a given input should be, which is why the
 translation metrics (:mod:`gen_eval.metrics.translation`) measure label preservation and cycle
 consistency instead, and FID is measured against the target domain's test split.
@@ -23,12 +23,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gen_eval.errors import GenEvalError
-from gen_eval.sources.paired import PairedSource, Pairs
+from gen_eval.sources.paired import PairedSource, Pairs, translate_all
 
 # task -> (source dataset, target dataset), both embedded.
 TRANSLATIONS = {"digits2mnist": ("digits", "mnist"), "mnist2digits": ("mnist", "digits")}
-TRANSLATE_CHUNK = 256
 SPLIT = "test"
 
 
@@ -63,14 +61,11 @@ class TranslationModelSource(PairedSource):
         info = get_dataset(source_dataset)
         available = info.size(SPLIT)
         images, labels = info.read(SPLIT, 0, available)
-        # Evenly spaced rows when asked for fewer than the split holds: mnist's split is stored
-        # class by class, so its first rows would all be zeros.
-        rows = np.unique(np.linspace(0, available - 1, min(self.count, available)).round().astype(np.int64))
+        # The first rows: embedded splits hold their classes spread (mnist's are dealt class by class).
+        rows = np.arange(min(self.count, available))
         self.inputs, self.labels = images[rows], labels[rows]
         if len(rows) < available:
-            self.notes.append(
-                f"{len(rows):,} evenly spaced images of {source_dataset}:{SPLIT}'s {available:,}"
-            )
+            self.notes.append(f"the first {len(rows):,} images of {source_dataset}:{SPLIT}'s {available:,}")
         self.target_dataset = target_dataset
         self._count = len(self.inputs)
         self.sample_shape = tuple(get_dataset(target_dataset).read(SPLIT, 0, 1)[0].shape[1:])
@@ -81,30 +76,9 @@ class TranslationModelSource(PairedSource):
             )
 
     def _load_pairs(self) -> Pairs:
-        import torch
-
         assert self.inputs is not None
-        generator = torch.Generator().manual_seed(self.seed)
-        parts = []
-        for start in range(0, len(self.inputs), TRANSLATE_CHUNK):
-            chunk = torch.from_numpy(self.inputs[start : start + TRANSLATE_CHUNK].copy())
-            try:
-                out = self.model.translate(chunk, generator=generator)
-            except GenEvalError:
-                raise
-            except Exception as exc:
-                raise GenEvalError(f"{self.spec}: translate() raised {type(exc).__name__}: {exc}") from exc
-            if not isinstance(out, torch.Tensor) or out.dtype != torch.uint8:
-                raise GenEvalError(
-                    f"{self.spec}: translate() returned {getattr(out, 'dtype', type(out))}; return a uint8 tensor"
-                )
-            if tuple(out.shape) != (len(chunk), *self.sample_shape):
-                raise GenEvalError(
-                    f"{self.spec}: translate() of {len(chunk)} inputs returned shape {tuple(out.shape)}; "
-                    f"expected {(len(chunk), *self.sample_shape)}"
-                )
-            parts.append(out.detach().cpu().numpy())
-        return Pairs(np.concatenate(parts), self.inputs, None, self.labels, 1, self.task_name)
+        outputs = translate_all(self.model, self.inputs, self.seed, self.spec, self.sample_shape)
+        return Pairs(outputs, self.inputs, None, self.labels, 1, self.task_name)
 
     def describe(self) -> dict:
         info = super().describe()
