@@ -25,11 +25,16 @@ likelihood metric asks) it bounds the MARGINAL log P(x) = log sum_y p(y) P(x | y
 importance sampling over (y, z) with 10 draws of z per class (100 decoder passes, as the plain VAE
 spends), whose log-mean is a lower bound in expectation by Jensen's inequality.
 
-Networks are MLPs (784 + 10 -> 512 -> 512 -> 2 x 16; 16 + 10 -> 512 -> 512 -> 2 x 784), built
-with ``vae.py``'s ``mlp``; they train in a few CPU minutes on mnist's 3,600 training images.
-The latent methods take the label too (``decode(z, labels)``, ``encode(x, labels)``): a CVAE's z
-means nothing without its y. Called without labels, ``decode`` and ``encode`` use class
-``i % 10`` for row i, which keeps them usable where only z is passed (document what you plot).
+The encoder is an MLP (784 + 10 -> 512 -> 512 -> 2 x 4); the decoder maps (z, y) through an MLP to
+a 32 x 7 x 7 map and two transposed convolutions to 28x28 location and log-scale maps (an MLP
+decoder, ``channels: 0``, with the same 4 latents scored FID 153 against 95 and conditional
+accuracy 0.75 against 0.82). It trains in a few CPU minutes on mnist's 3,600 training images.
+
+The latent methods need the label too, and are named for it (``encode_given_label(x, labels)``,
+``decode_given_label(z, labels)``, ``decode_float_given_label``, ``log_likelihood(x, z, labels)``):
+a CVAE's z means nothing without its y. The protocol's label-free ``encode``/``decode``/
+``log_likelihood_given_latent`` are deliberately absent, so gen-eval's unconditional latent tools
+(interpolation, AIS over z) say the model has none rather than silently fixing or cycling a class.
 """
 
 from __future__ import annotations
@@ -44,8 +49,11 @@ from reference_models.common import EarlyStopping, TrainingData, TrainLog, minib
 from reference_models.vae import LOG_2PI, bits_per_dim, mlp
 
 DEFAULTS = {
-    "latent_dim": 16,
-    "hidden": 512,  # width of the two hidden layers of each MLP
+    # Few latents: with 16 (8), z also learns the class and a prior draw overrules the label:
+    # conditional accuracy 0.51 (0.60); with 4, 0.82 (mnist net, 1,000 samples; see the CHANGELOG).
+    "latent_dim": 4,
+    "hidden": 512,  # width of the MLP layers
+    "channels": 32,  # transposed-conv decoder width (7x7 -> 14x14 -> 28x28); 0: an MLP decoder
     "epochs": 300,  # an upper limit: early stopping on the validation loss ends it
     "batch_size": 64,
     "lr": 1e-3,
@@ -109,7 +117,7 @@ def discretised_logistic_mode(loc: torch.Tensor, log_scale: torch.Tensor) -> tor
 class CVAE(nn.Module):
     """A conditional VAE over uint8 (N, 1, 28, 28) images and labels 0..9.
 
-    ``sample`` and ``decode`` return the decoder's MODE, each pixel's most likely level given
+    ``sample`` and ``decode_given_label`` return the decoder's MODE, each pixel's most likely level given
     (z, y), as ``vae.py`` does: a per-pixel draw adds noise that z does not explain.
     """
 
@@ -117,51 +125,49 @@ class CVAE(nn.Module):
     levels = LEVELS
     num_classes = NUM_CLASSES
 
-    def __init__(self, latent_dim: int, hidden: int):
+    def __init__(self, latent_dim: int, hidden: int, channels: int = 0):
         super().__init__()
         self.latent_dim = latent_dim
         pixels = math.prod(SHAPE)
         self.encoder = mlp([pixels + NUM_CLASSES, hidden, hidden, 2 * latent_dim])
-        self.decoder = mlp([latent_dim + NUM_CLASSES, hidden, hidden, 2 * pixels])
+        if channels == 0:
+            self.decoder = mlp([latent_dim + NUM_CLASSES, hidden, hidden, 2 * pixels])
+        else:
+            c = channels
+            self.decoder = nn.Sequential(
+                mlp([latent_dim + NUM_CLASSES, hidden, c * 7 * 7]), nn.ReLU(), nn.Unflatten(1, (c, 7, 7)),
+                nn.ConvTranspose2d(c, c, 4, 2, 1), nn.ReLU(),  # 7x7 -> 14x14
+                nn.ConvTranspose2d(c, 2, 4, 2, 1), nn.Flatten(),  # 28x28: location and log-scale maps
+            )  # fmt: skip
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _one_hot(self, labels: torch.Tensor | None, n: int) -> torch.Tensor:
-        if labels is None:  # row i gets class i % 10 (see the module docstring)
-            labels = torch.arange(n) % NUM_CLASSES
+    def _one_hot(self, labels: torch.Tensor, n: int) -> torch.Tensor:
         labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
         if labels.shape != (n,) or bool(((labels < 0) | (labels >= NUM_CLASSES)).any()):
             raise ValueError(f"labels must be {n} class indices in 0..{NUM_CLASSES - 1}")
         return F.one_hot(labels, NUM_CLASSES).to(torch.float32)
 
     # ------------------------------------------------------------------------------ the two networks
-    def posterior(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x, y) for uint8 images x."""
         pixels = x.to(self.device, torch.float32).reshape(len(x), -1) * (2 / 255) - 1  # in [-1, 1]
         mean, log_var = self.encoder(torch.cat([pixels, self._one_hot(labels, len(x))], 1)).chunk(2, dim=1)
         return mean, log_var.clamp(-12, 8)  # keeps exp() finite early in training
 
-    def decoder_parameters(
-        self, z: torch.Tensor, labels: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def decoder_parameters(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Location and log-scale (N, 784) of each pixel's logistic, on the [-1, 1] scale."""
         z = z.to(self.device, torch.float32)
         loc, log_scale = self.decoder(torch.cat([z, self._one_hot(labels, len(z))], 1)).chunk(2, dim=1)
         return loc, log_scale.clamp_min(MIN_LOG_SCALE)
 
-    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """log p(x | z, y) in nats, float64, per row. Differentiable in z."""
         loc, log_scale = self.decoder_parameters(z, labels)
         k = x.to(self.device).reshape(len(x), -1).to(torch.int64)
         return discretised_logistic_log_prob(k, loc, log_scale).to(torch.float64).sum(1)
-
-    def log_likelihood_given_latent(
-        self, x: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The protocol's name for :meth:`log_likelihood` (row i has class i % 10 without labels)."""
-        return self.log_likelihood(x, z, labels)
 
     # ------------------------------------------------------------------------------- bounds on log P
     def _noise(self, shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
@@ -233,25 +239,25 @@ class CVAE(nn.Module):
 
     # ------------------------------------------------------------------------------ latents and samples
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_given_label(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Posterior means (N, latent_dim) of uint8 images x given their labels."""
         return self.posterior(x, labels)[0].cpu()
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_given_label(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The decoder's most likely image for each (z, y): uint8 (N, 1, 28, 28)."""
         loc, log_scale = self.decoder_parameters(z, labels)
         return discretised_logistic_mode(loc, log_scale).reshape(len(z), *SHAPE).to(torch.uint8).cpu()
 
     @torch.no_grad()
-    def decode_float(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_float_given_label(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Each pixel's logistic location mapped to [0, 1] (N, 1, 28, 28): smooth in z, unlike the mode."""
         loc, _ = self.decoder_parameters(z, labels)
         return ((loc.clamp(-1, 1) + 1) / 2).reshape(len(z), *SHAPE).cpu()
 
     @torch.no_grad()
-    def sample_given_latent(
-        self, z: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    def sample_given_latent_and_label(
+        self, z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """One draw x ~ p(x | z, y) per latent, uint8: loc + scale * logit(u), rounded to a level."""
         loc, log_scale = self.decoder_parameters(z, labels)
@@ -270,13 +276,13 @@ class CVAE(nn.Module):
         """
         if labels is None:
             labels = torch.randint(NUM_CLASSES, (n,), generator=generator)
-        return self.decode(torch.randn(n, self.latent_dim, generator=generator), labels)
+        return self.decode_given_label(torch.randn(n, self.latent_dim, generator=generator), labels)
 
 
 def build(hparams: dict, dataset: str) -> CVAE:
     if dataset != "mnist":
         raise ValueError(f"the conditional VAE is built for mnist, not {dataset!r}")
-    return CVAE(hparams["latent_dim"], hparams["hidden"])
+    return CVAE(hparams["latent_dim"], hparams["hidden"], hparams.get("channels", 0))
 
 
 # ------------------------------------------------------------------------------------------ training
