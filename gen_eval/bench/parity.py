@@ -49,6 +49,7 @@ CONVENTIONS = [
     "| MS-SSIM | torchmetrics: reflection padding, channel mean before the product across scales | pytorch-msssim: valid windows only, per-channel product | `-o ms_ssim_convention=pytorch_msssim` |",
     "| KID interval | none below 10 generated samples (a warning says why) | torch-fidelity: std over subsets | — |",
     "| Inception's resize to 299x299 | legacy-tf: torch-fidelity's TF-1.x bilinear, then (x - 128) / 128 | clean-fid: PIL bicubic in float; pytorch-fid: torch bilinear, 2x - 1 | `--resize-mode clean` or `legacy-pytorch` |",
+    "| DINOv2/CLIP resize to 224x224 | bicubic, antialiased, on [0, 255] (EDM2's FD_DINOv2) | torch-fidelity: its TF-1.x bilinear | `--resize-mode legacy-tf` |",
     "",
 ]
 
@@ -171,9 +172,12 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
     from gen_eval.bench.parity_msssim import msssim_rows
 
     rows = compare_with_torch_fidelity(num_images=num_images, size=size)
+    from gen_eval.bench.parity_encoders import encoder_rows
+
     with tempfile.TemporaryDirectory() as tmp:
         extra_rows, msssim_notes = msssim_rows(Path(tmp))
         mode_rows, mode_notes = inception_mode_rows(Path(tmp), size=size)
+        extra_rows += encoder_rows(Path(tmp))  # FD_DINOv2's pipeline and FD on CLIP (issue 25)
     extra_rows += mode_rows
     for row in extra_rows:
         row["relative_difference"] = relative_difference(row["ours"], row["theirs"])
@@ -219,6 +223,12 @@ def write_parity_report(out: Path, num_images: int = 100, size: int = 32) -> lis
             "its FID. The second FID row evaluates torch-fidelity's own eigvals on the same features but keeps only",
             "the N - 1 eigenvalues of the true rank: it agrees with gen-eval to ~1e-8. The raw difference grows with",
             "the scale of the features (random weights give large ones); it is held to 1e-3 here.",
+            "",
+            "FD_DINOv2 and CLIP rows: random official-layout ViT weights loaded by both tools, torch-fidelity's",
+            "resize (`--resize-mode legacy-tf`); the DINOv2 row runs ViT-S/14 through the code ViT-L/14 takes",
+            "(`fd_dinov2` is FID's formula on `dinov2-vit-l14` features; gen_eval/bench/parity_encoders.py says",
+            "why the large network is not run here). EDM2's own convention (bicubic, antialiased) has no",
+            "installable peer: `tests/test_features_encoders.py` checks it against the formula.",
             "",
             *(line for note in msssim_notes for line in (note, "")),
             *mode_notes,
