@@ -97,7 +97,7 @@ def test_cvae_bounds_against_quadrature_over_a_one_dimensional_latent() -> None:
     conditional = per_class[labels, torch.arange(4)]
     marginal = torch.logsumexp(per_class, 0) - math.log(10)
     # IWAE is consistent: with 3,000 draws it is within Monte Carlo noise (~0.01 nats here) of the truth.
-    many = model.iwae(x, labels, 3000, torch.Generator().manual_seed(0))
+    many = model.iwae_given_label(x, labels, 3000, torch.Generator().manual_seed(0))
     assert (conditional - many).abs().max() < 0.05, conditional - many
     # log_prob's 100-draw estimates: noise up to ~0.12 nats in 12 seeds tried; a missing log 10 is 2.3.
     for estimate, exact in (
