@@ -176,3 +176,19 @@ def test_scorecard_block_is_replaced_in_place_and_the_trade_off_is_read_from_the
     assert "better on both" in _trade_off(rows)[0]
     with pytest.raises(Exception, match="choose from conditional, paired, translation"):
         sections_of(("pared",))
+
+
+def test_conditional_section_reads_the_classes_and_flags_the_label_blind_gan(tmp_path):
+    names = ["cgan", "cgan_ignores_label"]
+    scores = score_section(
+        conditional.SECTION, names, out_dir=tmp_path, num_samples=300, num_resamples=0, show_progress=False
+    )
+    by_name = {s.name: s for s in scores}
+    assert list(by_name) == ["train split", *names]
+    assert by_name["train split"].value("conditional_accuracy") is None  # data has no requested classes
+    assert by_name["train split"].collapse["status"] == "ok"  # no memorisation check of the train split
+    assert by_name["cgan"].value("conditional_accuracy") > 0.8
+    assert by_name["cgan_ignores_label"].value("conditional_accuracy") < 0.2
+    assert "labels ignored" in by_name["cgan_ignores_label"].collapse["verdict"]
+    columns, rows = section_rows(conditional.SECTION, scores)
+    assert "class read" in columns and rows[0][columns.index("class read")] == "-"

@@ -3,14 +3,15 @@
 ``cvae``, ``cgan`` and the faulty ``cgan_ignores_label`` are asked for balanced classes (sample i:
 class i % 10) and scored against ``mnist:test`` on the bundled ``mnist`` network's features: FID
 and precision/recall as for any model, then what only a conditional model has: whether the
-classifier reads the class asked for (conditional accuracy), the mean per-class FID, the diversity
-within each class relative to the real digits of that class, and the classification accuracy
-score (a classifier trained on the samples, tested on real digits). The floor is the training
+classifier reads the class asked for (conditional accuracy), the mean per-class FID and the
+diversity within each class relative to the real digits of that class; the scorecard adds the
+classification accuracy score (a classifier trained on the samples, tested on real digits). The floor is the training
 split against the test split (data has no requested classes: its conditional columns stay "-").
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from gen_eval.demo.sections import Section
@@ -41,7 +42,6 @@ SECTION = Section(
         "conditional_accuracy",
         "fid_per_class",
         "intra_class_diversity",
-        "cas",
     ),
     columns=(
         ("FID", "fid", ".3g"),
@@ -53,5 +53,9 @@ SECTION = Section(
         ("CAS", "cas", ".0%"),
     ),
     floor_spec="mnist:train",
+    floor_label="train split",
     features="mnist",
 )
+# The scorecard adds CAS (a classifier trained per model: about 40 CPU seconds each), which the
+# demo leaves out to stay quick.
+SCORECARD_SECTION = replace(SECTION, metrics=(*SECTION.metrics, "cas"))

@@ -35,7 +35,7 @@ def sections_of(groups: tuple[str, ...] = GROUPS) -> list[Section]:
         raise GenEvalError(f"--sections {','.join(unknown)}: choose from {', '.join(GROUPS)} (or all)")
     chosen = []
     if "conditional" in groups:
-        chosen.append(conditional.SECTION)
+        chosen.append(conditional.SCORECARD_SECTION)
     if "paired" in groups:
         chosen += list(paired.SECTIONS.values())
     if "translation" in groups:
