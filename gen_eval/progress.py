@@ -196,11 +196,11 @@ def sampling_progress(source: Any, enabled: bool) -> Iterator[None]:
     original, total, drawn = model.sample, len(source), [0]
     stack = ExitStack()
 
-    def sample(n: int, generator: Any = None) -> Any:
+    def sample(n: int, generator: Any = None, **options: Any) -> Any:  # options: a conditional model's labels
         if len(drawn) == 1:  # the first draw (open_source's one-sample probe came before)
             bar = stack.enter_context(progress_task("sampling", total, True))
             drawn.append(bar)
-        out = original(n, generator=generator)
+        out = original(n, generator=generator, **options)
         if drawn[0] < total:  # later draws (a sample grid) come after the bar is done
             drawn[0] += n
             drawn[1].advance(n)

@@ -192,3 +192,22 @@ def test_conditional_section_reads_the_classes_and_flags_the_label_blind_gan(tmp
     assert "labels ignored" in by_name["cgan_ignores_label"].collapse["verdict"]
     columns, rows = section_rows(conditional.SECTION, scores)
     assert "class read" in columns and rows[0][columns.index("class read")] == "-"
+
+
+def test_the_sampling_bar_passes_a_conditional_models_labels_through():
+    import torch
+
+    from gen_eval.progress import sampling_progress
+    from gen_eval.sources.python import GeneratorSource
+
+    class Toy:
+        num_classes = 3
+
+        def sample(self, n, generator=None, labels=None):
+            return (labels.view(-1, 1) * torch.ones(n, 2)).float()  # each row says its class
+
+    source = GeneratorSource(spec="toy", model=Toy(), count=6, seed=0)
+    with sampling_progress(source, True):
+        batch = next(source.batches(6))
+    assert batch.labels.tolist() == [0, 1, 2, 0, 1, 2]
+    assert batch.data[:, 0].tolist() == [0, 1, 2, 0, 1, 2]
