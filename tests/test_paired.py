@@ -370,3 +370,41 @@ def test_lpips_falls_back_to_a_named_feature_distance(tmp_path, monkeypatch):
     assert result.value == pytest.approx(want, rel=1e-9)
     same = feature_distance({}, {}, _context(open_source("task:sr4", num_samples=10)))["feature_distance"]
     assert same.value == 0.0 and not same.warnings
+
+
+def test_lpips_runs_with_weights_on_disk_and_equals_the_network_per_pair(tmp_path, monkeypatch):
+    """The LPIPS path, with random but informative VGG-16 and lin weights this test makes (nothing
+    is downloaded): the metric is named lpips and equals the network's mean over the pairs."""
+    from torchvision.models import vgg16
+
+    from gen_eval.features import lpips as lpips_module
+    from gen_eval.perceptual.pairs import lpips
+    from gen_eval.sources import open_source
+
+    torch.manual_seed(0)
+    vgg = vgg16(weights=None)
+    for module in vgg.features:
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+            torch.nn.init.normal_(module.bias, std=0.1)
+    vgg_path, lin_path = tmp_path / "vgg16-397923af.pth", tmp_path / "lin.pth"
+    torch.save(vgg.state_dict(), vgg_path)
+    torch.save(
+        {f"lin{i}.model.1.weight": torch.rand(1, c, 1, 1) for i, c in enumerate(lpips_module._CHANNELS)},
+        lin_path,
+    )
+    monkeypatch.setenv("GEN_EVAL_VGG16_WEIGHTS", str(vgg_path))
+    monkeypatch.setenv("GEN_EVAL_LPIPS_WEIGHTS", str(lin_path))
+    source = open_source("ref:nearest_sr4", num_samples=12)
+    results = lpips({}, {}, _context(source, resamples=20))
+    assert list(results) == ["lpips"] and results["lpips"].interval is not None
+    pairs = source.pairs()
+    network = lpips_module.LPIPS.from_files(vgg_path, lin_path)
+    with torch.no_grad():
+        want = network(
+            torch.from_numpy(pairs.outputs).float() / 255, torch.from_numpy(pairs.targets).float() / 255
+        )
+    assert results["lpips"].value == pytest.approx(float(want.double().mean()), rel=1e-6)
+    assert results["lpips"].value > 0
+    same = lpips({}, {}, _context(open_source("task:sr4", num_samples=6), resamples=0))["lpips"]
+    assert same.value == pytest.approx(0.0, abs=1e-6)  # targets against themselves
