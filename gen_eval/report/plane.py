@@ -88,7 +88,8 @@ def plane_png(points: list[dict[str, Any]], path: str | Path) -> Path:
     tasks = sorted({str(p.get("task")) for p in points})
     markers = dict(zip(tasks, "osD^v<>", strict=False))
     for task in tasks:
-        for point in (p for p in points if str(p.get("task")) == task):
+        chosen = sorted((p for p in points if str(p.get("task")) == task), key=lambda p: p["fid"])
+        for index, point in enumerate(chosen):
             submitted = bool(point.get("submission"))
             axes.scatter(
                 point["fid"],
@@ -99,11 +100,13 @@ def plane_png(points: list[dict[str, Any]], path: str | Path) -> Path:
                 label=None,
                 zorder=3,
             )
+            # Neighbours along the FID axis label above and below in turn, so close points stay legible.
+            offset = (5, 5) if index % 2 == 0 else (5, -12)
             axes.annotate(
                 point["name"],
                 (point["fid"], point["psnr"]),
                 textcoords="offset points",
-                xytext=(5, 5),
+                xytext=offset,
                 fontsize=8,
             )
         axes.scatter([], [], marker=markers[task], color=f"C{tasks.index(task)}", label=task)
