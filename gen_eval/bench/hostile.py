@@ -20,24 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from gen_eval.datasets.digits import load_digits_split
-
-
-def digits(start: int, stop: int) -> np.ndarray:
-    """Digits test-split images ``start:stop``, uint8 (N, 1, 8, 8)."""
-    return load_digits_split("test")[0][start:stop]
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image.squeeze()).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_pngs(folder: Path, images: np.ndarray) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        (folder / f"img_{i:03d}.png").write_bytes(png_bytes(image))
+from gen_eval.bench.hostile_files import digits, png_bytes, write_pngs
 
 
 def bomb_png(width: int, height: int) -> bytes:

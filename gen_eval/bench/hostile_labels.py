@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def label_cases(root: Path) -> dict[str, str]:
     """Write the badly labelled submissions under ``root``: submission name -> expected error fragment."""
-    from gen_eval.bench.hostile import digits, write_pngs
+    from gen_eval.bench.hostile_files import digits, write_pngs
 
     images = digits(0, 40)
     classes = np.arange(40) % 10

@@ -21,7 +21,7 @@ def _images(count: int, size: int = 28, seed: int = 0) -> np.ndarray:
 
 
 def _png(image: np.ndarray) -> bytes:
-    from gen_eval.bench.hostile import png_bytes
+    from gen_eval.bench.hostile_files import png_bytes
 
     return png_bytes(image)
 

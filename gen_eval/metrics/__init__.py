@@ -42,37 +42,8 @@ from gen_eval.metrics.entries_paired import PAIRED_METRICS
 from gen_eval.metrics.entries_pointclouds import POINTCLOUD_METRICS
 from gen_eval.metrics.entries_text import TEXT_FEATURE_METRICS
 from gen_eval.metrics.entries_translation import TRANSLATION_METRICS
-from gen_eval.metrics.entry import MetricEntry
+from gen_eval.metrics.entry import KID_OPTIONS, MetricEntry, knn_options
 
-
-def _knn_options(prefix: str, k: int) -> dict[str, Option]:
-    """The options precision/recall (``pr``) and density/coverage (``dc``) share, by prefix."""
-    return {
-        f"{prefix}_k": Option(int, k, "neighbours: the k-th nearest one sets each ball's radius"),
-        f"{prefix}_ball": Option(
-            str,
-            "closed",
-            "closed balls (d <= radius, torch-fidelity) or open (d < radius, prdc)",
-            "gen_eval.metrics.precision_recall:BALLS",
-        ),
-        f"{prefix}_chunk_size": Option(
-            int, None, "rows per distance block (default: from the memory budget)"
-        ),
-        f"{prefix}_memory_mb": Option(
-            float, None, "memory for one distance block in MB (default 32; 1024 on CUDA)"
-        ),
-    }
-
-
-_KID_OPTIONS = {
-    "kid_subsets": Option(int, 100, "random subsets averaged"),
-    "kid_subset_size": Option(int, 1000, "samples per subset (clipped to the smaller set)"),
-    "kid_degree": Option(int, 3, "degree of the polynomial kernel"),
-    "kid_gamma": Option(float, None, "kernel scale (default 1 / feature dimension)"),
-    "kid_coef0": Option(float, 1, "kernel offset"),
-    "kid_max_kernel_elements": Option(int, 3 * 8192**2, "kernel entries held in memory at once"),
-    "kid_bootstrap_subsets": Option(int, 10, "subsets per bootstrap replicate"),
-}
 _FD_INF_OPTIONS = {
     "fd_inf_points": Option(int, 15, "subset sizes in the 1/N fit"),
     "fd_inf_min": Option(int, None, "smallest subset size (default min(5000, N // 10))"),
@@ -140,7 +111,7 @@ _BUILTIN: dict[str, MetricEntry] = {
         from_statistics=True,
     ),
     "kid": MetricEntry(
-        "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel", _KID_OPTIONS
+        "gen_eval.metrics.kid:kid", "features", True, "unbiased MMD^2, cubic polynomial kernel", KID_OPTIONS
     ),
     "is": MetricEntry(
         "gen_eval.metrics.inception_score:inception_score",
@@ -158,14 +129,14 @@ _BUILTIN: dict[str, MetricEntry] = {
         "features",
         True,
         "k-NN precision/recall (k=3)",
-        _knn_options("pr", 3),
+        knn_options("pr", 3),
     ),
     "density_coverage": MetricEntry(
         "gen_eval.metrics.density_coverage:density_coverage",
         "features",
         True,
         "density/coverage (k=5)",
-        _knn_options("dc", 5),
+        knn_options("dc", 5),
     ),
     "ms_ssim": MetricEntry(
         "gen_eval.metrics.ms_ssim:ms_ssim",

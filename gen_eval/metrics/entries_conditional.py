@@ -2,36 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
-from gen_eval.metrics.entry import MetricEntry
+from gen_eval.metrics.entry import KID_OPTIONS, MetricEntry, knn_options
 from gen_eval.option_types import Option
-
-
-class SameOptions(Mapping[str, Option]):
-    """The options of the plain metric a per-class one runs on each class (``-o kid_subsets=...``).
-
-    Looked up in the registry when read, once it is complete (this module is imported while the
-    registry is being built), so the declarations are the plain metric's own and cannot drift.
-    """
-
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
-
-    def _options(self) -> Mapping[str, Option]:
-        from gen_eval.metrics import METRICS
-
-        return METRICS.get(self.metric).options
-
-    def __getitem__(self, key: str) -> Option:
-        return self._options()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._options())
-
-    def __len__(self) -> int:
-        return len(self._options())
-
 
 # metrics/conditional.py (per-class FID/KID/precision/recall/coverage), conditional_accuracy.py and
 # intra_class.py say what each measures, which classes they skip and what their intervals cover.
@@ -43,7 +15,7 @@ CONDITIONAL_METRICS: dict[str, MetricEntry] = {
         "labels",
         True,
         "FID of each requested class's samples vs the real samples of that class, and its mean over classes",
-        SameOptions("fid"),
+        {},
         ("image",),
     ),
     "kid_per_class": MetricEntry(
@@ -51,7 +23,7 @@ CONDITIONAL_METRICS: dict[str, MetricEntry] = {
         "labels",
         True,
         "KID per class (the kid options apply to each class), and its mean over classes",
-        SameOptions("kid"),
+        KID_OPTIONS,
         ("image",),
     ),
     "precision_recall_per_class": MetricEntry(
@@ -59,7 +31,7 @@ CONDITIONAL_METRICS: dict[str, MetricEntry] = {
         "labels",
         True,
         "k-NN precision and recall per class (the pr options apply), and their means over classes",
-        SameOptions("precision_recall"),
+        knn_options("pr", 3),
         ("image",),
     ),
     "coverage_per_class": MetricEntry(
@@ -67,7 +39,7 @@ CONDITIONAL_METRICS: dict[str, MetricEntry] = {
         "labels",
         True,
         "coverage (density/coverage's) per class (the dc options apply), and its mean over classes",
-        SameOptions("density_coverage"),
+        knn_options("dc", 5),
         ("image",),
     ),
     "intra_class_diversity": MetricEntry(
