@@ -122,10 +122,25 @@ def _trade_off(rows: list[tuple[str, ModelScore]]) -> list[str]:
             if psnr < 0
             else "more PSNR but less realism"
         )
+        overlapping = [m for m in ("psnr", "fid") if _overlap(unet, gan, m)]
+        caveat = (
+            f"; the 95% intervals of {' and '.join(m.upper() for m in overlapping)} overlap, so that part is "
+            "within the noise"
+            if overlapping
+            else ""
+        )
         sentences.append(
-            f"{task}: pix2pix vs the L1 U-Net, PSNR {psnr:+.2f} dB and FID {fid:+.3g} ({shape})."
+            f"{task}: pix2pix vs the L1 U-Net, PSNR {psnr:+.2f} dB and FID {fid:+.3g} ({shape}{caveat})."
         )
     return (["Measured: " + " ".join(sentences), ""]) if sentences else []
+
+
+def _overlap(a: ModelScore, b: ModelScore, metric: str) -> bool:
+    """Whether two scores' 95% intervals of ``metric`` overlap (True when either has none)."""
+    first, second = ((s.metrics.get(metric) or {}).get("interval") for s in (a, b))
+    if not first or not second:
+        return True
+    return first[0] <= second[1] and second[0] <= first[1]
 
 
 def section_lines(scored: list[tuple[Section, list[ModelScore]]], plane: str | None) -> list[str]:
