@@ -85,7 +85,7 @@ def likelihood_rows(
         else:
             runs.append((method, Settings(seed=seed)))
     observation = None
-    if can_anneal(model):
+    if can_anneal(model) and ("ais" in methods or "bdmc" in methods):  # sigma is chosen by AIS runs
         validation = None
         if not has_own_likelihood(model) and stored is None:
             from reference_models.common import load_training_data
