@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 import torch_fidelity
-from torch.utils.data import Dataset
 
 from gen_eval.bench.encoders_bench import make_random_clip_archive, make_random_dinov2_weights
 from gen_eval.bench.inception_weights import varied_images
 from gen_eval.bench.parity import fid_eigvals_rank_limited
+from gen_eval.bench.parity_encoders import ImageDataset
 from gen_eval.errors import GenEvalError
 from gen_eval.features import create_extractor, extractor_status
 from gen_eval.features.clip import WEIGHTS as CLIP_WEIGHTS
@@ -36,19 +36,6 @@ _HUB_CODE = Path(
     or Path(torch.hub.get_dir()) / "facebookresearch_dinov2_main"
 )
 N = 8  # images per set: enough for k-NN with k=3, quick through a ViT on the CPU
-
-
-class Images(Dataset):
-    """uint8 CHW images, as torch-fidelity reads a dataset."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 @pytest.fixture(autouse=True)
@@ -177,8 +164,8 @@ def _our_metrics(extractor, images) -> dict[str, float]:
 
 def _their_metrics(feature_extractor: str, images, **kwargs) -> dict[str, float]:
     raw = torch_fidelity.calculate_metrics(
-        input1=Images(images[0]),
-        input2=Images(images[1]),
+        input1=ImageDataset(images[0]),
+        input2=ImageDataset(images[1]),
         cuda=False,
         fid=True,
         kid=True,

@@ -26,7 +26,7 @@ import torch
 BOUND = 1e-3
 
 
-class _Images(torch.utils.data.Dataset):
+class ImageDataset(torch.utils.data.Dataset):
     """uint8 CHW images, as torch-fidelity reads a dataset."""
 
     def __init__(self, images: torch.Tensor) -> None:
@@ -43,8 +43,8 @@ def _their_fd(extractor: str, images: tuple[torch.Tensor, torch.Tensor], **kwarg
     import torch_fidelity
 
     raw = torch_fidelity.calculate_metrics(
-        input1=_Images(images[0]),
-        input2=_Images(images[1]),
+        input1=ImageDataset(images[0]),
+        input2=ImageDataset(images[1]),
         cuda=False,
         fid=True,
         feature_extractor=extractor,

@@ -47,6 +47,29 @@ class ModelScore:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_evaluation(
+        cls,
+        name: str,
+        family: str,
+        dataset: str,
+        faulty: str | None,
+        evaluation: Evaluation,
+        coverage: dict[str, Any] | None = None,
+    ) -> ModelScore:
+        """The row of one evaluation: its metrics as dicts, its run folder and collapse verdict."""
+        report = evaluation.collapse
+        return cls(
+            name=name,
+            family=family,
+            dataset=dataset,
+            faulty=faulty,
+            metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
+            run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
+            coverage=coverage or {},
+            collapse={"status": report.status, "verdict": report.verdict} if report else {},
+        )
+
 
 def _coverage(evaluation: Evaluation) -> dict[str, Any]:
     """Known modes (2-D mixtures) or digit classes covered, from the evaluation's collapse check."""
@@ -287,17 +310,7 @@ def _score_one(
             )
             save_latent(str(evaluation.run_dir), analysis)
         record_files(out_dir, [Path(evaluation.run_dir).name])
-    report = evaluation.collapse
-    return ModelScore(
-        name=name,
-        family=family,
-        dataset=dataset,
-        faulty=faulty,
-        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
-        run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-        coverage=_coverage(evaluation),
-        collapse={"status": report.status, "verdict": report.verdict} if report else {},
-    )
+    return ModelScore.from_evaluation(name, family, dataset, faulty, evaluation, _coverage(evaluation))
 
 
 def write_leaderboard(scores: list[ModelScore], out_dir: str | Path) -> Path:

@@ -141,17 +141,7 @@ def model_score(
     """The leaderboard's record of one section model's evaluation."""
     from gen_eval.demo.leaderboard import ModelScore
 
-    report = evaluation.collapse
-    return ModelScore(
-        name=name,
-        family=family,
-        dataset=dataset,
-        faulty=faulty,
-        metrics={k: v.to_dict() for k, v in evaluation.metrics.items()},
-        run_dir=str(evaluation.run_dir) if evaluation.run_dir else None,
-        coverage=coverage or {},
-        collapse={"status": report.status, "verdict": report.verdict} if report else {},
-    )
+    return ModelScore.from_evaluation(name, family, dataset, faulty, evaluation, coverage)
 
 
 def run_name(section: Section, name: str) -> str:
