@@ -448,7 +448,8 @@ def test_cli_save_stores_the_ais_result_beside_the_checkpoint_and_refuses_it_onc
         record["examples"] == 360 and record["steps"] == 2 and record["chains"] == 2 and record["seed"] == 0
     )
     assert record["observation"] == {"model": "discretised Gaussian", "sigma": 0.2, "chosen_on": "given (--sigma)",
-                                     "validation_log_p_nats": None, "selection": None}  # fmt: skip
+                                     "validation_log_p_nats": None, "selection": None, "grid_edge": None,
+                                     "warning": None}  # fmt: skip
     assert record["bdmc"]["examples"] == 4 and record["bdmc"]["gap"] is not None
     assert record["label"].startswith("AIS under Gaussian observation noise sigma = 0.2; not comparable")
     assert "--steps 2 --chains 2 --save" in record["command"]

@@ -183,6 +183,8 @@ def likelihood(
                 loaded, validation, levels, steps=SIGMA_STEPS, chains=SIGMA_CHAINS, seed=seed, device=device
             )
         results = run_all(methods, loaded, x, settings, levels=levels, validation=validation)
+        if sigma_scores:
+            _flag_grid_edge(results, settings.sigma, sigma_scores)
         document = likelihood_document(name, spec, x, levels, results)
         if save:
             _save(model, spec, x, levels, results, sigma_scores, validation)
@@ -192,6 +194,16 @@ def likelihood(
         _print(document)
 
     _guard(body)
+
+
+def _flag_grid_edge(results: list, sigma: float, sigma_scores: dict[float, float]) -> None:
+    """Mark the annealed results when the sigma chosen here lies at an end of the grid tried."""
+    from gen_eval.likelihood.observation import edge_warning, grid_edge
+
+    edge = grid_edge(sigma, sigma_scores)
+    for result in results:
+        if edge is not None and "sigma" in result.details:
+            result.details.update(sigma_grid_edge=edge, sigma_warning=edge_warning(sigma, sigma_scores))
 
 
 def _check_save(model: str, data: str, methods: list[str] | str, num_examples: int | None) -> None:
@@ -250,6 +262,8 @@ def _print(document: dict[str, Any]) -> None:
         settings = []
         if "steps" in details:
             settings.append(f"{details['steps']} steps x {details['chains']} chains")
+        if "timesteps" in details:
+            settings.append(f"{details['timesteps']} timesteps, {details['draws']} x_t draw each")
         if details.get("gap") is not None:
             settings.append(f"gap {details['gap']:.3f} nats on {details['examples']} simulated examples")
         if details.get("bdmc_gap") is not None:
@@ -263,6 +277,8 @@ def _print(document: dict[str, Any]) -> None:
         )  # fmt: skip
         if entry.get("label") and entry["label"] not in notes:
             notes.append(entry["label"])
+        if details.get("sigma_warning") and f"warning: {details['sigma_warning']}" not in notes:
+            notes.append(f"warning: {details['sigma_warning']}")
     console = console_for(unclipped(table, whole=("method", "kind")))
     console.print(table)
     console.print(
@@ -270,4 +286,4 @@ def _print(document: dict[str, Any]) -> None:
         "forward AIS on data simulated from the model[/dim]"
     )
     for note in notes:
-        console.print(f"note: {note}")
+        console.print(note if note.startswith("warning: ") else f"note: {note}")

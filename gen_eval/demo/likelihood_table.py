@@ -109,8 +109,11 @@ def likelihood_rows(
             setting += (
                 f", gap {result.details['gap']:.2f} nats on {result.details['examples']} simulated images"
             )
+        if "timesteps" in result.details:  # a diffusion model's variational bound
+            setting = f"{result.details['timesteps']} timesteps, {result.details['draws']} x_t draw each"
         rows.append({"method": result.method, "kind": result.kind, "bits_per_dim": bpd, "interval": interval,
-                     "setting": setting, "label": result.label})  # fmt: skip
+                     "setting": setting, "label": result.label,
+                     "warning": result.details.get("sigma_warning")})  # fmt: skip
     if all(hasattr(model, a) for a in ("weights", "visible_bias", "hidden_bias", "log_partition")):
         rows += _rbm_rows(model, x, ais_steps, seed)
     return rows
@@ -136,7 +139,7 @@ def _stored_row(record: dict[str, Any]) -> dict[str, Any]:
     interval = record.get("bits_per_dim_interval")
     return {"method": "ais (stored)", "kind": "estimate", "bits_per_dim": record["bits_per_dim"],
             "interval": tuple(interval) if interval else None, "setting": setting,
-            "label": record["label"]}  # fmt: skip
+            "label": record["label"], "warning": record["observation"].get("warning")}  # fmt: skip
 
 
 def _rbm_rows(
@@ -201,4 +204,6 @@ def likelihood_section(
             )
         labels = sorted({row["label"] for row in rows if row["label"]})
         lines += [f"\n{label}." for label in labels]
+        warnings = sorted({row["warning"] for row in rows if row.get("warning")})
+        lines += [f"\nWarning: {warning}." for warning in warnings]
     return lines

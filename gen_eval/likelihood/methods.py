@@ -71,8 +71,10 @@ def allowed(model: Any) -> list[str]:
     if callable(getattr(model, "log_prob", None)) and convention in ("discrete", "dequantized", "ais"):
         # a "dequantized" density gives a bound, "ais" (a large RBM's stored log Z) an estimate: the kind says so
         out.append("exact")
-    if callable(getattr(model, "elbo", None)):
-        out.append("elbo")
+    if callable(getattr(model, "elbo", None)) or (
+        convention == "elbo" and callable(getattr(model, "log_prob", None))
+    ):
+        out.append("elbo")  # a model whose log_prob is its ELBO (ddpm's variational bound) gives it so
     if callable(getattr(model, "iwae", None)) or (
         convention == "iwae" and callable(getattr(model, "log_prob", None))
     ):
@@ -103,8 +105,14 @@ def _exact(model: Any, x: torch.Tensor, settings: Settings, levels: int) -> Like
 
 
 def _elbo(model: Any, x: torch.Tensor, settings: Settings) -> LikelihoodEstimate:
-    values = model.elbo(x, generator=torch.Generator().manual_seed(settings.seed))
-    return _per_example("elbo", values.to(torch.float64).cpu(), "bound")
+    generator = torch.Generator().manual_seed(settings.seed)
+    if callable(getattr(model, "elbo", None)):
+        return _per_example("elbo", model.elbo(x, generator=generator).to(torch.float64).cpu(), "bound")
+    # likelihood = "elbo": log_prob is the bound itself (a diffusion model's, one x_t draw per timestep)
+    details: dict[str, Any] = {"convention": "elbo", "draws": 1}
+    if isinstance(getattr(model, "num_steps", None), int):
+        details["timesteps"] = model.num_steps
+    return _per_example("elbo", _model_log_prob(model, x.to(settings.device), generator), "bound", **details)
 
 
 def _iwae(model: Any, x: torch.Tensor, settings: Settings) -> LikelihoodEstimate:
@@ -181,6 +189,10 @@ def run(
             )  # fmt: skip
         if observation.sigma is not None:
             result.details["sigma"] = observation.sigma
+        if observation.grid_edge is not None:
+            result.details.update(
+                sigma_grid_edge=observation.grid_edge, sigma_warning=observation.sigma_warning
+            )
     result.details.setdefault("seconds", time.perf_counter() - started)
     return result
 

@@ -103,6 +103,10 @@ def _ais_bits_per_dim(context: MetricContext) -> Result:
     }
     if estimate.details.get("sigma") is not None:
         details["sigma"] = estimate.details["sigma"]
+    warnings = [estimate.label] if estimate.label else []
+    if estimate.details.get("sigma_grid_edge"):
+        details["sigma_grid_edge"] = estimate.details["sigma_grid_edge"]
+        warnings.append(estimate.details["sigma_warning"])
     return Result(
         name="bits_per_dim",
         value=nats_to_bits_per_dim(estimate.value, dims),
@@ -114,6 +118,6 @@ def _ais_bits_per_dim(context: MetricContext) -> Result:
         interval_covers=None
         if interval is None
         else "this model's expected AIS bits/dim on data like the test set: a mean over the test examples, resampled",
-        warnings=[estimate.label] if estimate.label else [],
+        warnings=warnings,
         details=details,
     )

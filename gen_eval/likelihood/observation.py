@@ -24,7 +24,13 @@ GAUSSIAN_LABEL = (
     "AIS under Gaussian observation noise sigma = {sigma:g}; not comparable with exact likelihoods"
 )
 #: Noise levels tried on the validation split (in [0, 1] pixel units, or data units for vectors).
-SIGMA_GRID = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+#: Up to 1.0 (a pixel's whole range): a collapsed GAN's best sigma was 0.3, the top of an earlier
+#: grid, so the optimum might have lain beyond it. A choice at either end is flagged (:func:`grid_edge`).
+SIGMA_GRID = (0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+EDGE_WARNING = (
+    "observation noise sigma = {sigma:g} is the {edge} value of the grid tried on validation data "
+    "({low:g} to {high:g}): the best sigma may lie beyond it, and the likelihood with it"
+)
 
 
 @dataclass
@@ -39,6 +45,8 @@ class Observation:
     latent_dim: int
     label: str | None = None
     sigma: float | None = None
+    grid_edge: str | None = None  # "lowest" or "highest" when the chosen sigma is at an end of the grid
+    sigma_warning: str | None = None  # then printed with every number (:data:`EDGE_WARNING`)
 
 
 def has_own_likelihood(model: Any) -> bool:
@@ -167,6 +175,25 @@ def choose_sigma(
     return max(scores, key=scores.__getitem__), scores
 
 
+def grid_edge(sigma: float, scores: dict[float, float]) -> str | None:
+    """Which end of the grid ``scores`` covers ``sigma`` sits at: "lowest", "highest" or None (inside).
+
+    The validation likelihood is unimodal in sigma in practice, so an interior choice brackets the
+    optimum between its neighbours; a choice at an end brackets nothing.
+    """
+    if len(scores) < 2:
+        return None
+    return "lowest" if sigma == min(scores) else "highest" if sigma == max(scores) else None
+
+
+def edge_warning(sigma: float, scores: dict[float, float]) -> str | None:
+    """The warning printed and stored when ``sigma`` is at an end of the grid, else None."""
+    edge = grid_edge(sigma, scores)
+    if edge is None:
+        return None
+    return EDGE_WARNING.format(sigma=sigma, edge=edge, low=min(scores), high=max(scores))
+
+
 def observation_for(
     model: Any,
     validation: torch.Tensor | None,
@@ -194,8 +221,12 @@ def observation_for(
             raise GenEvalError(
                 f"{type(model).__name__} has a deterministic decoder: give a noise sigma or validation data to choose one"
             )
-        sigma, _ = choose_sigma(model, validation, levels, seed=seed, device=device)
+        sigma, scores = choose_sigma(model, validation, levels, seed=seed, device=device)
         observation = gaussian_observation(model, sigma, levels)
         observation.label += f" (chosen on {len(validation)} validation examples)"
+        observation.grid_edge, observation.sigma_warning = (
+            grid_edge(sigma, scores),
+            edge_warning(sigma, scores),
+        )
         return observation
     return gaussian_observation(model, sigma, levels)

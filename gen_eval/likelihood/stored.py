@@ -90,6 +90,7 @@ def make_record(
     """
     import torch
 
+    from gen_eval.likelihood.observation import edge_warning, grid_edge
     from reference_models import checkpoint_hash
 
     details = ais_result.details
@@ -109,6 +110,9 @@ def make_record(
             {f"{s:g}": v for s, v in sigma_scores.items()} if sigma_scores else None
         )
         observation["selection"] = sigma_settings if sigma_scores else None
+        # An end of the grid brackets no optimum: say so in the file and wherever the number is shown.
+        observation["grid_edge"] = grid_edge(sigma, sigma_scores) if sigma_scores else None
+        observation["warning"] = edge_warning(sigma, sigma_scores) if sigma_scores else None
     bdmc = None
     if bdmc_result is not None:
         bdmc = {key: bdmc_result.details.get(key) for key in ("examples", "steps", "chains", "gap")}
@@ -218,6 +222,7 @@ def stored_metric(record: dict[str, Any], num_generated: int | None = None) -> d
         "chains": record["chains"],
         "sigma": record["observation"].get("sigma"),
         "observation": record["observation"].get("model"),
+        "sigma_grid_edge": record["observation"].get("grid_edge"),
         "bdmc_gap": (record.get("bdmc") or {}).get("gap"),
         "nll_nats_per_example": -record["log_p_nats"],
         "dimensions": record["dimensions"],
@@ -233,7 +238,7 @@ def stored_metric(record: dict[str, Any], num_generated: int | None = None) -> d
         kind="estimate",
         interval=tuple(interval) if interval else None,
         interval_covers=INTERVAL_COVERS if interval else None,
-        warnings=[record["label"]] if record["label"] else [],
+        warnings=[w for w in (record["label"], record["observation"].get("warning")) if w],
         details=details,
     )
     return result.to_dict()
