@@ -38,7 +38,7 @@ def _load() -> str:
     return f"{one:.1f} (1 min) / {five:.1f} (5 min)"
 
 
-def _protocol_timing(clouds: int, points: int, device: str, resamples: int) -> dict[str, Any]:
+def _protocol_timing(clouds: int, points: int, device: str, method: str, resamples: int) -> dict[str, Any]:
     from gen_eval.bench.common import timed
     from gen_eval.metrics.base import MetricContext
     from gen_eval.metrics.pointclouds import pointflow_cd
@@ -50,16 +50,20 @@ def _protocol_timing(clouds: int, points: int, device: str, resamples: int) -> d
     # An independent draw of the same distribution: the validation split.
     reference = open_source(f"shapes3d:validation:{points}", num_samples=clouds)
     context = MetricContext(
-        device=device, num_resamples=resamples, generated_source=generated, reference_source=reference
+        device=device,
+        num_resamples=resamples,
+        generated_source=generated,
+        reference_source=reference,
+        options={"pc_chamfer": method},
     )
     with timed() as whole:
         results = pointflow_cd({}, {}, context)
     gen = generated.head(clouds).data
     ref = reference.head(clouds).data
     with timed() as distances:
-        chamfer_pairs(gen, ref, device=device)
-        chamfer_pairs(gen, gen, device=device, symmetric=True)
-        chamfer_pairs(ref, ref, device=device, symmetric=True)
+        chamfer_pairs(gen, ref, device=device, method=method)
+        chamfer_pairs(gen, gen, device=device, symmetric=True, method=method)
+        chamfer_pairs(ref, ref, device=device, symmetric=True, method=method)
     return {
         "clouds": clouds,
         "points": points,
@@ -120,8 +124,8 @@ def run_pointclouds_benchmark(
     points: int = 2048,
     error_pairs: int = 10,
     emd_pairs: int = 50,
-    full: bool = False,
     device: str = "cpu",
+    method: str = "auto",
 ) -> dict[str, Any]:
     """Time the protocol and the EMD path, measure the EMD approximation, write the Markdown report.
 
@@ -130,17 +134,18 @@ def run_pointclouds_benchmark(
     out : Path
         The report (reports/pointclouds.md).
     clouds : int
-        Clouds per set actually run (the 1,000 target is extrapolated from it unless ``full``).
+        Clouds per set actually run (the 1,000 target is extrapolated from it; the measured
+        full-size run is :mod:`gen_eval.bench.pointclouds_full`, whose section is kept).
     points : int
         Points per cloud (2,048 as PointFlow).
     error_pairs : int
         Pairs on which exact full EMD is computed to measure the approximation.
     emd_pairs : int
         Pairs timed on the EMD path.
-    full : bool
-        Run 1,000 x 1,000 clouds instead of extrapolating.
     device : str
         Where the Chamfer products run.
+    method : str
+        The Chamfer path (``auto``, ``gemm``, ``kdtree``).
 
     Returns
     -------
@@ -148,9 +153,10 @@ def run_pointclouds_benchmark(
         Every number of the report.
     """
     from gen_eval.bench.common import environment_lines, markdown_table
+    from gen_eval.bench.pointclouds_full import existing_section
 
-    size = TARGET_CLOUDS if full else clouds
-    protocol = _protocol_timing(size, points, device, resamples=100)
+    size = clouds
+    protocol = _protocol_timing(size, points, device, method, resamples=100)
     scale = _pairs(TARGET_CLOUDS) / protocol["pairs"]
     emd = _emd_timing(points, emd_pairs)
     error = _emd_error(points, error_pairs)
@@ -166,7 +172,7 @@ def run_pointclouds_benchmark(
         "emd_target_seconds": emd_target,
         "emd_error": error,
     }
-    measured = "measured" if full else f"extrapolated x{scale:,.0f} from {size} x {size}"
+    measured = f"extrapolated x{scale:,.0f} from {size} x {size}"
     values = [
         [name, f"{value:.4g}", f"({interval[0]:.4g}, {interval[1]:.4g})" if interval else "-"]
         for name, (value, interval) in protocol["values"].items()
@@ -250,6 +256,7 @@ def run_pointclouds_benchmark(
         "farthest-point reduction). Set `-o pc_emd_points=2048` for exact EMD of whole clouds (seconds per pair).",
         "",
     ]
+    kept = existing_section(out)  # the measured full-size run (--full) is not redone here
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    out.write_text("\n".join([*lines, *kept, ""] if kept else lines), encoding="utf-8")
     return summary

@@ -18,7 +18,15 @@ POINTCLOUD_METRICS: dict[str, MetricEntry] = {
         "pointclouds",
         True,
         "PointFlow protocol with Chamfer distance: MMD-CD, COV-CD, 1-NNA-CD",
-        {"pc_normalise": _PC_NORMALISE},
+        {
+            "pc_normalise": _PC_NORMALISE,
+            "pc_chamfer": Option(
+                str,
+                "auto",
+                "Chamfer path: auto (gemm), gemm (torch on the device) or kdtree (SciPy, CPU, float64)",
+                "gen_eval.metrics.pointclouds_distances:CHAMFER_METHODS",
+            ),
+        },
         ("pointcloud",),
     ),
     "pointflow_emd": MetricEntry(
@@ -30,6 +38,12 @@ POINTCLOUD_METRICS: dict[str, MetricEntry] = {
             "pc_normalise": _PC_NORMALISE,
             "pc_emd_points": Option(
                 int, 256, "points per cloud for EMD (larger clouds: farthest-point reduction)"
+            ),
+            "pc_emd": Option(
+                str,
+                "auto",
+                "EMD path: auto (sinkhorn on CUDA, exact on the CPU), exact (SciPy) or sinkhorn (POT batched)",
+                "gen_eval.metrics.pointclouds_emd_batch:EMD_PATHS",
             ),
         },
         ("pointcloud",),
