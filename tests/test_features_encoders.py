@@ -89,7 +89,9 @@ def _fidelity_dinov2(weights: Path, monkeypatch: pytest.MonkeyPatch):
     """torch-fidelity's own DINOv2 extractor, its hub call answered with these weights."""
     from torch_fidelity.feature_extractor_dinov2 import FeatureExtractorDinoV2
 
-    monkeypatch.setattr(torch.hub, "load", lambda *a, **k: _official_dinov2(weights))
+    # Built before the patch: _official_dinov2 itself calls torch.hub.load for the hub code.
+    network = _official_dinov2(weights)
+    monkeypatch.setattr(torch.hub, "load", lambda *a, **k: network)
     return FeatureExtractorDinoV2("dinov2-vit-s-14", ["dinov2"]).eval()
 
 
@@ -202,7 +204,8 @@ def _assert_metrics_agree(ours: dict[str, float], theirs: dict[str, float]) -> N
 def test_dinov2_metrics_equal_torch_fidelity(dino_weights, images, monkeypatch):
     from torch_fidelity import registry
 
-    monkeypatch.setattr(torch.hub, "load", lambda *a, **k: _official_dinov2(dino_weights))
+    network = _official_dinov2(dino_weights)  # before the patch, as in _fidelity_dinov2
+    monkeypatch.setattr(torch.hub, "load", lambda *a, **k: network)
     assert registry.FEATURE_EXTRACTORS_REGISTRY["dinov2-vit-s-14"]
     theirs = _their_metrics("dinov2-vit-s-14", images)
     ours = _our_metrics(
@@ -397,3 +400,21 @@ def test_fused_forward_without_onednn_is_the_cuda_paths_arithmetic(
     extractor = create_extractor(name, weights_path=weights)
     assert not extractor.blocks.uses_onednn
     assert _rel(extractor(images[0][:2])["features"], reference) < 1e-5
+
+
+def test_batch_split_over_threads_gives_each_image_its_own_features(dino_weights, images):
+    """With 2 torch threads the CPU batch runs as two single-thread parts; one part alone must agree."""
+    extractor = create_extractor("dinov2-vit-s14", weights_path=dino_weights)
+    batch = images[0][:5]
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        split = extractor(batch)["features"]
+        assert torch.get_num_threads() == 2  # restored after the parts ran
+        torch.set_num_threads(1)
+        whole = extractor(batch)["features"]
+        alone = extractor(batch[3:4])["features"]
+    finally:
+        torch.set_num_threads(previous)
+    assert split.shape == (5, 384)
+    assert _rel(split, whole) < 1e-6 and _rel(split[3:4], alone) < 1e-6

@@ -21,7 +21,9 @@ mean and standard deviation. Two resize conventions, each recorded in the manife
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +38,16 @@ from gen_eval.features.inception import weights_file_sha256
 
 RESIZE_MODES = ("bicubic", "legacy-tf")
 DEFAULT_RESIZE_MODE = "bicubic"
+
+
+@contextmanager
+def one_torch_thread(restore: int) -> Iterator[None]:
+    """torch on one intra-op thread inside the block (threads of our own share the work), then ``restore``."""
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(restore)
 
 
 @dataclass(frozen=True)
@@ -300,8 +312,23 @@ class EncoderExtractor(FeatureExtractor):
         """Embeddings of uint8 NCHW images; see :attr:`preprocessing`."""
         if batch.dtype != torch.uint8 or batch.dim() != 4 or batch.shape[1] not in (1, 3):
             raise GenEvalError(f"{self._check_message}, got {batch.dtype} {tuple(batch.shape)}")
+        threads = torch.get_num_threads()
+        if not self.fast or self.device.type != "cpu" or threads < 2 or len(batch) < 2:
+            return {"features": self._embed(batch)}
+        # On the CPU the batch is cut into one part per thread, each run on one torch thread.
+        # torch's own threads meet at a barrier after every op; in this forward (98 products,
+        # 24 attentions, 50 layer norms per batch) the waiting cost 23% more CPU time for the
+        # same DINOv2 ViT-S/14 features on 2 cores (measured; `gen-eval bench features`). Each
+        # image's features do not depend on its batch-mates, so the result is the same.
+        parts = batch.tensor_split(min(threads, len(batch)))
+        with one_torch_thread(threads), ThreadPoolExecutor(len(parts)) as pool:
+            features = list(pool.map(self._embed, parts))
+        return {"features": torch.cat(features)}
+
+    def _embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """Preprocessing and the network on one part of a batch: (n, dim) float32."""
         x = preprocess(batch, self.image_size, self.mean, self.std, self.resize_mode)
-        return {"features": self._forward(x).to(torch.float32)}
+        return self._forward(x).to(torch.float32)
 
     def _build(self, path: Path) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

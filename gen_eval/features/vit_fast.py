@@ -164,6 +164,16 @@ class FastBlock:
             hidden = F.silu(gate) * value
         return self.fc2(hidden, residual=x)
 
+    def prepare_class_token(self) -> None:
+        """Split the q, k, v projection for :meth:`class_token` (once, before any thread calls it)."""
+        weight, bias = self.qkv.weight, self.qkv.bias
+        width = weight.shape[1]
+        split = (weight[:width], None if bias is None else bias[:width])
+        self.query = Linear(*split, packed=self.qkv.packed)
+        self.key_value = Linear(
+            weight[width:], None if bias is None else bias[width:], packed=self.qkv.packed
+        )
+
     def class_token(self, x: torch.Tensor) -> torch.Tensor:
         """The block's output for token 0 only (B, 1, C): what the last block must give.
 
@@ -172,13 +182,6 @@ class FastBlock:
         of the forward saved.
         """
         batch, tokens, width = x.shape
-        if not hasattr(self, "query"):
-            weight, bias = self.qkv.weight, self.qkv.bias
-            split = (weight[:width], None if bias is None else bias[:width])
-            self.query = Linear(*split, packed=self.qkv.packed)
-            self.key_value = Linear(
-                weight[width:], None if bias is None else bias[width:], packed=self.qkv.packed
-            )
         heads, head_dim = self.num_heads, width // self.num_heads
         h = F.layer_norm(x, (width,), *self.norm1)
         k, v = self.key_value(h).view(batch, tokens, 2, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
@@ -199,6 +202,7 @@ class FastBlocks:
         packed = onednn_available(device)
         self.uses_onednn = packed
         self.blocks = [FastBlock(weights, packed) for weights in blocks]
+        self.blocks[-1].prepare_class_token()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """All blocks applied in order to tokens ``x`` (B, N, C); the class token's output (B, C)."""
