@@ -250,7 +250,7 @@ def run_pointclouds_benchmark(
             ],
         ),
         "",
-        "The entropic path is the GPU's (`pc_emd=auto` takes it on CUDA only): on the CPU it runs ~2,000",
+        "The entropic path is the GPU's (`pc_emd=auto` takes it on CUDA only): on the CPU it runs up to 2,000",
         "log-domain Sinkhorn sweeps per batch and is far slower than one exact assignment, and with 2 torch",
         "threads on a busy machine its threads wait on each other (one thread, load 9: 0.69 CPU s, 2.1 s wall",
         "per 256-point pair, +1.2% to +1.6% error on 16 pairs). Not measured on a GPU: none was available.",
