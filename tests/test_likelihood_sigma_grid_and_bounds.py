@@ -158,3 +158,32 @@ def test_the_cli_and_the_scorecard_table_show_ddpms_bound_row(ddpm):
     assert row["setting"] == "100 timesteps, 1 x_t draw each" and row["interval"] is not None
     low, high = row["interval"]
     assert low < row["bits_per_dim"] < high
+
+
+# ------------------------------------------------------------------- rbm_large: an estimate, said so
+def test_every_output_of_rbm_larges_bits_per_dim_says_estimate_not_bound(capsys):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gen_eval.cli import app
+    from gen_eval.demo.leaderboard import ModelScore, print_leaderboard
+    from gen_eval.evaluation import evaluate
+    from gen_eval.metrics.likelihood import AIS_LOG_Z_CAVEAT
+
+    assert AIS_LOG_Z_CAVEAT.startswith("estimate, not a bound")
+    cli = ["likelihood", "ref:rbm_large", "--data", "digits:test", "--num-examples", "3"]
+    (entry,) = json.loads(CliRunner().invoke(app, [*cli, "--json"]).stdout)["methods"]
+    assert entry["kind"] == "estimate" and entry["label"] == AIS_LOG_Z_CAVEAT
+    for method in ("bdmc", "ais"):  # no bracket and no latent: one line saying why, not a traceback
+        out = CliRunner().invoke(app, [*cli, "--method", method])
+        assert out.exit_code == 2 and len(out.output.strip().splitlines()) == 1, out.output
+        assert "reverse AIS needs exact samples from the model" in out.output
+    bpd = evaluate("ref:rbm_large", "digits:test", metrics=["bpd"], num_samples=20, num_reference=6,
+                   collapse=False, show_progress=False).metrics["bits_per_dim"]  # fmt: skip
+    assert bpd.kind == "estimate" and AIS_LOG_Z_CAVEAT in bpd.warnings
+    fid = {"value": 133.8, "kind": "estimate", "interval": None, "direction": "lower"}
+    score = ModelScore("rbm_large", "boltzmann", "digits", None, {"fid": fid, "bits_per_dim": bpd.to_dict()},
+                       None, {"covered": 7, "total": 10}, {})  # fmt: skip
+    print_leaderboard([score])
+    assert "rbm_large bits/dim: estimate, not a bound" in " ".join(capsys.readouterr().out.split())

@@ -409,9 +409,10 @@ def print_leaderboard(scores: list[ModelScore]) -> None:
         "collapse: the verdict of the mode-collapse detectors (gen-eval collapse ref:NAME for the evidence)[/dim]"
     )
     for score in scores:
+        # Every caveat of a number shown: the assumed noise (†), a sigma at the end of its grid, an RBM's AIS log Z.
         for warning in (score.metrics.get("bits_per_dim") or {}).get("warnings", []):
-            if warning.startswith(ASSUMED_NOISE):
-                console.print(f"[dim]† {score.name} bits/dim: {warning}[/dim]")
+            mark = "†" if warning.startswith(ASSUMED_NOISE) else "-"
+            console.print(f"[dim]{mark} {score.name} bits/dim: {warning}[/dim]")
         for note in score.notes:
             console.print(f"[yellow]{score.name}[/yellow]: {note}")
     for score in scores:

@@ -22,7 +22,7 @@ from gen_eval.likelihood.ais import HMCSettings, ais
 from gen_eval.likelihood.annealing import LikelihoodEstimate, mean_and_stderr
 from gen_eval.likelihood.bdmc import bdmc
 from gen_eval.likelihood.observation import Observation, can_anneal, observation_for
-from gen_eval.metrics.likelihood import CONVENTIONS, _model_log_prob
+from gen_eval.metrics.likelihood import AIS_LOG_Z_CAVEAT, CONVENTIONS, _model_log_prob
 from gen_eval.metrics.likelihood import KINDS as LOG_PROB_KINDS
 
 #: Cheapest first: the order ``auto`` runs them in.
@@ -99,9 +99,11 @@ def _exact(model: Any, x: torch.Tensor, settings: Settings, levels: int) -> Like
     if convention == "dequantized":  # density on [0, 1)^D -> a lower bound on the discrete log P(x)
         log_p = log_p - math.prod(x.shape[1:]) * math.log(levels)
     kind = LOG_PROB_KINDS.get(convention, "bound")
-    return _per_example(
+    result = _per_example(
         "exact" if kind == "exact" else f"log_prob ({convention})", log_p, kind, convention=convention
     )
+    result.label = AIS_LOG_Z_CAVEAT if convention == "ais" else None
+    return result
 
 
 def _elbo(model: Any, x: torch.Tensor, settings: Settings) -> LikelihoodEstimate:
@@ -159,6 +161,12 @@ def run(
     """
     if method not in allowed(model):
         have = ", ".join(allowed(model)) or "none"
+        if method in ("ais", "bdmc") and getattr(model, "likelihood", None) == "ais":
+            raise GenEvalError(
+                f"{type(model).__name__} has no latent decoder to anneal over, and no BDMC bracket exists for "
+                "it: its log Z is already an AIS estimate, and reverse AIS needs exact samples from the model, "
+                "which only an RBM small enough to enumerate gives; use --method exact (the estimate)"
+            )
         raise GenEvalError(f"{type(model).__name__} does not allow --method {method}; it allows: {have}")
     started = time.perf_counter()
     if method == "exact":

@@ -42,6 +42,12 @@ from gen_eval.metrics.result import Result
 
 CONVENTIONS = ("discrete", "dequantized", "elbo", "iwae", "ais")
 KINDS = {"discrete": "exact", "ais": "estimate"}  # the others give bounds
+#: Printed with every bits/dim of a model whose log Z is an AIS estimate (a large RBM's).
+AIS_LOG_Z_CAVEAT = (
+    "estimate, not a bound: log Z is forward AIS's, which errs low (its exp is unbiased, so log Z-hat "
+    "falls short on average), so this bits/dim errs low too; reverse AIS would bound it from the other "
+    "side only from exact samples of the model, which a large RBM does not give"
+)
 
 
 def to_levels(x: torch.Tensor, levels: int) -> torch.Tensor:
@@ -130,6 +136,8 @@ def bits_per_dim(
         if convention == "discrete":
             raise GenEvalError(message)
         warnings.append(message)  # one stochastic IWAE/ELBO estimate may, rarely, exceed 0
+    if convention == "ais":
+        warnings.append(AIS_LOG_Z_CAVEAT)
     if levels == 256 and len(seen) <= 64:
         warnings.append(
             f"the test data use only {len(seen)} distinct values; set bpd_levels if the model uses fewer levels"
