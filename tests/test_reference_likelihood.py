@@ -186,7 +186,7 @@ DIGITS_GANS = [name for name, entry in MODELS.items() if entry.family == "gan" a
 
 @pytest.mark.parametrize("name", DIGITS_GANS)
 def test_every_digits_gan_ships_a_current_stored_ais_result(name):
-    from gen_eval.likelihood.observation import GAUSSIAN_LABEL
+    from gen_eval.likelihood.observation import GAUSSIAN_LABEL, SIGMA_GRID, grid_edge
     from gen_eval.likelihood.stored import load_stored
 
     record = load_stored(name)  # refuses a stale file: regenerate with the command it names
@@ -199,6 +199,11 @@ def test_every_digits_gan_ships_a_current_stored_ais_result(name):
     # sigma was chosen on validation images as the best of the grid (Wu et al.), not on the test split
     scores = record["observation"]["validation_log_p_nats"]
     assert max(scores, key=scores.__getitem__) == f"{sigma:g}"
+    # ... and inside the grid: a choice at an end brackets no optimum (collapsed_digits' 0.3 once was)
+    assert grid_edge(sigma, {float(s): v for s, v in scores.items()}) is None, scores
+    assert record["observation"].get("grid_edge") is None
+    if "grid_edge" in record["observation"]:  # stored since the grid grew: every sigma of it was tried
+        assert sorted(float(s) for s in scores) == list(SIGMA_GRID)
     assert record["bdmc"]["gap"] >= -1.0  # reverse above forward, up to noise
     low, high = record["bits_per_dim_interval"]
     assert low < record["bits_per_dim"] < high
