@@ -13,6 +13,7 @@ from gen_eval.collapse.classes import class_coverage
 from gen_eval.datasets import shapes3d
 from gen_eval.errors import GenEvalError
 from gen_eval.features.pointnet import DEFAULT_WEIGHTS, PointNetExtractor, surface_variation
+from gen_eval.features.pointnet_augment import imperfect
 from reference_models import load_model
 from reference_models.pointcloud_ae import chamfer, sphere_lattice, subsample
 from reference_models.pointcloud_flow import Coupling
@@ -36,8 +37,8 @@ def head_of_test_split() -> tuple[torch.Tensor, np.ndarray]:
 def nearest_test_class(clouds: torch.Tensor, points: int = 128) -> np.ndarray:
     """The class of each cloud's nearest test cloud under Chamfer distance (on ``points``-point subsets).
 
-    A classifier independent of the PointNet, and blind to fine surface detail the bundled
-    autoencoder does not reproduce (see test_faulty_model_is_flagged_for_exactly_its_missing_classes).
+    A classifier independent of the PointNet that reads overall shape only, blind to the fine
+    surface detail the bundled autoencoder does not reproduce: the cross-check of the verdict.
     """
     g = torch.Generator().manual_seed(0)
     reference, labels = head_of_test_split()
@@ -74,6 +75,16 @@ def test_pointnet_ignores_point_order_and_refuses_other_shapes() -> None:
     torch.testing.assert_close(a["logits"], b["logits"], rtol=1e-4, atol=1e-4)
     with pytest.raises(GenEvalError, match=r"\(N, P, 3\)"):
         extractor()(torch.zeros(2, 10, 2))
+
+
+def test_imperfect_copies_are_reproducible_and_lose_the_flat_faces() -> None:
+    cubes = shapes3d.read("test", 0, 70, points=512)[0][1::7]  # the 10 cubes among the first 70
+    damaged = imperfect(cubes, np.random.default_rng(0))
+    np.testing.assert_array_equal(damaged, imperfect(cubes, np.random.default_rng(0)))
+    assert damaged.shape == cubes.shape and damaged.dtype == np.float32
+    # A third of a cube's points lie on flat faces (variation < 1e-4); jitter and smoothing curve them.
+    assert (surface_variation(cubes) < 1e-4).mean() > 0.2
+    assert (surface_variation(damaged) < 1e-4).mean() < (surface_variation(cubes) < 1e-4).mean() / 2
 
 
 def test_surface_variation_closed_forms() -> None:
@@ -169,31 +180,51 @@ def test_a_few_training_steps_lower_the_validation_loss_reproducibly(name, tiny,
 
 
 # ---------------------------------------------------------------------------------- the faulty model
-def test_real_clouds_are_missing_no_class_through_the_pointnet() -> None:
-    validation = torch.from_numpy(shapes3d.read("validation", 0, COUNT)[0])
-    coverage = class_coverage(
-        extractor()(validation)["logits"], extractor()(head_of_test_split()[0])["logits"]
-    )
+@cache
+def pointnet_coverage(name: str):
+    """The collapse verdict's class coverage of 140 samples of ``name`` through the PointNet's logits."""
+    if name in shapes3d.SPLITS:
+        clouds = torch.from_numpy(shapes3d.read(name, 0, COUNT)[0])
+    else:
+        clouds = load_model(name).sample(COUNT, torch.Generator().manual_seed(0))
+    return class_coverage(extractor()(clouds)["logits"], extractor()(head_of_test_split()[0])["logits"])
+
+
+# The known limit (gen_eval/features/pointnet_augment.py): the PointNet reads the generators' rounded,
+# rough clouds as spheres and tori, so the honest autoencoder is flagged and the faulty model's own
+# gaps drown. strict: these fail the day the PointNet (or the models) get good enough.
+KNOWN_LIMIT = pytest.mark.xfail(
+    strict=True, reason="the PointNet reads pointcloud_ae's samples as spheres and tori (issue 24)"
+)
+
+
+@pytest.mark.parametrize("name", ["validation", "train", pytest.param("pointcloud_ae", marks=KNOWN_LIMIT)])
+def test_real_clouds_and_the_honest_autoencoder_miss_no_class_through_the_pointnet(name: str) -> None:
+    # Every class must be judged, or "nothing missing" would say nothing.
+    coverage = pointnet_coverage(name)
     assert coverage.missing == [] and len(coverage.judged) == len(shapes3d.CLASSES), coverage.to_dict()
 
 
-def test_faulty_model_is_flagged_for_exactly_its_missing_classes() -> None:
-    """The verdict's class coverage, with classes read by the nearest test cloud under Chamfer distance.
-
-    The bundled PointNet reads the autoencoder's samples as spheres and tori only: its folding
-    decoder rounds off edges and corners, and the PointNet tells cubes, cylinders, cones,
-    pyramids and octahedra apart by their flat faces (surface variation). So through the PointNet
-    the honest autoencoder is itself flagged for 5 missing classes (the demo shows it), and the
-    faulty model's two cannot be told from those; the Chamfer classifier reads overall shape.
-    """
+@KNOWN_LIMIT
+def test_faulty_model_is_flagged_for_exactly_its_missing_classes_through_the_pointnet() -> None:
+    """The product path: the PointNet's logits through :func:`class_coverage` (today: 5 missing)."""
     model = load_model("collapsed_shapes3d")
     missing_by_design = [1, 4]  # cube, torus: its mixture never saw their codes
     assert "cube" in model.faulty and "tori" in model.faulty
-    reference = as_logits(head_of_test_split()[1])
-    faulty = class_coverage(
-        as_logits(nearest_test_class(model.sample(COUNT, torch.Generator().manual_seed(0)))), reference
-    )
+    faulty = pointnet_coverage("collapsed_shapes3d")
     assert faulty.missing == missing_by_design, faulty.to_dict()
+    assert len(faulty.judged) == len(shapes3d.CLASSES), faulty.to_dict()
+
+
+def test_faulty_model_is_flagged_for_exactly_its_missing_classes() -> None:
+    """The verdict's class coverage, classes read by the nearest test cloud under Chamfer distance.
+
+    A classifier independent of the PointNet that reads overall shape (see KNOWN_LIMIT).
+    """
+    reference = as_logits(head_of_test_split()[1])
+    samples = load_model("collapsed_shapes3d").sample(COUNT, torch.Generator().manual_seed(0))
+    faulty = class_coverage(as_logits(nearest_test_class(samples)), reference)
+    assert faulty.missing == [1, 4], faulty.to_dict()
     honest_samples = load_model("pointcloud_ae").sample(COUNT, torch.Generator().manual_seed(0))
     honest = class_coverage(as_logits(nearest_test_class(honest_samples)), reference)
     assert honest.missing == [], honest.to_dict()

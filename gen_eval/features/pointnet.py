@@ -24,6 +24,13 @@ record beside it as ``pointnet_shapes3d.json`` with the held-out test accuracy) 
 the work per step; their surface variation is computed on the full cloud) and scored on the full
 2,048-point test clouds: the mean over points reads any number of points, and the json records the test
 accuracy at both sizes.
+
+**Known limit: generator imperfection.** The surface variation is very sensitive to noise, and
+the bundled generators' clouds are rounded and rough: the shipped net reads ``pointcloud_ae``'s
+samples as spheres and tori only, so the collapse verdict flags that honest model for 5 missing
+classes and cannot single out ``collapsed_shapes3d``'s two. ``train_pointnet(imperfect_share=...)``
+also trains on imperfect copies; what that measured, and why the shipped weights keep the clean
+recipe, is in :mod:`gen_eval.features.pointnet_augment`.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gen_eval.errors import GenEvalError
+from gen_eval.features import pointnet_augment as augment
 from gen_eval.features.base import FeatureExtractor
 from gen_eval.features.cache import tensors_checksum
 from gen_eval.reproducible import reproducible
@@ -57,6 +65,7 @@ WEIGHT_DECAY = 1e-4
 DEFAULT_EPOCHS = 10
 JITTER = 0.005  # std of the Gaussian noise added to each training point (clouds span about [-1, 1])
 NEIGHBOURS = 16  # points (itself included) whose covariance gives a point's surface variation
+IMPERFECT_SEED = 1  # seeds the imperfect copies (the test split's copy: IMPERFECT_SEED + 1)
 VARIATION_FLOOR = 1e-6  # below this a surface reads as flat (float32 planes give about 1e-8)
 
 
@@ -155,7 +164,10 @@ def _accuracy(net: PointNet, clouds: torch.Tensor, labels: torch.Tensor) -> floa
 
 
 def train_pointnet(
-    epochs: int = DEFAULT_EPOCHS, seed: int = 0, progress: Callable[[int, float], None] | None = None
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+    imperfect_share: float = 0.0,
 ) -> tuple[PointNet, dict]:
     """Train :class:`PointNet` on the ``shapes3d`` train split, reproducibly on one CPU thread.
 
@@ -170,6 +182,10 @@ def train_pointnet(
         Seeds initialisation, dropout, data order, the point subsets and the jitter.
     progress : callable, optional
         Called as ``progress(epoch, mean_training_loss)`` after each epoch (1-based).
+    imperfect_share : float
+        Chance that a training cloud enters as its imperfect copy
+        (:func:`gen_eval.features.pointnet_augment.imperfect`); 0, the shipped recipe, trains on
+        clean clouds only. See the module docstring for what 0.5 measured.
 
     Returns
     -------
@@ -186,10 +202,20 @@ def train_pointnet(
     start, cpu_start = time.perf_counter(), time.process_time()
     clouds, labels, _ = shapes3d.load("train")
     x, y = network_input(clouds), torch.from_numpy(labels)
+    if imperfect_share > 0:  # one imperfect copy of each cloud, its variation computed after the damage
+        x_imperfect = network_input(augment.imperfect(clouds, np.random.default_rng(IMPERFECT_SEED)))
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(VAL_SPLIT_SEED))
     val_idx, fit_idx = order[:NUM_VAL], order[NUM_VAL:]
     test_clouds, test_labels, _ = shapes3d.load("test")
     test_x, test_y = network_input(test_clouds), torch.from_numpy(test_labels)
+    augmentation = f"{TRAIN_POINTS} random points per cloud per epoch, Gaussian jitter std {JITTER}"
+    if imperfect_share > 0:
+        augmentation += (
+            f"; each cloud replaced by its imperfect copy with probability {imperfect_share} "
+            f"(seed {IMPERFECT_SEED}): axes scaled by U{augment.SCALE_RANGE}, smoothed over k in "
+            f"{augment.SMOOTH_NEIGHBOURS} nearest points with probability {augment.SMOOTH_PROBABILITY}, "
+            f"jitter std U(0, {augment.NOISE_MAX}), surface variation computed after"
+        )
     with reproducible(seed) as generator:
         net = PointNet(len(shapes3d.CLASSES))
         optimiser = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
@@ -201,7 +227,11 @@ def train_pointnet(
             net.train()
             total = 0.0
             for batch in fit_idx[torch.randperm(len(fit_idx), generator=generator)].split(BATCH_SIZE):
-                part = _subsample(x[batch], TRAIN_POINTS, generator)
+                part = x[batch]
+                if imperfect_share > 0:  # (no draw otherwise: the shipped recipe's stream stays as it was)
+                    use = torch.rand(len(batch), generator=generator) < imperfect_share
+                    part = torch.where(use[:, None, None], x_imperfect[batch], part)
+                part = _subsample(part, TRAIN_POINTS, generator)
                 jitter = JITTER * torch.randn(*part.shape[:2], 3, generator=generator)
                 part = torch.cat([part[..., :3] + jitter, part[..., 3:]], dim=2)
                 loss = F.cross_entropy(net(part)[1], y[batch])
@@ -223,6 +253,10 @@ def train_pointnet(
                 progress(epoch, losses[-1])
         net.load_state_dict(best_state)
         net.eval()
+        extra = {}
+        if imperfect_share > 0:  # accuracy on imperfect copies of the test clouds (its own seed)
+            damaged = augment.imperfect(test_clouds, np.random.default_rng(IMPERFECT_SEED + 1))
+            extra["test_accuracy_imperfect"] = _accuracy(net, network_input(damaged), test_y)
         fixed = torch.Generator().manual_seed(0)
         info = {
             "classes": list(shapes3d.CLASSES),
@@ -233,6 +267,7 @@ def train_pointnet(
             f"test_accuracy_{TRAIN_POINTS}_points": _accuracy(
                 net, _subsample(test_x, TRAIN_POINTS, fixed), test_y
             ),
+            **extra,
             "test_items": len(test_y),
             "epochs": epochs,
             "best_epoch": best_epoch,
@@ -248,7 +283,7 @@ def train_pointnet(
                 "input": f"x, y, z and the scaled log surface variation over {NEIGHBOURS} neighbours",
                 "batch_size": BATCH_SIZE,
                 "optimiser": f"AdamW(lr={LEARNING_RATE}, weight_decay={WEIGHT_DECAY}), cosine schedule",
-                "augmentation": f"{TRAIN_POINTS} random points per cloud per epoch, Gaussian jitter std {JITTER}",
+                "augmentation": augmentation,
                 "threads": 1,
                 "torch": torch.__version__,
             },
