@@ -190,11 +190,11 @@ def pointnet_coverage(name: str):
     return class_coverage(extractor()(clouds)["logits"], extractor()(head_of_test_split()[0])["logits"])
 
 
-# The known limit (gen_eval/features/pointnet_augment.py): the PointNet reads the generators' rounded,
-# rough clouds as spheres and tori, so the honest autoencoder is flagged and the faulty model's own
+# The known limit (gen_eval/features/pointnet_augment.py): the PointNet reads the autoencoder's rounded,
+# rough clouds as spheres and cylinders, so the honest model is flagged and the faulty model's own
 # gaps drown. strict: these fail the day the PointNet (or the models) get good enough.
 KNOWN_LIMIT = pytest.mark.xfail(
-    strict=True, reason="the PointNet reads pointcloud_ae's samples as spheres and tori (issue 24)"
+    strict=True, reason="the PointNet reads pointcloud_ae's samples as spheres and cylinders (issue 24)"
 )
 
 
