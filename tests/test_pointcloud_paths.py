@@ -11,13 +11,7 @@ from gen_eval.errors import GenEvalError
 from gen_eval.metrics.pointclouds_distances import chamfer_pairs, chamfer_path, emd_pairs, exact_emd
 from gen_eval.metrics.pointclouds_emd_batch import ERROR_BOUND, emd_path
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: the CPU is shared
 
 
 def _brute_cd(a: np.ndarray, b: np.ndarray) -> float:
